@@ -73,7 +73,7 @@ pub use myepo::Profile as MyepoProfile;
 pub use ops::PrefixEra as OpsPrefixEra;
 
 use clock::Clock;
-use faults::{FaultLayerState, Faults, Office};
+use faults::{FaultLayerState, Faults};
 use stats::Stats;
 
 /// The credentials every sandbox accepts.

@@ -138,10 +138,14 @@ pub async fn apply(State(st): State<FaultLayerState>, req: Request, next: Next) 
     tracing::info!(office = ?st.office, kind = ?fault.kind, %path, "injecting fault");
     match fault.kind {
         FaultKind::Status => {
-            let status = StatusCode::from_u16(fault.status.unwrap_or(503))
-                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let status =
+                StatusCode::from_u16(fault.status.unwrap_or(503)).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
             let mut resp = (st.render)(status, fault.retry_after.as_deref());
-            if let Some(ra) = fault.retry_after.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            if let Some(ra) = fault
+                .retry_after
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
                 resp.headers_mut().insert(header::RETRY_AFTER, ra);
             }
             resp
@@ -171,30 +175,36 @@ async fn truncate(resp: Response) -> Response {
             Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         },
     };
-    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(full));
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(full));
     let keep = full / 2;
     // Yield the first half, then fail: hyper aborts the connection short of Content-Length.
-    let cut = futures_util::stream::unfold((0u64, stream, false), move |(sent, mut stream, done)| async move {
-        if done {
-            return None;
-        }
-        if sent >= keep {
-            let err = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "sandbox: truncated on purpose");
-            return Some((Err(err), (sent, stream, true)));
-        }
-        match stream.next().await {
-            Some(Ok(mut chunk)) => {
-                let room = (keep - sent) as usize;
-                if chunk.len() > room {
-                    chunk.truncate(room);
-                }
-                let sent = sent + chunk.len() as u64;
-                Some((Ok(chunk), (sent, stream, false)))
+    let cut = futures_util::stream::unfold(
+        (0u64, stream, false),
+        move |(sent, mut stream, done)| async move {
+            if done {
+                return None;
             }
-            Some(Err(e)) => Some((Err(std::io::Error::other(e)), (sent, stream, true))),
-            None => None,
-        }
-    });
+            if sent >= keep {
+                let err =
+                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "sandbox: truncated on purpose");
+                return Some((Err(err), (sent, stream, true)));
+            }
+            match stream.next().await {
+                Some(Ok(mut chunk)) => {
+                    let room = (keep - sent) as usize;
+                    if chunk.len() > room {
+                        chunk.truncate(room);
+                    }
+                    let sent = sent + chunk.len() as u64;
+                    Some((Ok(chunk), (sent, stream, false)))
+                }
+                Some(Err(e)) => Some((Err(std::io::Error::other(e)), (sent, stream, true))),
+                None => None,
+            }
+        },
+    );
     Response::from_parts(parts, Body::from_stream(cut))
 }
 
@@ -207,9 +217,10 @@ async fn malformed(resp: Response) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     if is_pdf {
         parts.headers.remove(header::CONTENT_DISPOSITION);
-        parts
-            .headers
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
         let page = "<!DOCTYPE html><html><head><title>Maintenance</title></head>\
                     <body><h1>The service is under maintenance</h1></body></html>";
         return Response::from_parts(parts, Body::from(page));

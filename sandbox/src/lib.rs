@@ -147,7 +147,10 @@ pub enum SandboxError {
     #[error("sandbox state {path} is not usable: {reason}")]
     StateParse { path: PathBuf, reason: String },
     #[error("cannot bind {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the sandbox server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -190,26 +193,51 @@ impl Sandbox {
             clock,
             faults: Faults::default(),
             stats: Arc::new(Stats::default()),
-            persist: Persist { path: opts.state_dir.as_ref().map(|d| d.join(STATE_FILE)), dirty: AtomicBool::new(false) },
+            persist: Persist {
+                path: opts.state_dir.as_ref().map(|d| d.join(STATE_FILE)),
+                dirty: AtomicBool::new(false),
+            },
         };
         if let Some(path) = &shared.persist.path {
             restore(&shared, path)?;
         }
-        Ok(Sandbox { shared: Arc::new(shared) })
+        Ok(Sandbox {
+            shared: Arc::new(shared),
+        })
     }
 
     pub fn router(&self) -> Router {
         let sh = &self.shared;
         let office = |router: Router<Arc<Shared>>, office, render, token_marker| {
             router.route_layer(from_fn_with_state(
-                FaultLayerState { shared: sh.clone(), office, render, token_marker },
+                FaultLayerState {
+                    shared: sh.clone(),
+                    office,
+                    render,
+                    token_marker,
+                },
                 faults::apply,
             ))
         };
         Router::new()
-            .merge(office(myepo::routes(), Office::Myepo, myepo::fault_response, "/oauth2/"))
-            .merge(office(ops::routes(), Office::Ops, ops::fault_response, "/auth/accesstoken"))
-            .merge(office(jpo::routes(), Office::Jpo, jpo::fault_response, "/auth/token"))
+            .merge(office(
+                myepo::routes(),
+                Office::Myepo,
+                myepo::fault_response,
+                "/oauth2/",
+            ))
+            .merge(office(
+                ops::routes(),
+                Office::Ops,
+                ops::fault_response,
+                "/auth/accesstoken",
+            ))
+            .merge(office(
+                jpo::routes(),
+                Office::Jpo,
+                jpo::fault_response,
+                "/auth/token",
+            ))
             .merge(scenario::routes())
             .merge(myepo::scenario_routes())
             .merge(ops::scenario_routes())
@@ -237,14 +265,28 @@ fn restore(sh: &Shared, path: &Path) -> Result<(), SandboxError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => return Err(SandboxError::StateRead { path: path.to_owned(), source }),
+        Err(source) => {
+            return Err(SandboxError::StateRead {
+                path: path.to_owned(),
+                source,
+            });
+        }
     };
-    let parse = |reason: String| SandboxError::StateParse { path: path.to_owned(), reason };
+    let parse = |reason: String| SandboxError::StateParse {
+        path: path.to_owned(),
+        reason,
+    };
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| parse(e.to_string()))?;
     let part = |k: &str| v.get(k).cloned().unwrap_or(serde_json::Value::Null);
-    sh.myepo.restore(part("myepo")).map_err(|e| parse(format!("myepo: {e}")))?;
-    sh.ops.restore(part("ops")).map_err(|e| parse(format!("ops: {e}")))?;
-    sh.jpo.restore(part("jpo")).map_err(|e| parse(format!("jpo: {e}")))?;
+    sh.myepo
+        .restore(part("myepo"))
+        .map_err(|e| parse(format!("myepo: {e}")))?;
+    sh.ops
+        .restore(part("ops"))
+        .map_err(|e| parse(format!("ops: {e}")))?;
+    sh.jpo
+        .restore(part("jpo"))
+        .map_err(|e| parse(format!("jpo: {e}")))?;
     Ok(())
 }
 
@@ -257,7 +299,9 @@ async fn flush_loop(sh: Arc<Shared>) {
 }
 
 async fn flush(sh: &Arc<Shared>) {
-    let Some(path) = sh.persist.path.clone() else { return };
+    let Some(path) = sh.persist.path.clone() else {
+        return;
+    };
     if !sh.persist.dirty.swap(false, Ordering::AcqRel) {
         return;
     }
@@ -321,13 +365,21 @@ impl RunningSandbox {
 /// Binds `addr` (use port 0 for an OS-assigned port) and serves on a background task.
 pub async fn spawn(opts: SandboxOptions, addr: SocketAddr) -> Result<RunningSandbox, SandboxError> {
     let sandbox = Sandbox::new(opts)?;
-    let listener = TcpListener::bind(addr).await.map_err(|source| SandboxError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| SandboxError::Bind { addr, source })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| SandboxError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| SandboxError::Bind { addr, source })?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(sandbox.serve(listener, async {
         let _ = rx.await;
     }));
-    Ok(RunningSandbox { addr, stop: Some(tx), task })
+    Ok(RunningSandbox {
+        addr,
+        stop: Some(tx),
+        task,
+    })
 }
 
 /// Binds 127.0.0.1 on an OS-assigned port.

@@ -36,7 +36,10 @@ impl IntoResponse for ScenarioError {
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/_sandbox/faults", post(add_fault).get(list_faults).delete(clear_faults))
+        .route(
+            "/_sandbox/faults",
+            post(add_fault).get(list_faults).delete(clear_faults),
+        )
         .route("/_sandbox/stats", get(stats).delete(reset_stats))
         .route("/_sandbox/clock", get(clock).post(set_clock))
         .route("/_sandbox/cases/{office}/{number}/advance", post(advance))
@@ -58,10 +61,16 @@ async fn add_fault(
     if let Some(s) = spec.status
         && StatusCode::from_u16(s).is_err()
     {
-        return Err(ScenarioError::bad_request(format!("status {s} is not an HTTP status")));
+        return Err(ScenarioError::bad_request(format!(
+            "status {s} is not an HTTP status"
+        )));
     }
     sh.faults.add(spec);
-    Ok((StatusCode::CREATED, Json(json!({ "pending": sh.faults.pending() }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "pending": sh.faults.pending() })),
+    )
+        .into_response())
 }
 
 async fn list_faults(State(sh): State<Arc<Shared>>) -> Json<serde_json::Value> {
@@ -143,8 +152,14 @@ async fn advance(
     };
     let result = match office.to_ascii_lowercase().as_str() {
         "ep" | "ops" | "epo" => sh.ops.advance(&number, req.kind.as_deref(), &sh.clock)?,
-        "jp" | "jpo" => sh.jpo.advance(&number, q.right.as_deref(), req.kind.as_deref(), &sh.clock)?,
-        other => return Err(ScenarioError::not_found(format!("unknown office {other:?}: use ep or jp"))),
+        "jp" | "jpo" => sh
+            .jpo
+            .advance(&number, q.right.as_deref(), req.kind.as_deref(), &sh.clock)?,
+        other => {
+            return Err(ScenarioError::not_found(format!(
+                "unknown office {other:?}: use ep or jp"
+            )));
+        }
     };
     sh.persist.mark_dirty();
     Ok(Json(result))

@@ -50,6 +50,8 @@ impl State {
         _kind: Option<&str>,
         _clock: &Clock,
     ) -> Result<serde_json::Value, crate::scenario::ScenarioError> {
-        Err(crate::scenario::ScenarioError::not_found(format!("no JP case {number}")))
+        Err(crate::scenario::ScenarioError::not_found(format!(
+            "no JP case {number}"
+        )))
     }
 }

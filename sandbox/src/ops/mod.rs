@@ -49,6 +49,8 @@ impl State {
         _kind: Option<&str>,
         _clock: &Clock,
     ) -> Result<serde_json::Value, crate::scenario::ScenarioError> {
-        Err(crate::scenario::ScenarioError::not_found(format!("no EP case {number}")))
+        Err(crate::scenario::ScenarioError::not_found(format!(
+            "no EP case {number}"
+        )))
     }
 }

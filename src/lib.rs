@@ -1,1 +1,10 @@
-//! mailroom
+//! mailroom: fetches a patent firm's mail and case status from the patent offices.
+//!
+//! The binary (`src/main.rs`) is a thin shell over this library: [`cli::run`] does the work
+//! and returns an exit status. See `ARCHITECTURE.md` for the map of modules and the
+//! invariants each keeps.
+
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod signals;

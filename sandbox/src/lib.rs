@@ -209,7 +209,7 @@ impl Sandbox {
     pub fn router(&self) -> Router {
         let sh = &self.shared;
         let office = |router: Router<Arc<Shared>>, office, render, token_marker| {
-            router.route_layer(from_fn_with_state(
+            router.layer(from_fn_with_state(
                 FaultLayerState {
                     shared: sh.clone(),
                     office,

@@ -1,0 +1,99 @@
+//! The command line: one file per command; this module parses and dispatches.
+//!
+//! Exit statuses: 0 success; 1 the command failed; 2 bad usage (clap's); 78 the configuration
+//! is unusable (`EX_CONFIG`, so a service manager can stop restarting a misconfigured unit).
+//! Errors print as one line on stderr: `mailroom: error: <what>: <cause>`.
+
+mod config_cmd;
+mod sandbox;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError, ConfigSource};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mailroom",
+    version,
+    about = "Fetches patent-office mail and case status, and tells people what changed"
+)]
+pub struct Cli {
+    /// Configuration file (default: $MAILROOM_CONFIG, else the platform default)
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace); $MAILROOM_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the local simulator of MyEPO Mailbox, EPO OPS and JPO
+    Sandbox(sandbox::Args),
+    /// Show the effective configuration (secrets redacted) and where it came from
+    Config,
+}
+
+/// A failure with the exit status it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        let code = if error.downcast_ref::<ConfigError>().is_some() {
+            78
+        } else {
+            1
+        };
+        Failure { code, error }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::logging::init(cli.verbose);
+    match try_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let _ = writeln!(std::io::stderr(), "mailroom: error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn try_main(cli: Cli) -> Result<(), Failure> {
+    let source = ConfigSource::resolve(cli.config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::Error::new(e).context("cannot start the async runtime"))?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Sandbox(args) => sandbox::run(args).await,
+            Command::Config => config_cmd::run(&load_config(&source)?),
+        }
+    })?;
+    Ok(())
+}
+
+fn load_config(source: &ConfigSource) -> anyhow::Result<Config> {
+    Ok(Config::load(source)?)
+}
+
+/// Writes to stdout; a closed pipe (`mailroom … | head`) is not an error.
+pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

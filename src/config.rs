@@ -1,0 +1,763 @@
+//! Configuration: one TOML file, environment overrides, secrets from files.
+//!
+//! Sources, later ones winning:
+//! 1. the TOML file: `--config PATH`, else `$MAILROOM_CONFIG`, else the platform default
+//!    ([`default_config_path`]); a missing *default* file is fine (embedded defaults), a
+//!    missing *named* file is an error;
+//! 2. environment variables `MAILROOM_<SECTION>__<KEY>` (e.g. `MAILROOM_MYEPO__CLIENT_ID`;
+//!    only names with `__` are read, so `MAILROOM_CONFIG` and `MAILROOM_LOG` are not keys).
+//!
+//! A secret (`client_secret`, `consumer_secret`, `password`) may instead come from a file:
+//! `<key>_file = "/path"`, or, under systemd's `LoadCredential=`, from
+//! `$CREDENTIALS_DIRECTORY/<section>.<key>` (e.g. `myepo.client_secret`). Giving a secret
+//! both inline and as `_file` is an error, since one of them would be silently ignored.
+//! Trailing newlines of secret files are dropped.
+//!
+//! Unknown keys are errors naming the key path, so a typo never silently disables a setting.
+//! Relative paths in the file are relative to the file's directory; relative paths from the
+//! environment are relative to the working directory.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use figment::value::magic::RelativePathBuf;
+use serde::{Deserialize, Deserializer};
+
+/// A secret value. It never prints: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that must send it (an HTTP request).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        scalar_string(d).map(Secret)
+    }
+}
+
+/// Accepts any scalar as text: an environment override such as `MAILROOM_JPO__USERNAME=12345`
+/// arrives as a number, yet names, ids and secrets are strings.
+fn scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        S(String),
+        I(i64),
+        U(u64),
+        F(f64),
+        B(bool),
+    }
+    Ok(match Scalar::deserialize(d)? {
+        Scalar::S(s) => s,
+        Scalar::I(i) => i.to_string(),
+        Scalar::U(u) => u.to_string(),
+        Scalar::F(f) => f.to_string(),
+        Scalar::B(b) => b.to_string(),
+    })
+}
+
+fn opt_scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    scalar_string(d).map(Some)
+}
+
+/// The whole configuration, validated.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from, if any.
+    pub source: Option<PathBuf>,
+    pub storage: Storage,
+    pub myepo: Option<Myepo>,
+    pub ops: Option<Ops>,
+    pub jpo: Option<Jpo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Storage {
+    /// The SQLite database file.
+    pub database: PathBuf,
+    /// Where communications are archived. Nothing is written outside it and the state dir.
+    pub archive_dir: PathBuf,
+}
+
+/// EPO MyEPO Mailbox (client-credentials, Okta).
+#[derive(Debug, Clone)]
+pub struct Myepo {
+    pub token_url: url::Url,
+    pub api_base_url: url::Url,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scope: Option<String>,
+}
+
+/// EPO Open Patent Services.
+#[derive(Debug, Clone)]
+pub struct Ops {
+    /// e.g. `https://ops.epo.org/3.2`
+    pub base_url: url::Url,
+    pub consumer_key: String,
+    pub consumer_secret: Secret,
+}
+
+/// JPO Patent Information Retrieval APIs.
+#[derive(Debug, Clone)]
+pub struct Jpo {
+    pub token_url: url::Url,
+    /// e.g. `https://ip-data.jpo.go.jp/api`
+    pub api_base_url: url::Url,
+    pub username: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{key}: both {key} and {key}_file are set; keep one")]
+    AmbiguousSecret { key: String },
+    #[error("{key}_file: cannot read {path}: {source}")]
+    SecretFile {
+        key: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{key}: no value (set {key}, {key}_file, or the systemd credential {cred})")]
+    MissingSecret { key: String, cred: String },
+    #[error("{key}: {reason}")]
+    Value { key: String, reason: String },
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(e: figment::Error) -> Self {
+        ConfigError::Invalid(e.into_iter().map(|e| describe(&e)).collect::<Vec<_>>().join("; "))
+    }
+}
+
+fn insert_path(dict: &mut figment::value::Dict, path: &[&str], value: figment::value::Value) {
+    use figment::value::{Dict, Value};
+    match path {
+        [] => {}
+        [leaf] => {
+            dict.insert((*leaf).to_owned(), value);
+        }
+        [head, rest @ ..] => {
+            let entry = dict
+                .entry((*head).to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, inner) = entry {
+                insert_path(inner, rest, value);
+            } else {
+                let mut inner = Dict::new();
+                insert_path(&mut inner, rest, value);
+                *entry = Value::from(inner);
+            }
+        }
+    }
+}
+
+/// One figment error as `<key>: <problem> (in <origin>)`, the key spelled as the user wrote it:
+/// a dotted path for the file, the variable name for the environment.
+fn describe(e: &figment::Error) -> String {
+    // figment's relative paths add an internal component; the user never wrote it.
+    let path: Vec<&str> = e
+        .path
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !p.starts_with("___figment"))
+        .collect();
+    let (key, origin) = match &e.metadata {
+        Some(md) if md.name == "environment" => (
+            format!("MAILROOM_{}", path.join("__").to_ascii_uppercase()),
+            "the environment".to_owned(),
+        ),
+        Some(md) => (
+            path.join("."),
+            md.source
+                .as_ref()
+                .map_or_else(|| md.name.to_string(), |s| s.to_string()),
+        ),
+        None => (path.join("."), String::new()),
+    };
+    // Parse errors come with a multi-line source snippet: keep the message lines only.
+    let kind = e.kind.to_string();
+    let kind = kind
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains('|'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    match (key.is_empty(), origin.is_empty()) {
+        (true, true) => kind,
+        (true, false) => format!("{kind} (in {origin})"),
+        (false, true) => format!("{key}: {kind}"),
+        (false, false) => format!("{key}: {kind} (in {origin})"),
+    }
+}
+
+/// The platform's default configuration file.
+pub fn default_config_path() -> PathBuf {
+    if cfg!(windows) {
+        let base =
+            std::env::var_os("ProgramData").map_or_else(|| PathBuf::from(r"C:\ProgramData"), PathBuf::from);
+        base.join("mailroom").join("config.toml")
+    } else {
+        PathBuf::from("/etc/mailroom/config.toml")
+    }
+}
+
+/// The platform's default state directory (database and archive live below it).
+pub fn default_state_dir() -> PathBuf {
+    if cfg!(windows) {
+        let base =
+            std::env::var_os("ProgramData").map_or_else(|| PathBuf::from(r"C:\ProgramData"), PathBuf::from);
+        base.join("mailroom")
+    } else {
+        PathBuf::from("/var/lib/mailroom")
+    }
+}
+
+/// Where the configuration comes from, resolved from the command line and environment.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    /// `--config PATH` or `$MAILROOM_CONFIG`: must exist.
+    Named(PathBuf),
+    /// The platform default: used when present.
+    Default(PathBuf),
+}
+
+impl ConfigSource {
+    pub fn resolve(cli: Option<PathBuf>) -> Self {
+        match cli.or_else(|| std::env::var_os("MAILROOM_CONFIG").map(PathBuf::from)) {
+            Some(p) => ConfigSource::Named(p),
+            None => ConfigSource::Default(default_config_path()),
+        }
+    }
+}
+
+impl Config {
+    /// Loads from `source` plus the process environment.
+    pub fn load(source: &ConfigSource) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(source, &env)
+    }
+
+    /// Loads from `source` plus the given environment (tests pass their own).
+    pub fn load_with_env(source: &ConfigSource, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let file = match source {
+            ConfigSource::Named(p) if !p.is_file() => return Err(ConfigError::Missing(p.clone())),
+            ConfigSource::Named(p) => Some(p.clone()),
+            ConfigSource::Default(p) => p.is_file().then(|| p.clone()),
+        };
+        let mut fig = Figment::new();
+        if let Some(f) = &file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        let fig = fig.merge(EnvVars::from_env(env));
+        let raw: RawConfig = fig.extract()?;
+        let creds_dir = env
+            .iter()
+            .find(|(k, _)| k == "CREDENTIALS_DIRECTORY")
+            .map(|(_, v)| PathBuf::from(v));
+        raw.validate(file, creds_dir.as_deref())
+    }
+}
+
+/// The `MAILROOM_<SECTION>__<KEY>` variables of an environment, as a figment provider whose
+/// errors name the variable (e.g. `for key "MAILROOM_MYEPO__SCOPES" in environment`).
+struct EnvVars(Vec<(String, String)>);
+
+impl EnvVars {
+    fn from_env(env: &[(String, String)]) -> Self {
+        EnvVars(
+            env.iter()
+                .filter_map(|(k, v)| {
+                    let key = k.strip_prefix("MAILROOM_")?;
+                    key.contains("__")
+                        .then(|| (key.to_ascii_lowercase().replace("__", "."), v.clone()))
+                })
+                .collect(),
+        )
+    }
+}
+
+impl figment::Provider for EnvVars {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("environment")
+            .interpolater(|_, path| format!("MAILROOM_{}", path.join("__").to_ascii_uppercase()))
+    }
+
+    fn data(&self) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut root = figment::value::Dict::new();
+        for (key, raw) in &self.0 {
+            // Read a value the way TOML would read it bare (`true`, `3`), else as text.
+            let value = raw
+                .parse::<figment::value::Value>()
+                .unwrap_or_else(|_| figment::value::Value::from(raw.clone()));
+            insert_path(&mut root, &key.split('.').collect::<Vec<_>>(), value);
+        }
+        Ok(figment::Profile::Default.collect(root))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    storage: RawStorage,
+    myepo: Option<RawMyepo>,
+    ops: Option<RawOps>,
+    jpo: Option<RawJpo>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    database: Option<RelativePathBuf>,
+    archive_dir: Option<RelativePathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMyepo {
+    #[serde(default = "yes")]
+    enabled: bool,
+    token_url: String,
+    api_base_url: String,
+    #[serde(deserialize_with = "scalar_string")]
+    client_id: String,
+    client_secret: Option<Secret>,
+    client_secret_file: Option<RelativePathBuf>,
+    #[serde(default, deserialize_with = "opt_scalar_string")]
+    scope: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOps {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "ops_default_base")]
+    base_url: String,
+    #[serde(deserialize_with = "scalar_string")]
+    consumer_key: String,
+    consumer_secret: Option<Secret>,
+    consumer_secret_file: Option<RelativePathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJpo {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "jpo_default_token_url")]
+    token_url: String,
+    #[serde(default = "jpo_default_api_base")]
+    api_base_url: String,
+    #[serde(deserialize_with = "scalar_string")]
+    username: String,
+    password: Option<Secret>,
+    password_file: Option<RelativePathBuf>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn ops_default_base() -> String {
+    "https://ops.epo.org/3.2".into()
+}
+fn jpo_default_token_url() -> String {
+    "https://ip-data.jpo.go.jp/auth/token".into()
+}
+fn jpo_default_api_base() -> String {
+    "https://ip-data.jpo.go.jp/api".into()
+}
+
+impl RawConfig {
+    fn validate(self, source: Option<PathBuf>, creds: Option<&Path>) -> Result<Config, ConfigError> {
+        let state = default_state_dir();
+        let storage = Storage {
+            database: self
+                .storage
+                .database
+                .map_or_else(|| state.join("mailroom.sqlite3"), |p| p.relative()),
+            archive_dir: self
+                .storage
+                .archive_dir
+                .map_or_else(|| state.join("archive"), |p| p.relative()),
+        };
+        let myepo = match self.myepo {
+            Some(m) if m.enabled => Some(Myepo {
+                token_url: parse_url("myepo.token_url", &m.token_url)?,
+                api_base_url: parse_url("myepo.api_base_url", &m.api_base_url)?,
+                client_secret: secret(
+                    "myepo",
+                    "client_secret",
+                    m.client_secret,
+                    m.client_secret_file,
+                    creds,
+                )?,
+                client_id: non_empty("myepo.client_id", m.client_id)?,
+                scope: m.scope.filter(|s| !s.trim().is_empty()),
+            }),
+            _ => None,
+        };
+        let ops = match self.ops {
+            Some(o) if o.enabled => Some(Ops {
+                base_url: parse_url("ops.base_url", &o.base_url)?,
+                consumer_secret: secret(
+                    "ops",
+                    "consumer_secret",
+                    o.consumer_secret,
+                    o.consumer_secret_file,
+                    creds,
+                )?,
+                consumer_key: non_empty("ops.consumer_key", o.consumer_key)?,
+            }),
+            _ => None,
+        };
+        let jpo = match self.jpo {
+            Some(j) if j.enabled => Some(Jpo {
+                token_url: parse_url("jpo.token_url", &j.token_url)?,
+                api_base_url: parse_url("jpo.api_base_url", &j.api_base_url)?,
+                password: secret("jpo", "password", j.password, j.password_file, creds)?,
+                username: non_empty("jpo.username", j.username)?,
+            }),
+            _ => None,
+        };
+        Ok(Config {
+            source,
+            storage,
+            myepo,
+            ops,
+            jpo,
+        })
+    }
+}
+
+fn non_empty(key: &str, v: String) -> Result<String, ConfigError> {
+    if v.trim().is_empty() {
+        Err(ConfigError::Value {
+            key: key.into(),
+            reason: "must not be empty".into(),
+        })
+    } else {
+        Ok(v)
+    }
+}
+
+fn parse_url(key: &str, v: &str) -> Result<url::Url, ConfigError> {
+    let u = url::Url::parse(v).map_err(|e| ConfigError::Value {
+        key: key.into(),
+        reason: format!("{v:?} is not a URL: {e}"),
+    })?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(ConfigError::Value {
+            key: key.into(),
+            reason: format!("{v:?} must be an http(s) URL"),
+        });
+    }
+    Ok(u)
+}
+
+fn secret(
+    section: &str,
+    key: &str,
+    inline: Option<Secret>,
+    file: Option<RelativePathBuf>,
+    creds: Option<&Path>,
+) -> Result<Secret, ConfigError> {
+    let full = format!("{section}.{key}");
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(&path)
+            .map(|s| Secret(s.trim_end_matches(['\r', '\n']).to_owned()))
+            .map_err(|source| ConfigError::SecretFile {
+                key: full.clone(),
+                path,
+                source,
+            })
+    };
+    let cred = format!("{section}.{key}");
+    let value = match (inline, file) {
+        (Some(_), Some(_)) => return Err(ConfigError::AmbiguousSecret { key: full }),
+        (Some(s), None) => s,
+        (None, Some(f)) => read(f.relative())?,
+        (None, None) => match creds.map(|d| d.join(&cred)).filter(|p| p.is_file()) {
+            Some(p) => read(p)?,
+            None => return Err(ConfigError::MissingSecret { key: full, cred }),
+        },
+    };
+    if value.0.is_empty() {
+        return Err(ConfigError::Value {
+            key: full,
+            reason: "the secret is empty".into(),
+        });
+    }
+    Ok(value)
+}
+
+/// A complete configuration for a sandbox at `urls`, with its data under `data_dir`.
+///
+/// `mailroom sandbox --print-config` and `mailroom demo` write this; a test parses it back
+/// with [`Config::load`], so it cannot drift from what the loader accepts.
+pub fn sandbox_config_toml(urls: &mailroom_sandbox::Urls, data_dir: &Path) -> String {
+    use mailroom_sandbox::credentials as c;
+    let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    let p = |p: PathBuf| q(&p.to_string_lossy());
+    format!(
+        "# mailroom configuration for the local sandbox (generated).\n\
+         \n\
+         [storage]\n\
+         database = {db}\n\
+         archive_dir = {archive}\n\
+         \n\
+         [myepo]\n\
+         token_url = {myepo_token}\n\
+         api_base_url = {myepo_api}\n\
+         client_id = {myepo_id}\n\
+         client_secret = {myepo_secret}\n\
+         scope = {myepo_scope}\n\
+         \n\
+         [ops]\n\
+         base_url = {ops_base}\n\
+         consumer_key = {ops_key}\n\
+         consumer_secret = {ops_secret}\n\
+         \n\
+         [jpo]\n\
+         token_url = {jpo_token}\n\
+         api_base_url = {jpo_api}\n\
+         username = {jpo_user}\n\
+         password = {jpo_pass}\n",
+        db = p(data_dir.join("mailroom.sqlite3")),
+        archive = p(data_dir.join("archive")),
+        myepo_token = q(&urls.myepo_token),
+        myepo_api = q(&urls.myepo_api_base),
+        myepo_id = q(c::MYEPO_CLIENT_ID),
+        myepo_secret = q(c::MYEPO_CLIENT_SECRET),
+        myepo_scope = q(c::MYEPO_SCOPE),
+        ops_base = q(&urls.ops_base),
+        ops_key = q(c::OPS_CONSUMER_KEY),
+        ops_secret = q(c::OPS_CONSUMER_SECRET),
+        jpo_token = q(&urls.jpo_token),
+        jpo_api = q(&urls.jpo_api_base),
+        jpo_user = q(c::JPO_USERNAME),
+        jpo_pass = q(c::JPO_PASSWORD),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+[storage]
+database = "state/mailroom.sqlite3"
+archive_dir = "/srv/archive"
+
+[myepo]
+token_url = "https://login.example/oauth2/x/v1/token"
+api_base_url = "https://api.example/myepo"
+client_id = "client"
+client_secret = "s3cr3t-myepo"
+
+[ops]
+consumer_key = "key"
+consumer_secret = "s3cr3t-ops"
+
+[jpo]
+username = "user"
+password = "s3cr3t-jpo"
+"#;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn load(text: &str, env: &[(&str, &str)]) -> (tempfile::TempDir, Result<Config, ConfigError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "config.toml", text);
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let cfg = Config::load_with_env(&ConfigSource::Named(file), &env);
+        (dir, cfg)
+    }
+
+    fn err(text: &str, env: &[(&str, &str)]) -> String {
+        match load(text, env).1 {
+            Ok(c) => panic!("expected an error, got {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn full_file_loads_with_defaults_and_relative_paths() {
+        let (dir, cfg) = load(FULL, &[]);
+        let cfg = cfg.unwrap();
+        assert_eq!(cfg.storage.database, dir.path().join("state/mailroom.sqlite3"));
+        assert_eq!(cfg.storage.archive_dir, PathBuf::from("/srv/archive"));
+        let ops = cfg.ops.unwrap();
+        assert_eq!(ops.base_url.as_str(), "https://ops.epo.org/3.2");
+        assert_eq!(ops.consumer_secret.expose(), "s3cr3t-ops");
+        let jpo = cfg.jpo.unwrap();
+        assert_eq!(jpo.token_url.as_str(), "https://ip-data.jpo.go.jp/auth/token");
+        assert_eq!(cfg.myepo.unwrap().scope, None);
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let (_d, cfg) = load(FULL, &[]);
+        let shown = format!("{:?}", cfg.unwrap());
+        for secret in ["s3cr3t-myepo", "s3cr3t-ops", "s3cr3t-jpo"] {
+            assert!(!shown.contains(secret), "{secret} leaked into Debug output");
+        }
+        assert!(shown.contains("[redacted]"));
+        assert_eq!(Secret::new("x").to_string(), "[redacted]");
+    }
+
+    #[test]
+    fn errors_name_the_culprit() {
+        let cases: [(&str, &[(&str, &str)], &str); 10] = [
+            ("[myepo]\nscopes = 'x'\n", &[], "myepo.scopes: unknown field"),
+            (
+                "[storage]\ndatbase = 'x'\n",
+                &[],
+                "storage.datbase: unknown field",
+            ),
+            ("[smtp]\n", &[], "smtp: unknown field"),
+            (
+                "",
+                &[("MAILROOM_OPS__FOO", "1")],
+                "MAILROOM_OPS__FOO: unknown field",
+            ),
+            ("[storage\n", &[], "TOML parse error at line 1"),
+            (
+                "[ops]\nbase_url = 'ftp://x'\nconsumer_key='k'\nconsumer_secret='s'\n",
+                &[],
+                "ops.base_url: \"ftp://x\" must be an http(s) URL",
+            ),
+            (
+                "[ops]\nconsumer_key='k'\n",
+                &[],
+                "ops.consumer_secret: no value (set ops.consumer_secret, ops.consumer_secret_file, or the systemd credential ops.consumer_secret)",
+            ),
+            (
+                "[ops]\nconsumer_key=''\nconsumer_secret='s'\n",
+                &[],
+                "ops.consumer_key: must not be empty",
+            ),
+            (
+                "[jpo]\nusername='u'\npassword='p'\npassword_file='/nonexistent'\n",
+                &[],
+                "jpo.password: both jpo.password and jpo.password_file are set",
+            ),
+            (
+                "[jpo]\nusername='u'\npassword_file='/nonexistent/pw'\n",
+                &[],
+                "jpo.password_file: cannot read /nonexistent/pw",
+            ),
+        ];
+        for (text, env, expected) in cases {
+            let e = err(text, env);
+            assert!(
+                e.contains(expected),
+                "for {text:?}: {e:?} does not contain {expected:?}"
+            );
+            assert!(!e.contains('\n'), "error is not one line: {e:?}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_file_and_accepts_numbers() {
+        let (_d, cfg) = load(
+            FULL,
+            &[
+                ("MAILROOM_JPO__USERNAME", "12345"),
+                ("MAILROOM_OPS__ENABLED", "false"),
+                ("MAILROOM_CONFIG", "/ignored"),
+                ("MAILROOM_LOG", "debug"),
+            ],
+        );
+        let cfg = cfg.unwrap();
+        assert_eq!(cfg.jpo.unwrap().username, "12345");
+        assert!(cfg.ops.is_none(), "MAILROOM_OPS__ENABLED=false must disable OPS");
+    }
+
+    #[test]
+    fn secrets_from_files_and_systemd_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "ops.secret", "from-file\n");
+        let creds = dir.path().join("creds");
+        std::fs::create_dir(&creds).unwrap();
+        write(&creds, "jpo.password", "from-credentials\r\n");
+        let file = write(
+            dir.path(),
+            "c.toml",
+            "[ops]\nconsumer_key='k'\nconsumer_secret_file='ops.secret'\n[jpo]\nusername='u'\n",
+        );
+        let env = vec![(
+            "CREDENTIALS_DIRECTORY".to_owned(),
+            creds.to_string_lossy().into_owned(),
+        )];
+        let cfg = Config::load_with_env(&ConfigSource::Named(file), &env).unwrap();
+        assert_eq!(cfg.ops.unwrap().consumer_secret.expose(), "from-file");
+        assert_eq!(cfg.jpo.unwrap().password.expose(), "from-credentials");
+    }
+
+    #[test]
+    fn named_file_must_exist_but_default_may_not() {
+        let missing = PathBuf::from("/nonexistent/mailroom.toml");
+        let e = Config::load_with_env(&ConfigSource::Named(missing.clone()), &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "configuration file /nonexistent/mailroom.toml does not exist"
+        );
+        let cfg = Config::load_with_env(&ConfigSource::Default(missing), &[]).unwrap();
+        assert!(cfg.source.is_none() && cfg.myepo.is_none() && cfg.ops.is_none() && cfg.jpo.is_none());
+        assert_eq!(cfg.storage.archive_dir, default_state_dir().join("archive"));
+    }
+
+    #[test]
+    fn sandbox_config_loads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let urls = mailroom_sandbox::Urls::for_base("http://127.0.0.1:4567");
+        let file = write(
+            dir.path(),
+            "sandbox.toml",
+            &sandbox_config_toml(&urls, Path::new("/data/x")),
+        );
+        let cfg = Config::load_with_env(&ConfigSource::Named(file), &[]).unwrap();
+        assert_eq!(cfg.storage.database, PathBuf::from("/data/x/mailroom.sqlite3"));
+        let m = cfg.myepo.unwrap();
+        assert_eq!(m.token_url.as_str(), urls.myepo_token);
+        assert_eq!(
+            m.client_secret.expose(),
+            mailroom_sandbox::credentials::MYEPO_CLIENT_SECRET
+        );
+        assert_eq!(cfg.ops.unwrap().base_url.as_str(), urls.ops_base);
+        assert_eq!(cfg.jpo.unwrap().api_base_url.as_str(), urls.jpo_api_base);
+    }
+}

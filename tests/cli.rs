@@ -1,0 +1,145 @@
+//! The `mailroom` binary as a user runs it: exit statuses, one-line errors, the sandbox command.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn mailroom() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mailroom"));
+    c.env_remove("MAILROOM_CONFIG")
+        .env_remove("MAILROOM_LOG")
+        .env_remove("RUST_LOG");
+    c
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run mailroom")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Kills the child when the test ends, whatever happens.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn config_errors_exit_78_with_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "[myepo]\nclient_secrt = 'x'\n").unwrap();
+    let o = run(mailroom().arg("--config").arg(&file).arg("config"));
+    assert_eq!(o.status.code(), Some(78), "stderr: {}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("mailroom: error: myepo.client_secrt: unknown field"),
+        "{err}"
+    );
+
+    let o = run(mailroom()
+        .arg("--config")
+        .arg(dir.path().join("missing.toml"))
+        .arg("config"));
+    assert_eq!(o.status.code(), Some(78));
+    assert!(stderr(&o).contains("missing.toml does not exist"));
+}
+
+#[test]
+fn config_command_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "[ops]\nconsumer_key = 'k'\nconsumer_secret = 'very-secret-value'\n",
+    )
+    .unwrap();
+    let o = run(mailroom().env("MAILROOM_CONFIG", &file).arg("config"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("consumer_secret = \"[redacted]\""), "{out}");
+    assert!(!out.contains("very-secret-value") && !stderr(&o).contains("very-secret-value"));
+}
+
+#[test]
+fn sandbox_refuses_a_non_loopback_address() {
+    let o = run(mailroom().args(["sandbox", "--listen", "0.0.0.0:0"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not a loopback address"), "{}", stderr(&o));
+}
+
+#[test]
+fn sandbox_prints_a_config_that_mailroom_loads_and_serves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = mailroom()
+        .args([
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--print-config",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sandbox");
+    let mut child = Reaper(child);
+    let stdout = child.0.stdout.take().expect("stdout");
+    // Read the printed config on a thread so the wait is bounded.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let last = line.starts_with("password");
+            text.push_str(&line);
+            text.push('\n');
+            if last {
+                break;
+            }
+        }
+        let _ = tx.send(text);
+    });
+    let text = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("config printed within 30 s");
+    let printed: toml::Table = toml::from_str(&text).expect("printed config is TOML");
+    let base_url = printed["ops"]["base_url"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches("/ops/3.2")
+        .to_owned();
+    assert!(base_url.starts_with("http://127.0.0.1:"), "{base_url}");
+    assert_eq!(
+        printed["storage"]["database"].as_str().unwrap(),
+        dir.path().join("data/mailroom.sqlite3").to_str().unwrap()
+    );
+
+    let file = dir.path().join("sandbox.toml");
+    std::fs::write(&file, &text).unwrap();
+    let o = run(mailroom().arg("--config").arg(&file).arg("config"));
+    assert!(
+        o.status.success(),
+        "mailroom rejected the printed config: {}",
+        stderr(&o)
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        reqwest::get(format!("{base_url}/_sandbox/stats"))
+            .await
+            .map(|r| r.status())
+    });
+    assert_eq!(status.expect("sandbox answers"), reqwest::StatusCode::OK);
+}

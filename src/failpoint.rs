@@ -38,7 +38,11 @@ fn armed() -> Option<&'static Armed> {
                 Some((name, n)) => (name, n.parse().ok()?),
                 None => (spec.as_str(), 1),
             };
-            Some(Armed { name: name.to_owned(), on_hit: n, hits: AtomicU64::new(0) })
+            Some(Armed {
+                name: name.to_owned(),
+                on_hit: n,
+                hits: AtomicU64::new(0),
+            })
         })
         .as_ref()
 }

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod failpoint;
 pub mod logging;
 pub mod signals;

@@ -1,0 +1,4 @@
+//! The pure core: decisions without I/O. No file, socket, clock or randomness is touched
+//! here; the time and any jitter are arguments. Everything is table-tested.
+
+pub mod mailbox;

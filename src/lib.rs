@@ -10,3 +10,4 @@ pub mod core;
 pub mod failpoint;
 pub mod logging;
 pub mod signals;
+pub mod store;

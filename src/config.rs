@@ -110,6 +110,36 @@ pub struct Myepo {
     pub client_id: String,
     pub client_secret: Secret,
     pub scope: Option<String>,
+    pub auth_method: AuthMethod,
+    /// Items per list request (1–100).
+    pub page_size: u32,
+    /// Ids per mark-handled request (1–100).
+    pub batch_size: u32,
+    /// `false` = read-only roll-out: archive everything, never mark handled at the EPO.
+    pub mark_handled: bool,
+    /// Each run also lists communications *handled* at the EPO dispatched within this many
+    /// days, and archives any it does not hold (handled by a person in the web mailbox).
+    /// 0 switches reconciliation off.
+    pub reconcile_window_days: u32,
+    /// Failed archiving attempts before a communication is quarantined for a person to look at.
+    pub max_attempts: u32,
+    /// Retries of one request on timeouts, 429 and 5xx (with jittered exponential backoff,
+    /// honouring `Retry-After`).
+    pub retries: u32,
+    /// First retry delay; doubles per retry, capped at a minute.
+    pub retry_base_delay: std::time::Duration,
+    /// How long one read from the connection may stall.
+    pub read_timeout: std::time::Duration,
+}
+
+/// How the client id and secret reach the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// `Authorization: Basic` (client_secret_basic).
+    Basic,
+    /// Form fields `client_id` and `client_secret` (client_secret_post).
+    Post,
 }
 
 /// EPO Open Patent Services.
@@ -353,6 +383,49 @@ struct RawMyepo {
     client_secret_file: Option<RelativePathBuf>,
     #[serde(default, deserialize_with = "opt_scalar_string")]
     scope: Option<String>,
+    #[serde(default = "basic")]
+    auth_method: AuthMethod,
+    #[serde(default = "hundred")]
+    page_size: u32,
+    #[serde(default = "fifty")]
+    batch_size: u32,
+    #[serde(default = "yes")]
+    mark_handled: bool,
+    #[serde(default = "fourteen")]
+    reconcile_window_days: u32,
+    #[serde(default = "eight")]
+    max_attempts: u32,
+    #[serde(default = "five")]
+    retries: u32,
+    #[serde(default = "thousand")]
+    retry_base_delay_ms: u64,
+    #[serde(default = "sixty")]
+    read_timeout_secs: u64,
+}
+
+fn basic() -> AuthMethod {
+    AuthMethod::Basic
+}
+fn hundred() -> u32 {
+    100
+}
+fn fifty() -> u32 {
+    50
+}
+fn fourteen() -> u32 {
+    14
+}
+fn eight() -> u32 {
+    8
+}
+fn five() -> u32 {
+    5
+}
+fn thousand() -> u64 {
+    1000
+}
+fn sixty() -> u64 {
+    60
 }
 
 #[derive(Deserialize)]
@@ -422,6 +495,25 @@ impl RawConfig {
                 )?,
                 client_id: non_empty("myepo.client_id", m.client_id)?,
                 scope: m.scope.filter(|s| !s.trim().is_empty()),
+                auth_method: m.auth_method,
+                page_size: in_range("myepo.page_size", m.page_size, 1, 100)?,
+                batch_size: in_range("myepo.batch_size", m.batch_size, 1, 100)?,
+                mark_handled: m.mark_handled,
+                reconcile_window_days: in_range(
+                    "myepo.reconcile_window_days",
+                    m.reconcile_window_days,
+                    0,
+                    3650,
+                )?,
+                max_attempts: in_range("myepo.max_attempts", m.max_attempts, 1, 1000)?,
+                retries: in_range("myepo.retries", m.retries, 0, 20)?,
+                retry_base_delay: std::time::Duration::from_millis(m.retry_base_delay_ms),
+                read_timeout: std::time::Duration::from_secs(in_range(
+                    "myepo.read_timeout_secs",
+                    m.read_timeout_secs,
+                    1,
+                    3600,
+                )?),
             }),
             _ => None,
         };
@@ -467,6 +559,16 @@ fn non_empty(key: &str, v: String) -> Result<String, ConfigError> {
     } else {
         Ok(v)
     }
+}
+
+fn in_range<T: PartialOrd + fmt::Display + Copy>(key: &str, v: T, lo: T, hi: T) -> Result<T, ConfigError> {
+    if v < lo || v > hi {
+        return Err(ConfigError::Value {
+            key: key.into(),
+            reason: format!("{v} is outside {lo}..={hi}"),
+        });
+    }
+    Ok(v)
 }
 
 fn parse_url(key: &str, v: &str) -> Result<url::Url, ConfigError> {
@@ -640,7 +742,9 @@ password = "s3cr3t-jpo"
 
     #[test]
     fn errors_name_the_culprit() {
-        let cases: [(&str, &[(&str, &str)], &str); 10] = [
+        let page_size_500 = FULL.replace("[myepo]", "[myepo]\npage_size = 500");
+        let digest = FULL.replace("[myepo]", "[myepo]\nauth_method = 'digest'");
+        let cases: [(&str, &[(&str, &str)], &str); 12] = [
             ("[myepo]\nscopes = 'x'\n", &[], "myepo.scopes: unknown field"),
             (
                 "[storage]\ndatbase = 'x'\n",
@@ -679,6 +783,8 @@ password = "s3cr3t-jpo"
                 &[],
                 "jpo.password_file: cannot read /nonexistent/pw",
             ),
+            (&page_size_500, &[], "myepo.page_size: 500 is outside 1..=100"),
+            (&digest, &[], "myepo.auth_method: unknown variant"),
         ];
         for (text, env, expected) in cases {
             let e = err(text, env);

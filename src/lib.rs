@@ -9,5 +9,6 @@ pub mod config;
 pub mod core;
 pub mod failpoint;
 pub mod logging;
+pub mod offices;
 pub mod signals;
 pub mod store;

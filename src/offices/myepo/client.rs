@@ -1,0 +1,379 @@
+//! The MyEPO Mailbox client.
+//!
+//! - **Token**: Okta client-credentials, cached until 60 s before it expires (a short-lived
+//!   token is renewed at half its life); one request at a time fetches it.
+//! - **401**: the token is dropped and the call repeated once with a new one.
+//! - **Transient failures** (timeouts, connection errors, 408/429/5xx): retried up to
+//!   `retries` times with jittered exponential backoff, waiting `Retry-After` when the office
+//!   gives one.
+//! - **Errors** keep the office's status, headers, body excerpt and our `X-Request-ID`.
+//!
+//! The client never marks anything handled as a side effect: downloads send `setHandled=false`.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::{RequestBuilder, Response, StatusCode, Url};
+
+use super::contract as c;
+use super::model::{self, DecodeError, Doc, Item};
+use crate::config::{AuthMethod, Myepo as Settings, Secret};
+use crate::core::mailbox::{MarkReply, walk_again};
+use crate::offices::http::{self, HttpFailure};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MyepoError {
+    #[error("MyEPO token request failed: {0}")]
+    Token(HttpFailure),
+    #[error("MyEPO token answer unusable: {0}")]
+    TokenAnswer(String),
+    #[error("MyEPO {0}")]
+    Http(HttpFailure),
+    #[error("MyEPO rejected a fresh access token: {0}")]
+    Unauthorized(HttpFailure),
+    #[error("MyEPO {what}: {}", http::chain(source))]
+    Transport { what: String, source: reqwest::Error },
+    #[error("MyEPO {what}: {source}")]
+    Decode { what: String, source: DecodeError },
+    #[error("MyEPO URL for {what}: {reason}")]
+    Url { what: String, reason: String },
+}
+
+impl MyepoError {
+    /// Worth retrying later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            MyepoError::Token(f) | MyepoError::Http(f) => f.is_transient(),
+            MyepoError::Transport { source, .. } => http::transport_is_transient(source),
+            _ => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            MyepoError::Token(f) | MyepoError::Http(f) => f.retry_after,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status the office answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            MyepoError::Token(f) | MyepoError::Http(f) | MyepoError::Unauthorized(f) => Some(f.status),
+            _ => None,
+        }
+    }
+}
+
+struct Token {
+    value: Secret,
+    renew_at: Instant,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    settings: Settings,
+    token: tokio::sync::Mutex<Option<Token>>,
+}
+
+/// Which communications a listing asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listing {
+    pub handled: bool,
+    pub dispatched_from: Option<chrono::NaiveDate>,
+}
+
+impl Client {
+    pub fn new(settings: &Settings) -> Result<Client, MyepoError> {
+        let http = http::client(Duration::from_secs(10), settings.read_timeout).map_err(|source| {
+            MyepoError::Transport {
+                what: "client setup".into(),
+                source,
+            }
+        })?;
+        Ok(Client {
+            http,
+            settings: settings.clone(),
+            token: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    async fn token(&self) -> Result<Secret, MyepoError> {
+        let mut guard = self.token.lock().await;
+        if let Some(t) = guard.as_ref().filter(|t| Instant::now() < t.renew_at) {
+            return Ok(t.value.clone());
+        }
+        let t = self.fetch_token().await?;
+        let value = t.value.clone();
+        *guard = Some(t);
+        Ok(value)
+    }
+
+    async fn drop_token(&self) {
+        *self.token.lock().await = None;
+    }
+
+    async fn fetch_token(&self) -> Result<Token, MyepoError> {
+        let s = &self.settings;
+        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = &s.scope {
+            form.push(("scope", scope));
+        }
+        let mut req = self
+            .http
+            .post(s.token_url.clone())
+            .header(reqwest::header::ACCEPT, "application/json");
+        req = match s.auth_method {
+            AuthMethod::Basic => req.basic_auth(&s.client_id, Some(s.client_secret.expose())),
+            AuthMethod::Post => {
+                form.push(("client_id", &s.client_id));
+                form.push(("client_secret", s.client_secret.expose()));
+                req
+            }
+        };
+        let resp = req
+            .form(&form)
+            .send()
+            .await
+            .map_err(|source| MyepoError::Transport {
+                what: "token request".into(),
+                source,
+            })?;
+        if !resp.status().is_success() {
+            return Err(MyepoError::Token(
+                HttpFailure::from_response("token request", resp, None).await,
+            ));
+        }
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| MyepoError::TokenAnswer(format!("not JSON: {}", http::chain(&e))))?;
+        let value = body
+            .get("access_token")
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| MyepoError::TokenAnswer("no access_token".into()))?;
+        let lifetime = match body.get("expires_in") {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .unwrap_or(3600);
+        Ok(Token {
+            value: Secret::new(value),
+            renew_at: Instant::now() + renew_after(lifetime),
+        })
+    }
+
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.settings.retry_base_delay)
+            .with_max_delay(Duration::from_secs(60))
+            .with_max_times(self.settings.retries as usize)
+            .with_jitter()
+    }
+
+    /// Sends a request built by `build` with a valid token; repeats once after a 401 with a new
+    /// token; retries transient failures. Returns only successful (2xx) responses.
+    async fn send<F>(&self, what: &str, build: F) -> Result<Response, MyepoError>
+    where
+        F: Fn(&reqwest::Client) -> RequestBuilder,
+    {
+        let once = || async {
+            let mut renewed = false;
+            loop {
+                let token = self.token().await?;
+                let rid = http::request_id();
+                let resp = build(&self.http)
+                    .bearer_auth(token.expose())
+                    .header("X-Request-ID", &rid)
+                    .send()
+                    .await
+                    .map_err(|source| MyepoError::Transport {
+                        what: what.to_owned(),
+                        source,
+                    })?;
+                if resp.status().is_success() {
+                    return Ok(resp);
+                }
+                let status = resp.status();
+                let failure = HttpFailure::from_response(what, resp, Some(rid)).await;
+                if status == StatusCode::UNAUTHORIZED {
+                    self.drop_token().await;
+                    if !renewed {
+                        renewed = true;
+                        tracing::info!(%what, "MyEPO answered 401; renewing the token once");
+                        continue;
+                    }
+                    return Err(MyepoError::Unauthorized(failure));
+                }
+                return Err(MyepoError::Http(failure));
+            }
+        };
+        once.retry(self.backoff())
+            .when(MyepoError::is_transient)
+            .adjust(|e, delay| delay.map(|d| e.retry_after().unwrap_or(d)))
+            .notify(|e, delay| tracing::warn!("{e}; retrying in {delay:.1?}"))
+            .await
+    }
+
+    fn url(&self, template: &str, id: &str, document: &str) -> Result<Url, MyepoError> {
+        let mut url = self.settings.api_base_url.clone();
+        {
+            let mut segs = url.path_segments_mut().map_err(|()| MyepoError::Url {
+                what: template.into(),
+                reason: "the API base URL cannot take a path".into(),
+            })?;
+            segs.pop_if_empty();
+            for part in template.split('/') {
+                segs.push(match part {
+                    "{id}" => id,
+                    "{document}" => document,
+                    other => other,
+                });
+            }
+        }
+        Ok(url)
+    }
+
+    /// Every communication matching `listing`, walking all pages. The walk is repeated (at
+    /// most three times) when the office's count changed under it or fewer distinct ids came
+    /// back than it announced, so an item that moved between pages is not skipped.
+    pub async fn list_all(&self, listing: Listing) -> Result<Vec<Item>, MyepoError> {
+        let limit = self.settings.page_size.min(c::MAX_PAGE);
+        let what = if listing.handled {
+            "list handled communications"
+        } else {
+            "list unhandled communications"
+        };
+        let mut items: Vec<Item> = Vec::new();
+        let mut ids: HashSet<String> = HashSet::new();
+        for pass in 1..=3 {
+            let mut totals = Vec::new();
+            let mut offset: u64 = 0;
+            // Bounded: no mailbox has 10,000 pages.
+            for _ in 0..10_000 {
+                let url = self.url(c::LIST_PATH, "", "")?;
+                let mut query = vec![
+                    (c::P_HANDLED, listing.handled.to_string()),
+                    (c::P_OFFSET, offset.to_string()),
+                    (c::P_LIMIT, limit.to_string()),
+                ];
+                if let Some(from) = listing.dispatched_from {
+                    query.push((c::P_DISPATCH_FROM, from.format("%Y-%m-%d").to_string()));
+                }
+                let resp = self
+                    .send(what, |h| {
+                        h.get(url.clone())
+                            .query(&query)
+                            .header(reqwest::header::ACCEPT, "application/json")
+                    })
+                    .await?;
+                let body = resp.bytes().await.map_err(|source| MyepoError::Transport {
+                    what: what.to_owned(),
+                    source,
+                })?;
+                let page = model::decode_page(&body).map_err(|source| MyepoError::Decode {
+                    what: what.to_owned(),
+                    source,
+                })?;
+                totals.push(page.total);
+                let n = page.items.len() as u64;
+                for it in page.items {
+                    if ids.insert(it.id.clone()) {
+                        items.push(it);
+                    }
+                }
+                offset += n;
+                let end_by_total = page.total.is_some_and(|t| offset >= t);
+                if n < u64::from(limit) || end_by_total {
+                    break;
+                }
+            }
+            if !walk_again(ids.len(), &totals) {
+                break;
+            }
+            tracing::info!(
+                pass,
+                collected = ids.len(),
+                ?totals,
+                "the mailbox changed while listing it; listing again"
+            );
+        }
+        Ok(items)
+    }
+
+    /// Starts downloading one document; the caller streams the body.
+    pub async fn download(&self, communication_id: &str, doc: &Doc) -> Result<Response, MyepoError> {
+        let what = format!("download {communication_id}");
+        let url = match (&doc.href, &doc.document_id) {
+            (Some(href), _) => self
+                .settings
+                .api_base_url
+                .join(href)
+                .map_err(|e| MyepoError::Url {
+                    what: what.clone(),
+                    reason: format!("{href:?}: {e}"),
+                })?,
+            (None, Some(d)) => self.url(c::DOCUMENT_PATH, communication_id, d)?,
+            (None, None) => {
+                let mut u = self.url(c::FILE_PATH, communication_id, "")?;
+                u.query_pairs_mut().append_pair(c::P_SET_HANDLED, "false");
+                u
+            }
+        };
+        let accept = doc.media_type.clone().unwrap_or_else(|| "application/pdf".into());
+        self.send(&what, |h| {
+            h.get(url.clone())
+                .header(reqwest::header::ACCEPT, format!("{accept}, */*;q=0.1"))
+        })
+        .await
+    }
+
+    /// Marks `ids` handled at the office. A whole-batch rejection is returned as
+    /// [`MarkReply::BatchRejected`] (the caller bisects); other failures are errors.
+    pub async fn mark_handled(&self, ids: &[String]) -> Result<MarkReply, MyepoError> {
+        let what = format!("mark {} communication(s) handled", ids.len());
+        let url = self.url(c::MARK_PATH, "", "")?;
+        let body = serde_json::json!({ c::MARK_IDS_KEY: ids });
+        match self.send(&what, |h| h.post(url.clone()).json(&body)).await {
+            Ok(resp) if resp.status() == StatusCode::NO_CONTENT => Ok(MarkReply::AllDone),
+            Ok(resp) => {
+                let bytes = resp.bytes().await.map_err(|source| MyepoError::Transport {
+                    what: what.clone(),
+                    source,
+                })?;
+                model::decode_mark(&bytes).map_err(|source| MyepoError::Decode { what, source })
+            }
+            Err(MyepoError::Http(f)) if c::MARK_BATCH_REJECT.contains(&f.status) => {
+                tracing::warn!("{f}; splitting the batch");
+                Ok(MarkReply::BatchRejected)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// When to renew a token that lives `lifetime` seconds: a minute early, or at half its life
+/// when it is short.
+fn renew_after(lifetime: u64) -> Duration {
+    if lifetime > 120 {
+        Duration::from_secs(lifetime - 60)
+    } else {
+        Duration::from_secs(lifetime / 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_renewed_early() {
+        let table = [(3600, 3540), (1199, 1139), (121, 61), (120, 60), (10, 5), (0, 0)];
+        for (lifetime, renew) in table {
+            assert_eq!(renew_after(lifetime), Duration::from_secs(renew), "{lifetime}");
+        }
+    }
+}

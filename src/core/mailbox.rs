@@ -136,11 +136,27 @@ pub enum AfterFailure {
     Quarantine { attempts: u32 },
 }
 
+/// Whether a failure is the communication's own or the office's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Something about this item (not a PDF, wrong size, unknown id): counts towards quarantine.
+    Item,
+    /// The office was unreachable or overloaded: backs off, but never quarantines — a
+    /// maintenance weekend must not quarantine a whole mailbox.
+    Office,
+}
+
 /// Decides the consequence of the `attempts`-th failure (counting this one) at `now`.
 /// `jitter` in `[0, 1)` spreads retries by up to +25 % so many items do not retry in lockstep.
-pub fn after_failure(previous_attempts: u32, now: i64, policy: RetryPolicy, jitter: f64) -> AfterFailure {
+pub fn after_failure(
+    previous_attempts: u32,
+    now: i64,
+    policy: RetryPolicy,
+    jitter: f64,
+    kind: FailureKind,
+) -> AfterFailure {
     let attempts = previous_attempts.saturating_add(1);
-    if attempts >= policy.max_attempts {
+    if attempts >= policy.max_attempts && kind == FailureKind::Item {
         return AfterFailure::Quarantine { attempts };
     }
     let exp = (attempts - 1).min(30);
@@ -330,18 +346,19 @@ mod tests {
         ];
         for (prev, expected) in table {
             assert_eq!(
-                after_failure(prev, 1_000, pol, 0.0),
+                after_failure(prev, 1_000, pol, 0.0, FailureKind::Item),
                 expected,
                 "after {prev} failures"
             );
         }
-        let AfterFailure::Retry { not_before, .. } = after_failure(0, 1_000, pol, 0.999) else {
+        let AfterFailure::Retry { not_before, .. } = after_failure(0, 1_000, pol, 0.999, FailureKind::Item)
+        else {
             panic!()
         };
         assert_eq!(not_before, 1_000 + 60 + 14, "jitter adds at most 25 %");
         assert_eq!(
-            after_failure(0, 1_000, pol, f64::NAN),
-            after_failure(0, 1_000, pol, 0.0)
+            after_failure(0, 1_000, pol, f64::NAN, FailureKind::Item),
+            after_failure(0, 1_000, pol, 0.0, FailureKind::Item)
         );
     }
 
@@ -353,7 +370,7 @@ mod tests {
             max_delay_secs: i64::MAX,
         };
         assert!(matches!(
-            after_failure(u32::MAX - 2, i64::MAX - 5, pol, 0.5),
+            after_failure(u32::MAX - 2, i64::MAX - 5, pol, 0.5, FailureKind::Item),
             AfterFailure::Retry { .. }
         ));
     }

@@ -1,0 +1,482 @@
+//! One mailbox cycle: the I/O shell around `core::mailbox`.
+//!
+//! In this order, each step recorded before the next begins:
+//! 1. **list** every unhandled communication (all pages, before any is touched) and record
+//!    each as `seen`; then **reconcile**: list those *handled* at the office within the window
+//!    and record any unknown one too (a person handled it in the web mailbox);
+//! 2. **archive** each `seen` one: stream into a temporary file in the archive → fsync →
+//!    verify (length, `%PDF-` or declared type, SHA-256 re-read from disk) → rename → fsync the
+//!    directory → sidecar → record `archived` in SQLite;
+//! 3. **mark handled** at the office, in batches, only what step 2 recorded as `archived`,
+//!    then record `handled`.
+//!
+//! A crash anywhere leaves the database describing what is on disk and at the office up to
+//! the last committed step; the next cycle repeats the rest, and every step is idempotent by
+//! communication id. Failpoints (`crate::failpoint`) sit between the steps for the
+//! kill-at-every-step tests.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::archive::{Archive, ArchiveError, DocumentKey, Expectation};
+use crate::config::Myepo as Settings;
+use crate::core::mailbox::{self as core, AfterFailure, FailureKind, RetryPolicy, Step};
+use crate::failpoint;
+use crate::offices::http;
+use crate::offices::myepo::model::{self, Item};
+use crate::offices::myepo::{Client, Listing, MyepoError};
+use crate::store::communications::{self as comms, ArchivedDoc, HandledBy, Listed};
+use crate::store::runs::{self, Outcome, Totals};
+use crate::store::{Store, StoreError, timestamp};
+
+/// The office every MyEPO communication belongs to (the first archive path component).
+const OFFICE: &str = "EP";
+
+/// After this many consecutive office failures in one cycle, archiving stops for the cycle:
+/// the office is down, and hammering it item by item helps nobody.
+const OFFICE_DOWN_AFTER: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("listing the mailbox failed: {0}")]
+    List(MyepoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the archive is unusable, archiving stopped: {0}")]
+    Archive(ArchiveError),
+}
+
+/// Why one communication could not be archived.
+#[derive(Debug, thiserror::Error)]
+enum ItemError {
+    #[error("{0}")]
+    Office(#[from] MyepoError),
+    #[error("{0}")]
+    Archive(#[from] ArchiveError),
+    #[error("download of {id} broke off: {}", http::chain(source))]
+    Body { id: String, source: reqwest::Error },
+    #[error("stored metadata of {id} is unreadable: {reason}")]
+    Metadata { id: String, reason: String },
+}
+
+impl ItemError {
+    fn kind(&self) -> FailureKind {
+        match self {
+            ItemError::Office(e) if e.is_transient() => FailureKind::Office,
+            ItemError::Body { .. } => FailureKind::Office,
+            _ => FailureKind::Item,
+        }
+    }
+
+    /// Failures that no retry of *this* item can fix: the whole cycle must stop.
+    fn as_fatal(&self) -> Option<&ArchiveError> {
+        match self {
+            ItemError::Archive(e @ (ArchiveError::DiskFull { .. } | ArchiveError::Io { .. })) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What one cycle did, for the summary line and `sync_runs`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub run_id: i64,
+    pub listed: usize,
+    pub new: usize,
+    /// Found handled at the office (web UI) and not yet archived here.
+    pub handled_elsewhere_found: usize,
+    pub archived: usize,
+    pub marked: usize,
+    pub recorded_handled_at_office: usize,
+    /// `(id, reason)` of items that failed this cycle and will be retried.
+    pub failed: Vec<(String, String)>,
+    /// `(id, reason)` of items waiting for a person (all of them, not only new ones).
+    pub quarantined: Vec<(String, String)>,
+    /// Ids the office did not know when marking, or could not confirm.
+    pub mark_problems: Vec<(String, String)>,
+    /// Problems that did not stop the cycle (e.g. reconciliation failed).
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    pub fn outcome(&self) -> Outcome {
+        if self.failed.is_empty() && self.mark_problems.is_empty() && self.warnings.is_empty() {
+            Outcome::Ok
+        } else {
+            Outcome::Partial
+        }
+    }
+
+    fn totals(&self) -> Totals {
+        Totals {
+            listed: self.listed as u64,
+            archived: self.archived as u64,
+            handled: (self.marked + self.recorded_handled_at_office) as u64,
+            failed: self.failed.len() as u64,
+            quarantined: self.quarantined.len() as u64,
+        }
+    }
+}
+
+/// What the cycle tells whoever watches (a progress bar, plain lines, nothing).
+pub trait Observer: Send + Sync {
+    fn listed(&self, _unhandled: usize, _to_archive: usize) {}
+    fn archived(&self, _id: &str, _path: &Path) {}
+    fn failed(&self, _id: &str, _reason: &str) {}
+    fn marked(&self, _count: usize) {}
+}
+
+/// An observer that says nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+pub struct Mailbox<'a> {
+    pub client: &'a Client,
+    pub store: &'a Store,
+    pub archive: &'a Archive,
+    pub settings: &'a Settings,
+}
+
+impl Mailbox<'_> {
+    /// Runs one cycle. `Err` means the cycle stopped early (recorded as `failed`); item
+    /// failures do not stop it and are in the report.
+    pub async fn run_cycle(&self, observer: &dyn Observer) -> Result<Report, SyncError> {
+        let started = Utc::now();
+        let now_s = timestamp(started);
+        let run_id = self.store.call(move |c| runs::start(c, "mailbox", &now_s)).await?;
+        let mut report = Report { run_id, ..Report::default() };
+        let result = self.cycle(&mut report, observer).await;
+        let (outcome, error) = match &result {
+            Ok(()) => (report.outcome(), None),
+            Err(e) => (Outcome::Failed, Some(e.to_string())),
+        };
+        let totals = report.totals();
+        let end = timestamp(Utc::now());
+        self.store.call(move |c| runs::finish(c, run_id, totals, outcome, error.as_deref(), &end)).await?;
+        result.map(|()| report)
+    }
+
+    async fn cycle(&self, report: &mut Report, observer: &dyn Observer) -> Result<(), SyncError> {
+        // 1. List, then record, before touching anything.
+        let unhandled =
+            self.client.list_all(Listing { handled: false, dispatched_from: None }).await.map_err(SyncError::List)?;
+        failpoint::hit("after_list");
+        report.listed = unhandled.len();
+        let seen = self.record_seen(&unhandled, false).await?;
+        report.new = seen.new;
+        failpoint::hit("after_record_seen");
+
+        if self.settings.reconcile_window_days > 0 {
+            let from = Utc::now().date_naive() - chrono::Days::new(u64::from(self.settings.reconcile_window_days));
+            match self.client.list_all(Listing { handled: true, dispatched_from: Some(from) }).await {
+                Ok(handled) => report.handled_elsewhere_found = self.record_seen(&handled, true).await?.new,
+                Err(e) => {
+                    tracing::warn!("reconciliation skipped this cycle: {e}");
+                    report.warnings.push(format!("reconciliation: {e}"));
+                }
+            }
+        }
+
+        // 2. Archive.
+        let pending = self.store.call(|c| comms::pending(c)).await?;
+        let now = Utc::now().timestamp();
+        let to_archive: Vec<_> = pending
+            .into_iter()
+            .filter(|p| core::next_step(p.progress, now, self.settings.mark_handled) == Step::Archive)
+            .collect();
+        observer.listed(report.listed, to_archive.len());
+        let policy = RetryPolicy { max_attempts: self.settings.max_attempts, ..RetryPolicy::default() };
+        let mut office_failures_in_a_row = 0;
+        for p in to_archive {
+            match self.archive_one(&p.id, &p.metadata_json).await {
+                Ok((docs, first_path)) => {
+                    office_failures_in_a_row = 0;
+                    let (id, at) = (p.id.clone(), timestamp(Utc::now()));
+                    self.store
+                        .call(move |c| {
+                            let tx = c.transaction()?;
+                            comms::record_archived(&tx, &id, &docs, &at)?;
+                            Ok(tx.commit()?)
+                        })
+                        .await?;
+                    failpoint::hit("after_record_archived");
+                    report.archived += 1;
+                    observer.archived(&p.id, &first_path);
+                }
+                Err(e) => {
+                    if let Some(fatal) = e.as_fatal() {
+                        tracing::error!(id = %p.id, "{e}");
+                        return Err(SyncError::Archive(clone_archive_error(fatal)));
+                    }
+                    let kind = e.kind();
+                    let reason = e.to_string();
+                    tracing::warn!(id = %p.id, attempt = p.progress.attempts + 1, "{reason}");
+                    observer.failed(&p.id, &reason);
+                    let after = core::after_failure(p.progress.attempts, Utc::now().timestamp(), policy, jitter(), kind);
+                    let (id, at, r) = (p.id.clone(), timestamp(Utc::now()), reason.clone());
+                    self.store
+                        .call(move |c| {
+                            let tx = c.transaction()?;
+                            comms::record_failure(&tx, &id, &r, after, &at)?;
+                            Ok(tx.commit()?)
+                        })
+                        .await?;
+                    if matches!(after, AfterFailure::Quarantine { .. }) {
+                        tracing::error!(id = %p.id, "quarantined after {} attempts: {reason}", policy.max_attempts);
+                    }
+                    report.failed.push((p.id.clone(), reason));
+                    if kind == FailureKind::Office {
+                        office_failures_in_a_row += 1;
+                        if office_failures_in_a_row >= OFFICE_DOWN_AFTER {
+                            let w = format!("archiving paused: {OFFICE_DOWN_AFTER} office failures in a row");
+                            tracing::warn!("{w}");
+                            report.warnings.push(w);
+                            break;
+                        }
+                    } else {
+                        office_failures_in_a_row = 0;
+                    }
+                }
+            }
+        }
+
+        // 3. Mark handled — only what is recorded as archived.
+        self.mark(report, observer).await?;
+
+        report.quarantined = self
+            .store
+            .call(|c| comms::list(c, None))
+            .await?
+            .into_iter()
+            .filter(|v| v.state == "quarantined")
+            .map(|v| (v.id, v.last_error.unwrap_or_default()))
+            .collect();
+        Ok(())
+    }
+
+    async fn record_seen(&self, items: &[Item], handled_at_office: bool) -> Result<comms::SeenCounts, SyncError> {
+        let listed: Vec<Listed> = items
+            .iter()
+            .map(|it| Listed {
+                id: it.id.clone(),
+                office: OFFICE.into(),
+                application_number: it.application_number.clone(),
+                document_code: it.document_code.clone(),
+                title: it.title.clone(),
+                dispatch_date: it.dispatch_date.clone(),
+                delivered_at: it.delivered_at.clone(),
+                user_reference: it.user_reference.clone(),
+                metadata_json: it.raw.to_string(),
+                handled_at_office: handled_at_office || it.handled == Some(true),
+            })
+            .collect();
+        let now = timestamp(Utc::now());
+        Ok(self
+            .store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let counts = comms::record_seen(&tx, &listed, &now)?;
+                tx.commit()?;
+                Ok(counts)
+            })
+            .await?)
+    }
+
+    /// Downloads, verifies and stores every document of one communication.
+    async fn archive_one(&self, id: &str, metadata_json: &str) -> Result<(Vec<ArchivedDoc>, std::path::PathBuf), ItemError> {
+        let raw: serde_json::Value = serde_json::from_str(metadata_json)
+            .map_err(|e| ItemError::Metadata { id: id.to_owned(), reason: e.to_string() })?;
+        let item =
+            model::decode_item(0, &raw).map_err(|e| ItemError::Metadata { id: id.to_owned(), reason: e.to_string() })?;
+        let several = item.documents.len() > 1;
+        let mut docs = Vec::with_capacity(item.documents.len());
+        let mut first_path = None;
+        for doc in &item.documents {
+            let key = DocumentKey {
+                office: OFFICE,
+                application_number: &item.application_number,
+                dispatch_date: &item.dispatch_date,
+                document_code: &item.document_code,
+                communication_id: &item.id,
+                doc_suffix: if several { doc.document_id.as_deref() } else { None },
+                media_type: doc.media_type.as_deref(),
+            };
+            let rel = Archive::relative_path(&key);
+            let mut resp = self.client.download(&item.id, doc).await?;
+            let expect = Expectation {
+                content_length: resp.content_length(),
+                declared_size: doc.size,
+                media_type: doc.media_type.clone(),
+                content_type: resp
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            };
+            let mut file = self.archive.begin(&rel).await?;
+            let mut first = true;
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if let Err(e) = file.write(&chunk).await {
+                            file.abandon().await;
+                            return Err(e.into());
+                        }
+                        if first {
+                            failpoint::hit("mid_download");
+                            first = false;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(source) => {
+                        file.abandon().await;
+                        return Err(ItemError::Body { id: item.id.clone(), source });
+                    }
+                }
+            }
+            failpoint::hit("after_download");
+            let stored = file.commit(&expect).await?;
+            let sidecar = json!({
+                "communication": item.raw,
+                "document": {
+                    "document_id": doc.document_id,
+                    "file_name": doc.file_name,
+                    "media_type": doc.media_type,
+                    "size": stored.size,
+                    "sha256": stored.sha256,
+                },
+                "archived_at": timestamp(Utc::now()),
+                "archived_by": concat!("mailroom ", env!("CARGO_PKG_VERSION")),
+            });
+            let sidecar = serde_json::to_vec_pretty(&sidecar)
+                .map_err(|e| ItemError::Metadata { id: id.to_owned(), reason: e.to_string() })?;
+            self.archive.write_sidecar(&stored.rel_path, &sidecar).await?;
+            first_path.get_or_insert_with(|| stored.rel_path.clone());
+            docs.push(ArchivedDoc {
+                key: doc.document_id.clone().unwrap_or_default(),
+                file_name: doc.file_name.clone(),
+                media_type: doc.media_type.clone(),
+                size: stored.size,
+                sha256: stored.sha256,
+                path: rel_to_string(&stored.rel_path),
+            });
+        }
+        Ok((docs, first_path.unwrap_or_default()))
+    }
+
+    async fn mark(&self, report: &mut Report, observer: &dyn Observer) -> Result<(), SyncError> {
+        let pending = self.store.call(|c| comms::pending(c)).await?;
+        let now = Utc::now().timestamp();
+        let (mut to_mark, mut at_office) = (Vec::new(), Vec::new());
+        for p in pending {
+            match core::next_step(p.progress, now, self.settings.mark_handled) {
+                Step::MarkHandled => to_mark.push(p.id),
+                Step::RecordHandledAtOffice => at_office.push(p.id),
+                _ => {}
+            }
+        }
+        if !at_office.is_empty() {
+            let at = timestamp(Utc::now());
+            report.recorded_handled_at_office = self
+                .store
+                .call(move |c| {
+                    let tx = c.transaction()?;
+                    let n = comms::record_handled(&tx, &at_office, HandledBy::Office, &at)?;
+                    tx.commit()?;
+                    Ok(n)
+                })
+                .await?;
+        }
+        let mut queue: VecDeque<Vec<String>> =
+            to_mark.chunks(self.settings.batch_size as usize).map(<[String]>::to_vec).collect();
+        // Bisecting a rejected batch takes at most 2·log2(batch) extra requests per bad id.
+        let mut budget = 4 * queue.len() + 64;
+        while let Some(batch) = queue.pop_front() {
+            if budget == 0 {
+                report.warnings.push("mark-handled stopped: too many rejected batches".into());
+                break;
+            }
+            budget -= 1;
+            let reply = match self.client.mark_handled(&batch).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("{e}; marking resumes next cycle");
+                    let reason = e.to_string();
+                    report.mark_problems.extend(batch.iter().map(|id| (id.clone(), reason.clone())));
+                    self.note_mark_error(batch, reason).await?;
+                    break;
+                }
+            };
+            failpoint::hit("after_mark_request");
+            let outcome = core::interpret_mark(&batch, reply);
+            queue.extend(outcome.resend);
+            let handled = outcome.handled;
+            let at = timestamp(Utc::now());
+            let n = self
+                .store
+                .call(move |c| {
+                    let tx = c.transaction()?;
+                    let n = comms::record_handled(&tx, &handled, HandledBy::Mailroom, &at)?;
+                    tx.commit()?;
+                    Ok(n)
+                })
+                .await?;
+            failpoint::hit("after_record_handled");
+            report.marked += n;
+            observer.marked(n);
+            for (ids, reason) in [
+                (outcome.not_found, "the office does not know this communication"),
+                (outcome.unresolved, "the office did not confirm marking it handled"),
+            ] {
+                if !ids.is_empty() {
+                    tracing::warn!(?ids, "{reason}");
+                    report.mark_problems.extend(ids.iter().map(|id| (id.clone(), reason.to_owned())));
+                    self.note_mark_error(ids, reason.to_owned()).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn note_mark_error(&self, ids: Vec<String>, reason: String) -> Result<(), SyncError> {
+        Ok(self
+            .store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                comms::record_mark_error(&tx, &ids, &reason)?;
+                Ok(tx.commit()?)
+            })
+            .await?)
+    }
+}
+
+/// `a/b/c.pdf` on every platform (the database and exports are portable).
+fn rel_to_string(p: &Path) -> String {
+    p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+/// The archive error that stopped the cycle (re-created: the item error owns the original).
+fn clone_archive_error(e: &ArchiveError) -> ArchiveError {
+    match e {
+        ArchiveError::DiskFull { path } => ArchiveError::DiskFull { path: path.clone() },
+        other => ArchiveError::Io {
+            op: "archive",
+            path: std::path::PathBuf::new(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    }
+}
+
+/// Jitter for retry spreading, from the clock's sub-second noise (no RNG dependency needed).
+fn jitter() -> f64 {
+    let nanos = Utc::now().timestamp_subsec_nanos();
+    f64::from(nanos % 1_000_000) / 1_000_000.0
+}
+
+/// The dispatch date window of a listing, for display.
+pub fn since_days(days: u32, now: DateTime<Utc>) -> chrono::NaiveDate {
+    now.date_naive() - chrono::Days::new(u64::from(days))
+}

@@ -4,6 +4,7 @@
 //! and returns an exit status. See `ARCHITECTURE.md` for the map of modules and the
 //! invariants each keeps.
 
+pub mod archive;
 pub mod cli;
 pub mod config;
 pub mod failpoint;

@@ -4,6 +4,7 @@
 //! and returns an exit status. See `ARCHITECTURE.md` for the map of modules and the
 //! invariants each keeps.
 
+pub mod archive;
 pub mod cli;
 pub mod config;
 pub mod core;
@@ -12,3 +13,4 @@ pub mod logging;
 pub mod offices;
 pub mod signals;
 pub mod store;
+pub mod sync;

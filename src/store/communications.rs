@@ -281,6 +281,17 @@ pub fn record_mark_error(tx: &Transaction<'_>, ids: &[String], error: &str) -> R
     Ok(())
 }
 
+/// The communication whose document is stored at `path` (archive-relative), if any.
+pub fn path_owner(conn: &Connection, path: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT communication_id FROM documents WHERE path = ?1 LIMIT 1",
+            [path],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// A communication for people and exports.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct View {

@@ -16,7 +16,9 @@
 //! kill-at-every-step tests.
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -146,8 +148,14 @@ impl Mailbox<'_> {
     pub async fn run_cycle(&self, observer: &dyn Observer) -> Result<Report, SyncError> {
         let started = Utc::now();
         let now_s = timestamp(started);
-        let run_id = self.store.call(move |c| runs::start(c, "mailbox", &now_s)).await?;
-        let mut report = Report { run_id, ..Report::default() };
+        let run_id = self
+            .store
+            .call(move |c| runs::start(c, "mailbox", &now_s))
+            .await?;
+        let mut report = Report {
+            run_id,
+            ..Report::default()
+        };
         let result = self.cycle(&mut report, observer).await;
         let (outcome, error) = match &result {
             Ok(()) => (report.outcome(), None),
@@ -155,14 +163,22 @@ impl Mailbox<'_> {
         };
         let totals = report.totals();
         let end = timestamp(Utc::now());
-        self.store.call(move |c| runs::finish(c, run_id, totals, outcome, error.as_deref(), &end)).await?;
+        self.store
+            .call(move |c| runs::finish(c, run_id, totals, outcome, error.as_deref(), &end))
+            .await?;
         result.map(|()| report)
     }
 
     async fn cycle(&self, report: &mut Report, observer: &dyn Observer) -> Result<(), SyncError> {
         // 1. List, then record, before touching anything.
-        let unhandled =
-            self.client.list_all(Listing { handled: false, dispatched_from: None }).await.map_err(SyncError::List)?;
+        let unhandled = self
+            .client
+            .list_all(Listing {
+                handled: false,
+                dispatched_from: None,
+            })
+            .await
+            .map_err(SyncError::List)?;
         failpoint::hit("after_list");
         report.listed = unhandled.len();
         let seen = self.record_seen(&unhandled, false).await?;
@@ -170,8 +186,16 @@ impl Mailbox<'_> {
         failpoint::hit("after_record_seen");
 
         if self.settings.reconcile_window_days > 0 {
-            let from = Utc::now().date_naive() - chrono::Days::new(u64::from(self.settings.reconcile_window_days));
-            match self.client.list_all(Listing { handled: true, dispatched_from: Some(from) }).await {
+            let from =
+                Utc::now().date_naive() - chrono::Days::new(u64::from(self.settings.reconcile_window_days));
+            match self
+                .client
+                .list_all(Listing {
+                    handled: true,
+                    dispatched_from: Some(from),
+                })
+                .await
+            {
                 Ok(handled) => report.handled_elsewhere_found = self.record_seen(&handled, true).await?.new,
                 Err(e) => {
                     tracing::warn!("reconciliation skipped this cycle: {e}");
@@ -188,7 +212,10 @@ impl Mailbox<'_> {
             .filter(|p| core::next_step(p.progress, now, self.settings.mark_handled) == Step::Archive)
             .collect();
         observer.listed(report.listed, to_archive.len());
-        let policy = RetryPolicy { max_attempts: self.settings.max_attempts, ..RetryPolicy::default() };
+        let policy = RetryPolicy {
+            max_attempts: self.settings.max_attempts,
+            ..RetryPolicy::default()
+        };
         let mut office_failures_in_a_row = 0;
         for p in to_archive {
             match self.archive_one(&p.id, &p.metadata_json).await {
@@ -215,7 +242,13 @@ impl Mailbox<'_> {
                     let reason = e.to_string();
                     tracing::warn!(id = %p.id, attempt = p.progress.attempts + 1, "{reason}");
                     observer.failed(&p.id, &reason);
-                    let after = core::after_failure(p.progress.attempts, Utc::now().timestamp(), policy, jitter(), kind);
+                    let after = core::after_failure(
+                        p.progress.attempts,
+                        Utc::now().timestamp(),
+                        policy,
+                        jitter(),
+                        kind,
+                    );
                     let (id, at, r) = (p.id.clone(), timestamp(Utc::now()), reason.clone());
                     self.store
                         .call(move |c| {
@@ -257,7 +290,11 @@ impl Mailbox<'_> {
         Ok(())
     }
 
-    async fn record_seen(&self, items: &[Item], handled_at_office: bool) -> Result<comms::SeenCounts, SyncError> {
+    async fn record_seen(
+        &self,
+        items: &[Item],
+        handled_at_office: bool,
+    ) -> Result<comms::SeenCounts, SyncError> {
         let listed: Vec<Listed> = items
             .iter()
             .map(|it| Listed {
@@ -286,11 +323,20 @@ impl Mailbox<'_> {
     }
 
     /// Downloads, verifies and stores every document of one communication.
-    async fn archive_one(&self, id: &str, metadata_json: &str) -> Result<(Vec<ArchivedDoc>, std::path::PathBuf), ItemError> {
-        let raw: serde_json::Value = serde_json::from_str(metadata_json)
-            .map_err(|e| ItemError::Metadata { id: id.to_owned(), reason: e.to_string() })?;
-        let item =
-            model::decode_item(0, &raw).map_err(|e| ItemError::Metadata { id: id.to_owned(), reason: e.to_string() })?;
+    async fn archive_one(
+        &self,
+        id: &str,
+        metadata_json: &str,
+    ) -> Result<(Vec<ArchivedDoc>, PathBuf), ItemError> {
+        let raw: serde_json::Value =
+            serde_json::from_str(metadata_json).map_err(|e| ItemError::Metadata {
+                id: id.to_owned(),
+                reason: e.to_string(),
+            })?;
+        let item = model::decode_item(0, &raw).map_err(|e| ItemError::Metadata {
+            id: id.to_owned(),
+            reason: e.to_string(),
+        })?;
         let several = item.documents.len() > 1;
         let mut docs = Vec::with_capacity(item.documents.len());
         let mut first_path = None;
@@ -304,7 +350,9 @@ impl Mailbox<'_> {
                 doc_suffix: if several { doc.document_id.as_deref() } else { None },
                 media_type: doc.media_type.as_deref(),
             };
-            let rel = Archive::relative_path(&key);
+            let rel = self
+                .unclaimed_path(Archive::relative_path(&key), &item.id, doc.document_id.as_deref())
+                .await?;
             let mut resp = self.client.download(&item.id, doc).await?;
             let expect = Expectation {
                 content_length: resp.content_length(),
@@ -333,7 +381,10 @@ impl Mailbox<'_> {
                     Ok(None) => break,
                     Err(source) => {
                         file.abandon().await;
-                        return Err(ItemError::Body { id: item.id.clone(), source });
+                        return Err(ItemError::Body {
+                            id: item.id.clone(),
+                            source,
+                        });
                     }
                 }
             }
@@ -351,8 +402,10 @@ impl Mailbox<'_> {
                 "archived_at": timestamp(Utc::now()),
                 "archived_by": concat!("mailroom ", env!("CARGO_PKG_VERSION")),
             });
-            let sidecar = serde_json::to_vec_pretty(&sidecar)
-                .map_err(|e| ItemError::Metadata { id: id.to_owned(), reason: e.to_string() })?;
+            let sidecar = serde_json::to_vec_pretty(&sidecar).map_err(|e| ItemError::Metadata {
+                id: id.to_owned(),
+                reason: e.to_string(),
+            })?;
             self.archive.write_sidecar(&stored.rel_path, &sidecar).await?;
             first_path.get_or_insert_with(|| stored.rel_path.clone());
             docs.push(ArchivedDoc {
@@ -365,6 +418,37 @@ impl Mailbox<'_> {
             });
         }
         Ok((docs, first_path.unwrap_or_default()))
+    }
+
+    /// Two communications can sanitise to the same file name (`a/b` and `a_b`); a path that
+    /// another communication's document already holds gets a hash of this one's id appended,
+    /// so no file ever replaces another communication's.
+    async fn unclaimed_path(&self, rel: PathBuf, id: &str, doc: Option<&str>) -> Result<PathBuf, ItemError> {
+        let path = rel_to_string(&rel);
+        let me = id.to_owned();
+        let owner = self
+            .store
+            .call(move |c| comms::path_owner(c, &path))
+            .await
+            .map_err(|e| ItemError::Metadata {
+                id: me,
+                reason: e.to_string(),
+            })?;
+        if owner.as_deref().is_none_or(|o| o == id) {
+            return Ok(rel);
+        }
+        let digest = Sha256::digest(format!("{id}\u{0}{}", doc.unwrap_or_default()).as_bytes());
+        let tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let stem = rel
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ext = rel
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy()))
+            .unwrap_or_default();
+        tracing::warn!(%id, path = %rel.display(), "file name already used by another communication; adding {tag}");
+        Ok(rel.with_file_name(format!("{stem}_{tag}{ext}")))
     }
 
     async fn mark(&self, report: &mut Report, observer: &dyn Observer) -> Result<(), SyncError> {
@@ -390,13 +474,17 @@ impl Mailbox<'_> {
                 })
                 .await?;
         }
-        let mut queue: VecDeque<Vec<String>> =
-            to_mark.chunks(self.settings.batch_size as usize).map(<[String]>::to_vec).collect();
+        let mut queue: VecDeque<Vec<String>> = to_mark
+            .chunks(self.settings.batch_size as usize)
+            .map(<[String]>::to_vec)
+            .collect();
         // Bisecting a rejected batch takes at most 2·log2(batch) extra requests per bad id.
         let mut budget = 4 * queue.len() + 64;
         while let Some(batch) = queue.pop_front() {
             if budget == 0 {
-                report.warnings.push("mark-handled stopped: too many rejected batches".into());
+                report
+                    .warnings
+                    .push("mark-handled stopped: too many rejected batches".into());
                 break;
             }
             budget -= 1;
@@ -405,7 +493,9 @@ impl Mailbox<'_> {
                 Err(e) => {
                     tracing::warn!("{e}; marking resumes next cycle");
                     let reason = e.to_string();
-                    report.mark_problems.extend(batch.iter().map(|id| (id.clone(), reason.clone())));
+                    report
+                        .mark_problems
+                        .extend(batch.iter().map(|id| (id.clone(), reason.clone())));
                     self.note_mark_error(batch, reason).await?;
                     break;
                 }
@@ -429,11 +519,16 @@ impl Mailbox<'_> {
             observer.marked(n);
             for (ids, reason) in [
                 (outcome.not_found, "the office does not know this communication"),
-                (outcome.unresolved, "the office did not confirm marking it handled"),
+                (
+                    outcome.unresolved,
+                    "the office did not confirm marking it handled",
+                ),
             ] {
                 if !ids.is_empty() {
                     tracing::warn!(?ids, "{reason}");
-                    report.mark_problems.extend(ids.iter().map(|id| (id.clone(), reason.to_owned())));
+                    report
+                        .mark_problems
+                        .extend(ids.iter().map(|id| (id.clone(), reason.to_owned())));
                     self.note_mark_error(ids, reason.to_owned()).await?;
                 }
             }
@@ -455,7 +550,10 @@ impl Mailbox<'_> {
 
 /// `a/b/c.pdf` on every platform (the database and exports are portable).
 fn rel_to_string(p: &Path) -> String {
-    p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The archive error that stopped the cycle (re-created: the item error owns the original).
@@ -464,7 +562,7 @@ fn clone_archive_error(e: &ArchiveError) -> ArchiveError {
         ArchiveError::DiskFull { path } => ArchiveError::DiskFull { path: path.clone() },
         other => ArchiveError::Io {
             op: "archive",
-            path: std::path::PathBuf::new(),
+            path: PathBuf::new(),
             source: std::io::Error::other(other.to_string()),
         },
     }

@@ -1,0 +1,1574 @@
+//! The archive: durable, verified writes of downloaded documents below one root directory.
+//!
+//! A document is streamed into a temporary file in its final directory
+//! ([`Archive::begin`], [`PendingFile::write`]), then [`PendingFile::commit`] fsyncs it,
+//! verifies it, renames it onto its final name and fsyncs the directory. Only a successful
+//! `commit` may lead to a communication being marked handled at the office.
+//!
+//! Invariants:
+//! - Nothing is written outside the root: every path below it is built from components that
+//!   [`sanitize_component`] produced or [`Archive::begin`] validated, and existing directories
+//!   on the way are never followed through symlinks.
+//! - A final name only ever holds a complete, fsynced, verified file: it is replaced by one
+//!   atomic rename, never written in place. A crash leaves at most a temporary file
+//!   (`.<final name>.<16 hex digits>.part`), which [`Archive::open`] removes.
+//! - On any error before the rename, the temporary file is removed and the final name is
+//!   untouched.
+
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::failpoint;
+
+/// Longest component produced by [`sanitize_component`], in bytes.
+const MAX_COMPONENT: usize = 80;
+/// Longest file stem [`Archive::relative_path`] produces, in bytes. With the extension and the
+/// temporary-file decoration (`.` + `.` + 16 hex + `.part`) a name stays far below the
+/// 255-byte limit of common filesystems.
+const MAX_STEM: usize = 200;
+/// Length of the random part of a temporary file name, in hex digits.
+const UNIQUE_LEN: usize = 16;
+/// Longest archive path component [`Archive::begin`] accepts, in bytes.
+const MAX_NAME: usize = MAX_STEM + 8;
+/// How many fresh temporary names `begin` tries before giving up.
+const TEMP_ATTEMPTS: usize = 8;
+/// Every PDF starts with this.
+const PDF_MAGIC: &[u8] = b"%PDF-";
+/// How many leading bytes a [`ArchiveError::NotPdf`] shows.
+const HEAD_LEN: usize = 16;
+const PDF: &str = "application/pdf";
+const ZIP: &str = "application/zip";
+
+/// Why an archive operation failed. Each message is one line naming the file and the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// A filesystem call failed (other than for lack of space).
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// The filesystem is full or the quota is exhausted (ENOSPC, EDQUOT), on write, fsync or close.
+    #[error(
+        "disk full: no space left on the filesystem holding {path} (or its quota is exhausted); \
+         free space there, the document stays unhandled until it is stored"
+    )]
+    DiskFull { path: PathBuf },
+    /// The number of bytes stored differs from what the server announced.
+    #[error("{path}: size mismatch: {what} {expected} bytes, stored {got} bytes")]
+    SizeMismatch {
+        path: PathBuf,
+        what: &'static str,
+        expected: u64,
+        got: u64,
+    },
+    /// A document expected to be a PDF does not start with `%PDF-`.
+    #[error("{path}: not a PDF: it starts with {first_bytes_hex} (hex) instead of %PDF-")]
+    NotPdf { path: PathBuf, first_bytes_hex: String },
+    /// A non-PDF media type was declared and the response's Content-Type disagrees with it.
+    #[error("{path}: declared as {declared} but the response Content-Type is {got}")]
+    ContentTypeMismatch {
+        path: PathBuf,
+        declared: String,
+        got: String,
+    },
+    /// The file re-read from disk is not the byte sequence that was received.
+    #[error("{path}: the file re-read from disk has SHA-256 {on_disk}, the bytes received have {received}")]
+    HashMismatch {
+        path: PathBuf,
+        received: String,
+        on_disk: String,
+    },
+    /// A path would leave the archive, hide a file, or pass through something that is not a
+    /// plain directory.
+    #[error("{path}: unsafe archive path: {reason}")]
+    UnsafePath { path: PathBuf, reason: &'static str },
+    /// A blocking filesystem task was cancelled because the runtime is shutting down.
+    #[error("{path}: archive operation cancelled: the runtime is shutting down")]
+    Cancelled { path: PathBuf },
+}
+
+/// Maps an I/O error to [`ArchiveError::DiskFull`] when the filesystem is out of space, and to
+/// [`ArchiveError::Io`] otherwise.
+fn io_fail(op: &'static str, path: &Path, source: io::Error) -> ArchiveError {
+    match source.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => ArchiveError::DiskFull {
+            path: path.to_path_buf(),
+        },
+        _ => ArchiveError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+fn unsafe_path(path: impl Into<PathBuf>, reason: &'static str) -> ArchiveError {
+    ArchiveError::UnsafePath {
+        path: path.into(),
+        reason,
+    }
+}
+
+/// Runs a sequence of synchronous filesystem calls on the blocking pool. A panic inside is
+/// re-raised here; `path` names the file if the task is cancelled.
+async fn blocking<T, F>(path: &Path, f: F) -> Result<T, ArchiveError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ArchiveError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(ArchiveError::Cancelled {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// Makes one safe path component out of a server-provided string.
+///
+/// ASCII letters, digits, `.`, `-` and `_` are kept; every other character (`/`, `\`, `:`,
+/// NUL, control characters, non-ASCII) becomes `_`. Runs of `_` and runs of `.` collapse to
+/// one, so the result never contains `..`. Leading dots and underscores are stripped (no
+/// hidden files, no `.` or `..`, and a hostile `../` prefix vanishes instead of leaving
+/// `_.._`). The result is capped at 80 bytes; an empty result becomes `unknown`; a Windows
+/// reserved device name (CON, PRN, AUX, NUL, COM1–9, LPT1–9, in any case, also with an
+/// extension) gets a `_` prefix. The function is idempotent.
+pub fn sanitize_component(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len().min(MAX_COMPONENT));
+    for c in raw.chars() {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+            c
+        } else {
+            '_'
+        };
+        if (c == '_' || c == '.') && out.ends_with(c) {
+            continue;
+        }
+        if out.is_empty() && (c == '_' || c == '.') {
+            continue;
+        }
+        out.push(c);
+    }
+    out.truncate(MAX_COMPONENT);
+    if out.is_empty() {
+        return "unknown".to_owned();
+    }
+    if is_windows_reserved(&out) {
+        out.truncate(MAX_COMPONENT - 1);
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// True for the device names Windows reserves, with or without an extension.
+fn is_windows_reserved(name: &str) -> bool {
+    let base = name.split('.').next().unwrap_or(name).to_ascii_uppercase();
+    match base.as_str() {
+        "CON" | "PRN" | "AUX" | "NUL" => true,
+        _ => {
+            let (prefix, digit) = base.split_at(base.len().min(3));
+            matches!(prefix, "COM" | "LPT") && digit.len() == 1 && matches!(digit.as_bytes()[0], b'1'..=b'9')
+        }
+    }
+}
+
+/// True for a component that [`Archive::begin`] accepts: only the characters
+/// [`sanitize_component`] keeps, not starting with a dot, not empty, not overlong.
+fn is_safe_component(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// The essence of a media type: lower case, parameters (`; charset=…`) removed; `None` if empty.
+fn media_essence(media_type: Option<&str>) -> Option<String> {
+    let essence = media_type?.split(';').next()?.trim().to_ascii_lowercase();
+    (!essence.is_empty()).then_some(essence)
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+/// True for a file name of the form `.<final name>.<16 lowercase hex digits>.part`, which is
+/// what [`Archive::begin`] creates. No final name matches: final names never start with a dot.
+fn is_temp_name(name: &str) -> bool {
+    let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".part")) else {
+        return false;
+    };
+    let Some((final_name, unique)) = inner.rsplit_once('.') else {
+        return false;
+    };
+    !final_name.is_empty()
+        && unique.len() == UNIQUE_LEN
+        && unique
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A fresh value for the random part of a temporary name: time, process id and a counter,
+/// mixed. `begin` also creates the file exclusively, so a collision is retried, never shared.
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mixed = nanos ^ (u64::from(std::process::id()) << 40) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{mixed:016x}")
+}
+
+/// Fsyncs a directory, so that the entries created, renamed or removed in it are durable.
+#[cfg(unix)]
+fn fsync_dir(dir: &Path) -> Result<(), ArchiveError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_fail("cannot fsync directory", dir, e))
+}
+
+/// Windows cannot open a directory for fsync; NTFS journals its metadata instead.
+#[cfg(not(unix))]
+fn fsync_dir(_dir: &Path) -> Result<(), ArchiveError> {
+    Ok(())
+}
+
+/// Closes a file and reports the error `close` returns, which some filesystems (NFS) use to
+/// report a failed write-back, where dropping the file would ignore it.
+#[cfg(unix)]
+fn close_checked(file: std::fs::File) -> io::Result<()> {
+    use std::os::fd::IntoRawFd;
+    let fd = file.into_raw_fd();
+    // SAFETY: `into_raw_fd` gave us sole ownership of `fd`; it is closed exactly once, here.
+    if unsafe { libc::close(fd) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(unix))]
+fn close_checked(file: std::fs::File) -> io::Result<()> {
+    drop(file);
+    Ok(())
+}
+
+/// Asks the kernel to drop the file's cached pages, so that the verification read comes from
+/// the device rather than from memory. Advisory: if the kernel declines, the read still
+/// compares against the page cache.
+#[cfg(target_os = "linux")]
+fn drop_page_cache(file: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is valid for the duration of the call, borrowed from `file`;
+    // posix_fadvise only gives the kernel advice and touches no memory of ours.
+    unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn drop_page_cache(_file: &std::fs::File) {}
+
+/// What reading a file back from disk found.
+struct OnDisk {
+    sha256: String,
+    size: u64,
+    head: Vec<u8>,
+}
+
+/// Reads a whole file back (after fsync) and hashes it; keeps its first bytes for the type check.
+fn reread(path: &Path) -> Result<OnDisk, ArchiveError> {
+    let fail = |e| io_fail("cannot re-read for verification", path, e);
+    let mut file = std::fs::File::open(path).map_err(fail)?;
+    drop_page_cache(&file);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    let mut head = Vec::with_capacity(HEAD_LEN);
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(fail(e)),
+        };
+        let chunk = &buf[..n];
+        hasher.update(chunk);
+        let want = HEAD_LEN.saturating_sub(head.len()).min(n);
+        head.extend_from_slice(&chunk[..want]);
+        size += n as u64;
+    }
+    Ok(OnDisk {
+        sha256: to_hex(&hasher.finalize()),
+        size,
+        head,
+    })
+}
+
+/// Creates the directories of `rel_dir` below `root` one by one, refusing to pass through
+/// anything that is not a plain directory (a symlink could lead out of the archive).
+fn create_dirs_below(root: &Path, rel_dir: &Path) -> Result<(), ArchiveError> {
+    let mut dir = root.to_path_buf();
+    for component in rel_dir.components() {
+        dir.push(component);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => continue,
+            Ok(_) => {
+                return Err(unsafe_path(
+                    dir,
+                    "exists and is not a directory (symlinks are not followed)",
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_fail("cannot inspect", &dir, e)),
+        }
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let meta = std::fs::symlink_metadata(&dir).map_err(|e| io_fail("cannot inspect", &dir, e))?;
+                if !meta.is_dir() {
+                    return Err(unsafe_path(
+                        dir,
+                        "exists and is not a directory (symlinks are not followed)",
+                    ));
+                }
+            }
+            Err(e) => return Err(io_fail("cannot create directory", &dir, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Removes every regular file below `root` whose name follows the temporary pattern. Does not
+/// follow symlinks. Returns how many it removed.
+fn remove_stale_temps(root: &Path) -> Result<usize, ArchiveError> {
+    let mut removed = 0;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| io_fail("cannot list", &dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_fail("cannot list", &dir, e))?;
+            let path = entry.path();
+            let kind = entry
+                .file_type()
+                .map_err(|e| io_fail("cannot inspect", &path, e))?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() && entry.file_name().to_str().is_some_and(is_temp_name) {
+                std::fs::remove_file(&path)
+                    .map_err(|e| io_fail("cannot remove stale temporary file", &path, e))?;
+                tracing::info!(path = %path.display(), "removed a stale temporary file");
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// The archive root and the operations that write below it.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    root: PathBuf,
+    stale_removed: usize,
+}
+
+impl Archive {
+    /// Opens the archive at `root`, creating it (`create_dir_all`, then an fsync of its parent so
+    /// the new root survives a power cut) if needed, and removes stale
+    /// temporary files (`.<name>.<16 hex>.part`, regular files only) left anywhere below it by
+    /// a crash; nothing else is touched. [`Archive::stale_temp_files_removed`] tells how many
+    /// were removed, and each removal is logged.
+    ///
+    /// A relative `root` is made absolute against the current directory now, so later
+    /// changes of directory do not move the archive. Only one process may use an archive at
+    /// a time: another one's temporary files would be removed here.
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Archive, ArchiveError> {
+        let given = root.into();
+        if given.as_os_str().is_empty() {
+            return Err(unsafe_path(given, "the archive root is empty"));
+        }
+        let root = std::path::absolute(&given).map_err(|e| io_fail("cannot resolve", &given, e))?;
+        let task_root = root.clone();
+        let stale_removed = blocking(&root, move || {
+            let root = task_root;
+            match std::fs::metadata(&root) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => return Err(unsafe_path(root, "the archive root is not a directory")),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    std::fs::create_dir_all(&root)
+                        .map_err(|e| io_fail("cannot create directory", &root, e))?;
+                    if let Some(parent) = root.parent() {
+                        fsync_dir(parent)?;
+                    }
+                }
+                Err(e) => return Err(io_fail("cannot inspect", &root, e)),
+            }
+            remove_stale_temps(&root)
+        })
+        .await?;
+        if stale_removed > 0 {
+            tracing::info!(root = %root.display(), count = stale_removed, "removed stale temporary files");
+        }
+        Ok(Archive { root, stale_removed })
+    }
+
+    /// The absolute archive root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// How many stale temporary files [`Archive::open`] removed.
+    pub fn stale_temp_files_removed(&self) -> usize {
+        self.stale_removed
+    }
+
+    /// PURE: the archive-relative path of one document,
+    /// `<office>/<application number>/<dispatch date>_<document code>_<communication id>.<ext>`,
+    /// with `_<doc_suffix>` after the communication id when given (a communication with
+    /// several documents). The extension comes from the media type: `pdf` for
+    /// `application/pdf` or no media type, `zip` for `application/zip`, `bin` otherwise.
+    ///
+    /// Every field goes through [`sanitize_component`], so the result is made of `Normal`
+    /// components only and `root.join(relative_path(key))` always stays below the root. A file
+    /// stem longer than 200 bytes is cut and ends in `_` plus 16 hex digits of the SHA-256 of
+    /// the whole stem, so distinct long stems stay distinct.
+    pub fn relative_path(key: &DocumentKey<'_>) -> PathBuf {
+        let mut stem = [key.dispatch_date, key.document_code, key.communication_id]
+            .into_iter()
+            .chain(key.doc_suffix)
+            .map(sanitize_component)
+            .collect::<Vec<_>>()
+            .join("_");
+        if stem.len() > MAX_STEM {
+            let digest = to_hex(&Sha256::digest(stem.as_bytes()));
+            stem.truncate(MAX_STEM - UNIQUE_LEN - 1);
+            stem.push('_');
+            stem.push_str(&digest[..UNIQUE_LEN]);
+        }
+        let ext = match media_essence(key.media_type).as_deref() {
+            None | Some(PDF) => "pdf",
+            Some(ZIP) => "zip",
+            Some(_) => "bin",
+        };
+        let mut path = PathBuf::from(sanitize_component(key.office));
+        path.push(sanitize_component(key.application_number));
+        path.push(format!("{stem}.{ext}"));
+        path
+    }
+
+    /// Checks that `rel` is a safe archive-relative file path (only `Normal` components made
+    /// of the characters [`sanitize_component`] keeps, none starting with a dot) and returns
+    /// the final absolute path.
+    fn final_path(&self, rel: &Path) -> Result<PathBuf, ArchiveError> {
+        let mut count = 0;
+        for component in rel.components() {
+            match component {
+                Component::Normal(name) if name.to_str().is_some_and(is_safe_component) => count += 1,
+                Component::Normal(_) => {
+                    return Err(unsafe_path(
+                        rel,
+                        "a component is empty, hidden, overlong or has unsafe characters",
+                    ));
+                }
+                _ => return Err(unsafe_path(rel, "the path is absolute or contains `.` or `..`")),
+            }
+        }
+        if count == 0 {
+            return Err(unsafe_path(rel, "the path is empty"));
+        }
+        Ok(self.root.join(rel))
+    }
+
+    /// Starts writing the file `rel` (archive-relative, as made by [`Archive::relative_path`]):
+    /// creates its directories, refusing to pass through symlinks or non-directories, and a
+    /// new temporary file `.<final name>.<16 hex>.part` in the FINAL directory, so the rename
+    /// in [`PendingFile::commit`] is atomic (same filesystem). The final name is not touched.
+    pub async fn begin(&self, rel: &Path) -> Result<PendingFile, ArchiveError> {
+        let final_path = self.final_path(rel)?;
+        let (Some(dir), Some(name)) = (final_path.parent(), final_path.file_name()) else {
+            return Err(unsafe_path(rel, "the path has no file name"));
+        };
+        let (dir, name) = (dir.to_path_buf(), name.to_string_lossy().into_owned());
+        let (task_root, task_rel) = (
+            self.root.clone(),
+            rel.parent().map(Path::to_path_buf).unwrap_or_default(),
+        );
+        blocking(&final_path, move || create_dirs_below(&task_root, &task_rel)).await?;
+        let mut attempt = 0;
+        let (file, temp) = loop {
+            attempt += 1;
+            let temp = dir.join(format!(".{name}.{}.part", unique_suffix()));
+            match tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+                .await
+            {
+                Ok(file) => break (file, temp),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < TEMP_ATTEMPTS => continue,
+                Err(e) => return Err(io_fail("cannot create temporary file", &temp, e)),
+            }
+        };
+        Ok(PendingFile {
+            file,
+            temp: TempGuard {
+                path: temp,
+                armed: true,
+            },
+            final_path,
+            rel: rel.to_path_buf(),
+            root: self.root.clone(),
+            hasher: Sha256::new(),
+            written: 0,
+        })
+    }
+
+    /// Writes the JSON sidecar of a document, `<same stem>.json` next to `rel_doc`, durably:
+    /// temporary file → write → fsync → re-read and compare → rename → fsync directory. Returns
+    /// the sidecar's archive-relative path. Refuses a `rel_doc` that itself ends in `.json`, as
+    /// its sidecar would replace it. Fires no failpoints: those mark document steps.
+    pub async fn write_sidecar(&self, rel_doc: &Path, json: &[u8]) -> Result<PathBuf, ArchiveError> {
+        self.final_path(rel_doc)?;
+        if rel_doc.extension().is_some_and(|ext| ext == "json") {
+            return Err(unsafe_path(
+                rel_doc,
+                "a sidecar would replace the document itself",
+            ));
+        }
+        let rel = rel_doc.with_extension("json");
+        let mut pending = self.begin(&rel).await?;
+        pending.write(json).await?;
+        let stored = pending.finish(Check::Sidecar).await?;
+        Ok(stored.rel_path)
+    }
+}
+
+/// The fields that name one document. Values are as the server sent them; they are
+/// sanitised by [`Archive::relative_path`].
+#[derive(Debug, Clone, Copy)]
+pub struct DocumentKey<'a> {
+    pub office: &'a str,
+    pub application_number: &'a str,
+    pub dispatch_date: &'a str,
+    pub document_code: &'a str,
+    pub communication_id: &'a str,
+    /// Distinguishes the documents of a communication that has several.
+    pub doc_suffix: Option<&'a str>,
+    /// The media type the server's metadata declares; chooses the file extension.
+    pub media_type: Option<&'a str>,
+}
+
+/// What the server announced about a document, checked by [`PendingFile::commit`].
+#[derive(Debug, Clone, Default)]
+pub struct Expectation {
+    /// The response's Content-Length header.
+    pub content_length: Option<u64>,
+    /// The size in the document metadata (`fileSize`).
+    pub declared_size: Option<u64>,
+    /// The media type declared by the server metadata.
+    pub media_type: Option<String>,
+    /// The response's Content-Type header.
+    pub content_type: Option<String>,
+}
+
+/// A committed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Archive-relative path.
+    pub rel_path: PathBuf,
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the content, as verified on disk.
+    pub sha256: String,
+}
+
+/// Removes the temporary file when dropped, unless disarmed after the rename: a pending file
+/// that is dropped (an early `?`, a cancelled task) leaves nothing behind.
+#[derive(Debug)]
+struct TempGuard {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Err(e) = std::fs::remove_file(&self.path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot remove temporary file");
+        }
+    }
+}
+
+/// Which checks `finish` makes beyond the on-disk hash.
+#[derive(Clone, Copy)]
+enum Check<'a> {
+    /// A downloaded document: sizes and type against the expectation; fires the failpoints.
+    Document(&'a Expectation),
+    /// A sidecar we wrote ourselves.
+    Sidecar,
+}
+
+impl Check<'_> {
+    fn failpoint(&self, name: &'static str) {
+        if let Check::Document(_) = self {
+            failpoint::hit(name);
+        }
+    }
+}
+
+/// A file being written: a temporary file in the final directory, the running SHA-256 of the
+/// bytes written and their count. Consume it with [`PendingFile::commit`] or
+/// [`PendingFile::abandon`]; dropping it also removes the temporary file.
+#[derive(Debug)]
+pub struct PendingFile {
+    file: tokio::fs::File,
+    temp: TempGuard,
+    final_path: PathBuf,
+    rel: PathBuf,
+    root: PathBuf,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl PendingFile {
+    /// Appends a chunk to the temporary file and to the running hash. A write error may
+    /// surface on a later `write` or in `commit`; after any error, abandon the file (if it
+    /// were committed anyway, the on-disk hash check would refuse it).
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), ArchiveError> {
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(|e| io_fail("cannot write", &self.temp.path, e))?;
+        self.hasher.update(chunk);
+        self.written += chunk.len() as u64;
+        Ok(())
+    }
+
+    /// Makes the file durable and verified under its final name, in this order, with the
+    /// failpoints in parentheses: fsync the file (and close it, checking the result)
+    /// (`after_fsync`) → verify (`after_verify`) → rename onto the final name (`after_rename`)
+    /// → fsync the directory and its ancestors up to the root, so directories `begin` created
+    /// are durable too (`after_dir_fsync`).
+    ///
+    /// Verification: (1) bytes written == Content-Length, when given; (2) == the declared size,
+    /// when given; (3) with a PDF media type declared, or none, the file starts with `%PDF-`;
+    /// with another media type declared, the response Content-Type must agree with it (media
+    /// type essences compared, parameters ignored); (4) the file re-read from disk has the
+    /// size written and the SHA-256 computed while streaming.
+    ///
+    /// On ANY error before the rename, the temporary file is removed and the final name is
+    /// untouched. If only a directory fsync fails, the final name already holds the new,
+    /// verified file, but it is not known to be durable: the error is an
+    /// [`ArchiveError::Io`] "cannot fsync directory", and the caller must not mark the document
+    /// handled. Committing to an existing final name replaces it
+    /// atomically (an idempotent re-download).
+    pub async fn commit(self, expect: &Expectation) -> Result<StoredFile, ArchiveError> {
+        self.finish(Check::Document(expect)).await
+    }
+
+    /// Removes the temporary file. The final name is untouched.
+    pub async fn abandon(self) {
+        let PendingFile { file, mut temp, .. } = self;
+        drop(file);
+        match tokio::fs::remove_file(&temp.path).await {
+            Ok(()) => temp.armed = false,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => temp.armed = false,
+            // Left armed: the guard retries when dropped, and logs if that fails too.
+            Err(_) => {}
+        }
+    }
+
+    async fn finish(self, check: Check<'_>) -> Result<StoredFile, ArchiveError> {
+        let PendingFile {
+            mut file,
+            mut temp,
+            final_path,
+            rel,
+            root,
+            hasher,
+            written,
+        } = self;
+        // tokio reports a failed background write only to the next write or flush: sync_all
+        // and into_std would swallow it.
+        file.flush()
+            .await
+            .map_err(|e| io_fail("cannot write", &temp.path, e))?;
+        let std_file = file.into_std().await;
+        let temp_path = temp.path.clone();
+        blocking(&temp.path, move || {
+            std_file
+                .sync_all()
+                .map_err(|e| io_fail("cannot fsync", &temp_path, e))?;
+            close_checked(std_file).map_err(|e| io_fail("cannot close", &temp_path, e))
+        })
+        .await?;
+        check.failpoint("after_fsync");
+
+        if let Check::Document(expect) = check {
+            let sizes = [
+                ("Content-Length", expect.content_length),
+                ("declared size (fileSize)", expect.declared_size),
+            ];
+            for (what, expected) in sizes {
+                if let Some(expected) = expected
+                    && expected != written
+                {
+                    return Err(ArchiveError::SizeMismatch {
+                        path: final_path,
+                        what,
+                        expected,
+                        got: written,
+                    });
+                }
+            }
+        }
+        let temp_path = temp.path.clone();
+        let on_disk = blocking(&temp.path, move || reread(&temp_path)).await?;
+        if on_disk.size != written {
+            let what = "received";
+            return Err(ArchiveError::SizeMismatch {
+                path: final_path,
+                what,
+                expected: written,
+                got: on_disk.size,
+            });
+        }
+        if let Check::Document(expect) = check {
+            check_type(&final_path, expect, &on_disk.head)?;
+        }
+        let received = to_hex(&hasher.finalize());
+        if on_disk.sha256 != received {
+            return Err(ArchiveError::HashMismatch {
+                path: final_path,
+                received,
+                on_disk: on_disk.sha256,
+            });
+        }
+        check.failpoint("after_verify");
+
+        tokio::fs::rename(&temp.path, &final_path)
+            .await
+            .map_err(|e| io_fail("cannot rename the verified temporary file onto", &final_path, e))?;
+        temp.armed = false;
+        check.failpoint("after_rename");
+
+        let dirs: Vec<PathBuf> = final_path
+            .ancestors()
+            .skip(1)
+            .take_while(|dir| dir.starts_with(&root))
+            .map(Path::to_path_buf)
+            .collect();
+        blocking(&final_path, move || {
+            dirs.iter().try_for_each(|dir| fsync_dir(dir))
+        })
+        .await?;
+        check.failpoint("after_dir_fsync");
+
+        Ok(StoredFile {
+            rel_path: rel,
+            size: written,
+            sha256: received,
+        })
+    }
+}
+
+/// Verification step (3): the content type.
+fn check_type(path: &Path, expect: &Expectation, head: &[u8]) -> Result<(), ArchiveError> {
+    match media_essence(expect.media_type.as_deref()) {
+        Some(declared) if declared != PDF => {
+            let got = media_essence(expect.content_type.as_deref());
+            if got.as_deref() == Some(declared.as_str()) {
+                Ok(())
+            } else {
+                let got = got.unwrap_or_else(|| "missing".to_owned());
+                Err(ArchiveError::ContentTypeMismatch {
+                    path: path.to_path_buf(),
+                    declared,
+                    got,
+                })
+            }
+        }
+        _ if head.starts_with(PDF_MAGIC) => Ok(()),
+        _ => Err(ArchiveError::NotPdf {
+            path: path.to_path_buf(),
+            first_bytes_hex: to_hex(head),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PDF_BODY: &[u8] = b"%PDF-1.7\nhello\n%%EOF\n";
+    /// `sha256sum` of [`PDF_BODY`].
+    const PDF_SHA256: &str = "a163ac728a978f637d463ca3afd3a9a96925f547568f0125b15eec7115f8b111";
+
+    fn key<'a>() -> DocumentKey<'a> {
+        DocumentKey {
+            office: "EP",
+            application_number: "EP23184567.2",
+            dispatch_date: "2024-03-14",
+            document_code: "EPOFORM2001",
+            communication_id: "c0ffee42",
+            doc_suffix: None,
+            media_type: Some("application/pdf"),
+        }
+    }
+
+    fn pdf_expectation() -> Expectation {
+        Expectation {
+            content_length: Some(PDF_BODY.len() as u64),
+            declared_size: Some(PDF_BODY.len() as u64),
+            media_type: Some(PDF.to_owned()),
+            content_type: Some("application/pdf".to_owned()),
+        }
+    }
+
+    /// Every file (not directory) below `root`, relative to it, sorted.
+    fn files_under(root: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        let mut pending = vec![root.to_path_buf()];
+        for _ in 0..10_000 {
+            let Some(dir) = pending.pop() else { break };
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let entry = entry.unwrap();
+                if entry.file_type().unwrap().is_dir() {
+                    pending.push(entry.path());
+                } else {
+                    files.push(entry.path().strip_prefix(root).unwrap().to_path_buf());
+                }
+            }
+        }
+        assert!(pending.is_empty(), "directory walk did not finish");
+        files.sort();
+        files
+    }
+
+    async fn fresh() -> (tempfile::TempDir, Archive) {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open(dir.path().join("archive")).await.unwrap();
+        (dir, archive)
+    }
+
+    async fn write_all(archive: &Archive, rel: &Path, body: &[u8]) -> PendingFile {
+        let mut pending = archive.begin(rel).await.unwrap();
+        for chunk in body.chunks(7) {
+            pending.write(chunk).await.unwrap();
+        }
+        pending
+    }
+
+    /// Commits `body` with `expect`, expects an error, and checks that no file at all is left.
+    async fn commit_fails(body: &[u8], expect: &Expectation) -> ArchiveError {
+        let (_dir, archive) = fresh().await;
+        let rel = Archive::relative_path(&key());
+        let err = write_all(&archive, &rel, body)
+            .await
+            .commit(expect)
+            .await
+            .unwrap_err();
+        assert_eq!(files_under(archive.root()), Vec::<PathBuf>::new(), "after {err}");
+        err
+    }
+
+    #[test]
+    fn sanitize_table() {
+        let long = "a".repeat(200);
+        let cases: &[(&str, &str)] = &[
+            ("PCT/EP2024/012345", "PCT_EP2024_012345"),
+            ("../../etc/passwd", "etc_passwd"),
+            ("EP23184567.2", "EP23184567.2"),
+            ("2024-03-14", "2024-03-14"),
+            ("..", "unknown"),
+            (".", "unknown"),
+            ("", "unknown"),
+            ("___", "unknown"),
+            ("CON", "_CON"),
+            ("con", "_con"),
+            ("Con.pdf", "_Con.pdf"),
+            ("nul.tar.gz", "_nul.tar.gz"),
+            ("COM1", "_COM1"),
+            ("lpt9.txt", "_lpt9.txt"),
+            ("COM0", "COM0"),
+            ("COM10", "COM10"),
+            ("CONSOLE", "CONSOLE"),
+            (".hidden", "hidden"),
+            ("...x", "x"),
+            ("a..b", "a.b"),
+            ("a\\b", "a_b"),
+            ("C:\\Windows\\system32", "C_Windows_system32"),
+            ("a\0b", "a_b"),
+            ("tab\there\nnewline", "tab_here_newline"),
+            ("a   b", "a_b"),
+            ("a__b", "a_b"),
+            ("Zürich", "Z_rich"),
+            ("日本国特許庁", "unknown"),
+            ("特願2024-123456", "2024-123456"),
+            ("x/../../y", "x_._._y"),
+            ("EP 1 234 567 A1", "EP_1_234_567_A1"),
+            (&long, &long[..MAX_COMPONENT]),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(sanitize_component(raw), *want, "input {raw:?}");
+        }
+    }
+
+    #[test]
+    fn sanitize_output_is_a_safe_idempotent_component() {
+        let hostile = [
+            "../../etc/passwd",
+            "..",
+            "/",
+            "\\\\server\\share",
+            "C:",
+            "\u{202e}fdp.exe",
+            "a/../..",
+            "CON.",
+            "./-rf",
+            &"é".repeat(100),
+            &format!("CON.{}", "x".repeat(100)),
+        ];
+        for raw in hostile {
+            let out = sanitize_component(raw);
+            assert!(is_safe_component(&out), "{raw:?} -> {out:?}");
+            assert!(out.len() <= MAX_COMPONENT, "{raw:?} -> {out:?}");
+            assert!(!out.contains(".."), "{raw:?} -> {out:?}");
+            assert!(!is_windows_reserved(&out), "{raw:?} -> {out:?}");
+            assert_eq!(sanitize_component(&out), out, "not idempotent on {raw:?}");
+            let components: Vec<_> = Path::new(&out).components().collect();
+            assert!(
+                matches!(components[..], [Component::Normal(_)]),
+                "{raw:?} -> {out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn temp_name_pattern() {
+        let cases = [
+            (".a.pdf.0123456789abcdef.part", true),
+            (".2024-03-14_X_Y.json.ffffffffffffffff.part", true),
+            ("a.pdf.0123456789abcdef.part", false),
+            (".a.pdf.0123456789ABCDEF.part", false),
+            (".a.pdf.0123456789abcde.part", false),
+            (".a.pdf.0123456789abcdefg.part", false),
+            ("..0123456789abcdef.part", false),
+            (".0123456789abcdef.part", false),
+            (".a.pdf.part", false),
+            ("notes.part", false),
+            (".a.pdf.0123456789abcdef.partial", false),
+        ];
+        for (name, want) in cases {
+            assert_eq!(is_temp_name(name), want, "{name}");
+        }
+        assert!(is_temp_name(&format!(".x.pdf.{}.part", unique_suffix())));
+    }
+
+    #[test]
+    fn relative_path_layout() {
+        let k = key();
+        assert_eq!(
+            Archive::relative_path(&k),
+            Path::new("EP/EP23184567.2/2024-03-14_EPOFORM2001_c0ffee42.pdf")
+        );
+        let several = DocumentKey {
+            doc_suffix: Some("2"),
+            ..k
+        };
+        assert_eq!(
+            Archive::relative_path(&several),
+            Path::new("EP/EP23184567.2/2024-03-14_EPOFORM2001_c0ffee42_2.pdf")
+        );
+        let extensions = [
+            (None, "pdf"),
+            (Some("application/pdf"), "pdf"),
+            (Some("Application/PDF; charset=binary"), "pdf"),
+            (Some(""), "pdf"),
+            (Some("application/zip"), "zip"),
+            (Some("application/xml"), "bin"),
+            (Some("text/html"), "bin"),
+        ];
+        for (media_type, ext) in extensions {
+            let path = Archive::relative_path(&DocumentKey {
+                doc_suffix: Some("annex"),
+                media_type,
+                ..k
+            });
+            let want = format!("EP/EP23184567.2/2024-03-14_EPOFORM2001_c0ffee42_annex.{ext}");
+            assert_eq!(path, Path::new(&want), "{media_type:?}");
+        }
+        let pct = DocumentKey {
+            office: "WO",
+            application_number: "PCT/EP2024/012345",
+            ..k
+        };
+        assert_eq!(
+            Archive::relative_path(&pct),
+            Path::new("WO/PCT_EP2024_012345/2024-03-14_EPOFORM2001_c0ffee42.pdf")
+        );
+    }
+
+    #[test]
+    fn relative_path_of_hostile_keys_stays_below_root() {
+        let root = Path::new("/srv/archive");
+        let hostile = [
+            "..",
+            "../..",
+            "/",
+            "/etc",
+            "C:\\",
+            "\\\\?\\C:\\",
+            ".",
+            "",
+            "\0",
+            "~",
+            "CON",
+            "..\\..",
+            "a/b/c",
+        ];
+        for raw in hostile {
+            let keys = [
+                DocumentKey { office: raw, ..key() },
+                DocumentKey {
+                    application_number: raw,
+                    ..key()
+                },
+                DocumentKey {
+                    dispatch_date: raw,
+                    document_code: raw,
+                    communication_id: raw,
+                    ..key()
+                },
+                DocumentKey {
+                    doc_suffix: Some(raw),
+                    media_type: Some(raw),
+                    ..key()
+                },
+                DocumentKey {
+                    office: raw,
+                    application_number: raw,
+                    dispatch_date: raw,
+                    document_code: raw,
+                    communication_id: raw,
+                    doc_suffix: Some(raw),
+                    media_type: Some(raw),
+                },
+            ];
+            for k in keys {
+                let rel = Archive::relative_path(&k);
+                let components: Vec<_> = rel.components().collect();
+                assert_eq!(components.len(), 3, "{k:?} -> {rel:?}");
+                for c in &components {
+                    let Component::Normal(name) = c else {
+                        panic!("{k:?} -> {rel:?}: {c:?}")
+                    };
+                    assert!(is_safe_component(name.to_str().unwrap()), "{k:?} -> {rel:?}");
+                }
+                let full = root.join(&rel);
+                assert!(full.starts_with(root), "{k:?} -> {full:?}");
+                assert_eq!(
+                    full.components().count(),
+                    root.components().count() + 3,
+                    "{full:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn long_stems_are_capped_and_stay_distinct() {
+        let long = "a".repeat(300);
+        let long_key = |suffix| DocumentKey {
+            dispatch_date: &long,
+            document_code: &long,
+            communication_id: &long,
+            doc_suffix: Some(suffix),
+            ..key()
+        };
+        let (first, second) = (
+            Archive::relative_path(&long_key("1")),
+            Archive::relative_path(&long_key("2")),
+        );
+        assert_ne!(
+            first, second,
+            "stems that differ only after the cut must stay distinct"
+        );
+        for path in [&first, &second] {
+            let name = path.file_name().unwrap().to_str().unwrap();
+            assert_eq!(name.len(), MAX_STEM + ".pdf".len(), "{name}");
+            assert!(name.starts_with(&"a".repeat(MAX_COMPONENT)), "{name}");
+            assert!(is_safe_component(name), "{name}");
+            let temp = format!(".{name}.{}.part", unique_suffix());
+            assert!(temp.len() < 255 && is_temp_name(&temp), "{temp}");
+        }
+        assert_eq!(Archive::relative_path(&long_key("1")), first, "pure");
+    }
+
+    #[tokio::test]
+    async fn commit_stores_content_hash_and_size() {
+        let (_dir, archive) = fresh().await;
+        let rel = Archive::relative_path(&key());
+        let stored = write_all(&archive, &rel, PDF_BODY)
+            .await
+            .commit(&pdf_expectation())
+            .await
+            .unwrap();
+        assert_eq!(
+            stored,
+            StoredFile {
+                rel_path: rel.clone(),
+                size: PDF_BODY.len() as u64,
+                sha256: PDF_SHA256.to_owned()
+            }
+        );
+        assert_eq!(std::fs::read(archive.root().join(&rel)).unwrap(), PDF_BODY);
+        assert_eq!(files_under(archive.root()), vec![rel]);
+    }
+
+    #[tokio::test]
+    async fn commit_with_nothing_declared_checks_for_a_pdf() {
+        let (_dir, archive) = fresh().await;
+        let rel = Archive::relative_path(&DocumentKey {
+            media_type: None,
+            ..key()
+        });
+        let stored = write_all(&archive, &rel, PDF_BODY)
+            .await
+            .commit(&Expectation::default())
+            .await
+            .unwrap();
+        assert_eq!(stored.sha256, PDF_SHA256);
+        let err = commit_fails(b"<html>Service unavailable</html>", &Expectation::default()).await;
+        assert!(matches!(err, ArchiveError::NotPdf { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn short_body_against_content_length_is_refused() {
+        let expect = Expectation {
+            content_length: Some(PDF_BODY.len() as u64 + 1),
+            ..pdf_expectation()
+        };
+        let err = commit_fails(PDF_BODY, &expect).await;
+        let ArchiveError::SizeMismatch {
+            what, expected, got, ..
+        } = err
+        else {
+            panic!("{err}")
+        };
+        assert_eq!(
+            (what, expected, got),
+            ("Content-Length", PDF_BODY.len() as u64 + 1, PDF_BODY.len() as u64)
+        );
+    }
+
+    #[tokio::test]
+    async fn declared_size_mismatch_is_refused() {
+        let expect = Expectation {
+            declared_size: Some(4096),
+            ..pdf_expectation()
+        };
+        let err = commit_fails(PDF_BODY, &expect).await;
+        let ArchiveError::SizeMismatch { what, expected, .. } = err else {
+            panic!("{err}")
+        };
+        assert_eq!((what, expected), ("declared size (fileSize)", 4096));
+    }
+
+    #[tokio::test]
+    async fn non_pdf_body_for_a_pdf_is_refused() {
+        let body = b"<!DOCTYPE html><title>Maintenance</title>";
+        let expect = Expectation {
+            content_length: Some(body.len() as u64),
+            declared_size: None,
+            media_type: Some("application/pdf".to_owned()),
+            content_type: Some("text/html".to_owned()),
+        };
+        let err = commit_fails(body, &expect).await;
+        let ArchiveError::NotPdf { first_bytes_hex, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(first_bytes_hex, &to_hex(&body[..HEAD_LEN]));
+        let only_header = Expectation {
+            media_type: None,
+            content_type: Some("application/pdf".to_owned()),
+            ..expect
+        };
+        let err = commit_fails(body, &only_header).await;
+        assert!(matches!(err, ArchiveError::NotPdf { .. }), "{err}");
+        let err = commit_fails(b"", &Expectation::default()).await;
+        assert!(matches!(err, ArchiveError::NotPdf { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn declared_zip_is_accepted_when_the_content_type_agrees() {
+        let (_dir, archive) = fresh().await;
+        let body = b"PK\x03\x04 not a pdf";
+        let k = DocumentKey {
+            doc_suffix: Some("1"),
+            media_type: Some("application/zip"),
+            ..key()
+        };
+        let rel = Archive::relative_path(&k);
+        let expect = Expectation {
+            content_length: Some(body.len() as u64),
+            declared_size: Some(body.len() as u64),
+            media_type: Some("application/zip".to_owned()),
+            content_type: Some("Application/Zip; name=x.zip".to_owned()),
+        };
+        let stored = write_all(&archive, &rel, body)
+            .await
+            .commit(&expect)
+            .await
+            .unwrap();
+        assert_eq!(stored.rel_path.extension().unwrap(), "zip");
+        assert_eq!(std::fs::read(archive.root().join(&rel)).unwrap(), body);
+
+        for content_type in [Some("text/html"), Some("application/pdf"), None] {
+            let expect = Expectation {
+                content_type: content_type.map(str::to_owned),
+                ..expect.clone()
+            };
+            let err = commit_fails(body, &expect).await;
+            let ArchiveError::ContentTypeMismatch { declared, .. } = &err else {
+                panic!("{err}")
+            };
+            assert_eq!(declared, "application/zip");
+        }
+    }
+
+    #[tokio::test]
+    async fn bytes_changed_on_disk_fail_the_hash_check() {
+        let (_dir, archive) = fresh().await;
+        let rel = Archive::relative_path(&key());
+        let mut pending = write_all(&archive, &rel, PDF_BODY).await;
+        pending.file.flush().await.unwrap();
+        // Same length, same %PDF- start, one byte flipped behind the writer's back.
+        let mut tampered = PDF_BODY.to_vec();
+        tampered[10] ^= 0x20;
+        std::fs::write(&pending.temp.path, &tampered).unwrap();
+        let err = pending.commit(&pdf_expectation()).await.unwrap_err();
+        let ArchiveError::HashMismatch { received, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(received, PDF_SHA256);
+        assert_eq!(files_under(archive.root()), Vec::<PathBuf>::new());
+    }
+
+    #[tokio::test]
+    async fn abandon_and_drop_remove_the_temporary_file() {
+        let (_dir, archive) = fresh().await;
+        let rel = Archive::relative_path(&key());
+        let pending = write_all(&archive, &rel, PDF_BODY).await;
+        let temp_name = pending
+            .temp
+            .path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(is_temp_name(&temp_name), "{temp_name}");
+        assert_eq!(pending.temp.path.parent(), archive.root().join(&rel).parent());
+        assert_eq!(files_under(archive.root()).len(), 1);
+        pending.abandon().await;
+        assert_eq!(files_under(archive.root()), Vec::<PathBuf>::new());
+
+        let pending = write_all(&archive, &rel, PDF_BODY).await;
+        drop(pending);
+        assert_eq!(files_under(archive.root()), Vec::<PathBuf>::new());
+    }
+
+    #[tokio::test]
+    async fn open_removes_stale_temporary_files_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("archive");
+        let keep = [
+            "EP/EP1/2024-03-14_A_B.pdf",
+            "EP/EP1/2024-03-14_A_B.json",
+            "EP/EP1/notes.part",
+            "EP/EP1/.hidden.part",
+            "EP/EP1/.x.pdf.0123456789ABCDEF.part",
+            "EP/.x.pdf.0123.part",
+            "README",
+        ];
+        let stale = [
+            ".2024-03-14_A_B.pdf.0123456789abcdef.part",
+            "EP/EP1/.2024-03-14_A_B.pdf.fedcba9876543210.part",
+        ];
+        for rel in keep.iter().chain(&stale) {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"x").unwrap();
+        }
+        let dir_like_temp = root.join("EP/.d.pdf.0123456789abcdef.part");
+        std::fs::create_dir_all(&dir_like_temp).unwrap();
+
+        let archive = Archive::open(&root).await.unwrap();
+        assert_eq!(archive.stale_temp_files_removed(), 2);
+        let mut want: Vec<PathBuf> = keep.iter().map(PathBuf::from).collect();
+        want.sort();
+        assert_eq!(files_under(&root), want);
+        assert!(dir_like_temp.is_dir());
+
+        let again = Archive::open(&root).await.unwrap();
+        assert_eq!(again.stale_temp_files_removed(), 0);
+    }
+
+    #[tokio::test]
+    async fn open_creates_the_root_and_refuses_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a/b/archive");
+        let archive = Archive::open(&root).await.unwrap();
+        assert!(root.is_dir());
+        assert_eq!(archive.root(), root);
+        assert_eq!(archive.stale_temp_files_removed(), 0);
+
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        let err = Archive::open(&file).await.unwrap_err();
+        assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{err}");
+        let err = Archive::open("").await.unwrap_err();
+        assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn recommit_replaces_the_file_atomically() {
+        let (_dir, archive) = fresh().await;
+        let rel = Archive::relative_path(&key());
+        write_all(&archive, &rel, PDF_BODY)
+            .await
+            .commit(&pdf_expectation())
+            .await
+            .unwrap();
+        let second = b"%PDF-1.7\nsecond download\n";
+        let expect = Expectation {
+            content_length: Some(second.len() as u64),
+            declared_size: Some(second.len() as u64),
+            ..pdf_expectation()
+        };
+        let pending = write_all(&archive, &rel, second).await;
+        assert_eq!(
+            std::fs::read(archive.root().join(&rel)).unwrap(),
+            PDF_BODY,
+            "final name untouched by begin"
+        );
+        let stored = pending.commit(&expect).await.unwrap();
+        assert_eq!(stored.size, second.len() as u64);
+        assert_eq!(std::fs::read(archive.root().join(&rel)).unwrap(), second);
+        assert_eq!(files_under(archive.root()), vec![rel.clone()]);
+
+        let err = write_all(&archive, &rel, b"garbage")
+            .await
+            .commit(&Expectation::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ArchiveError::NotPdf { .. }), "{err}");
+        assert_eq!(
+            std::fs::read(archive.root().join(&rel)).unwrap(),
+            second,
+            "failed commit left the file"
+        );
+        assert_eq!(files_under(archive.root()), vec![rel]);
+    }
+
+    #[tokio::test]
+    async fn sidecar_is_written_next_to_the_document() {
+        let (_dir, archive) = fresh().await;
+        let rel = Archive::relative_path(&key());
+        write_all(&archive, &rel, PDF_BODY)
+            .await
+            .commit(&pdf_expectation())
+            .await
+            .unwrap();
+        let json = br#"{"communicationId":"c0ffee42"}"#;
+        let sidecar = archive.write_sidecar(&rel, json).await.unwrap();
+        assert_eq!(
+            sidecar,
+            Path::new("EP/EP23184567.2/2024-03-14_EPOFORM2001_c0ffee42.json")
+        );
+        assert_eq!(std::fs::read(archive.root().join(&sidecar)).unwrap(), json);
+        let replaced = archive.write_sidecar(&rel, b"{}").await.unwrap();
+        assert_eq!(replaced, sidecar);
+        assert_eq!(std::fs::read(archive.root().join(&sidecar)).unwrap(), b"{}");
+        assert_eq!(files_under(archive.root()), vec![sidecar.clone(), rel]);
+
+        let err = archive.write_sidecar(&sidecar, b"{}").await.unwrap_err();
+        assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn begin_refuses_paths_that_could_leave_the_root() {
+        let (dir, archive) = fresh().await;
+        let bad = [
+            "",
+            "../x.pdf",
+            "EP/../../x.pdf",
+            "/etc/x.pdf",
+            "./x.pdf",
+            "EP/.hidden.pdf",
+            ".x.pdf.0123456789abcdef.part",
+            "EP/a b.pdf",
+            "EP\\..\\x.pdf",
+        ];
+        for rel in bad {
+            let err = archive.begin(Path::new(rel)).await.unwrap_err();
+            assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{rel}: {err}");
+            let err = archive.write_sidecar(Path::new(rel), b"{}").await.unwrap_err();
+            assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{rel}: {err}");
+        }
+        let long = "x".repeat(MAX_NAME + 1);
+        let err = archive.begin(Path::new(&long)).await.unwrap_err();
+        assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{err}");
+        assert_eq!(files_under(dir.path()), Vec::<PathBuf>::new());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn begin_does_not_follow_symlinks_out_of_the_root() {
+        let (dir, archive) = fresh().await;
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, archive.root().join("EP")).unwrap();
+        std::fs::write(archive.root().join("JP"), b"a file where a directory belongs").unwrap();
+        for rel in ["EP/EP1/x.pdf", "EP/x.pdf", "JP/x.pdf"] {
+            let err = archive.begin(Path::new(rel)).await.unwrap_err();
+            assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{rel}: {err}");
+        }
+        assert_eq!(files_under(&outside), Vec::<PathBuf>::new());
+        assert!(!outside.join("EP1").exists());
+    }
+
+    #[test]
+    fn errors_display_on_one_line_naming_the_file() {
+        let path = PathBuf::from("/srv/archive/EP/x.pdf");
+        let errors = [
+            io_fail("cannot write", &path, io::Error::other("boom")),
+            io_fail("cannot fsync", &path, io::Error::from(io::ErrorKind::StorageFull)),
+            io_fail(
+                "cannot close",
+                &path,
+                io::Error::from(io::ErrorKind::QuotaExceeded),
+            ),
+            ArchiveError::SizeMismatch {
+                path: path.clone(),
+                what: "Content-Length",
+                expected: 2,
+                got: 1,
+            },
+            ArchiveError::NotPdf {
+                path: path.clone(),
+                first_bytes_hex: "3c68".to_owned(),
+            },
+            ArchiveError::ContentTypeMismatch {
+                path: path.clone(),
+                declared: ZIP.to_owned(),
+                got: "x".to_owned(),
+            },
+            ArchiveError::HashMismatch {
+                path: path.clone(),
+                received: "aa".to_owned(),
+                on_disk: "bb".to_owned(),
+            },
+            unsafe_path(&path, "because"),
+            ArchiveError::Cancelled { path: path.clone() },
+        ];
+        for e in &errors {
+            let text = e.to_string();
+            assert!(!text.contains('\n'), "{text}");
+            assert!(text.contains("/srv/archive/EP/x.pdf"), "{text}");
+        }
+        assert!(matches!(errors[1], ArchiveError::DiskFull { .. }));
+        assert!(matches!(errors[2], ArchiveError::DiskFull { .. }));
+        assert!(errors[1].to_string().starts_with("disk full: no space left"));
+    }
+
+    /// Unmounts the tmpfs when dropped, whatever the test did.
+    #[cfg(unix)]
+    struct Unmount(PathBuf);
+
+    #[cfg(unix)]
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            match std::process::Command::new("umount").arg(&self.0).status() {
+                Ok(status) if status.success() => {}
+                other => eprintln!("umount {}: {other:?}", self.0.display()),
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn disk_full_is_reported_and_leaves_no_file() {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: mounting a small tmpfs needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mount = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match mount {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => {
+                eprintln!(
+                    "skipped: mount failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                return;
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                return;
+            }
+        }
+        let _unmount = Unmount(dir.path().to_path_buf());
+
+        let archive = Archive::open(dir.path()).await.unwrap();
+        let rel = Archive::relative_path(&key());
+        // 32 small chunks fail on a later `write`; one 1.5 MiB chunk is buffered by tokio and
+        // fails only when `commit` flushes it.
+        for (chunk_len, chunks) in [(64 * 1024, 32), (3 * 512 * 1024, 1)] {
+            let mut pending = archive.begin(&rel).await.unwrap();
+            let chunk = vec![b'x'; chunk_len];
+            pending.write(b"%PDF-").await.unwrap();
+            let mut write_error = None;
+            for _ in 0..chunks {
+                if let Err(e) = pending.write(&chunk).await {
+                    write_error = Some(e);
+                    break;
+                }
+            }
+            let err = match write_error {
+                Some(e) => {
+                    pending.abandon().await;
+                    e
+                }
+                None => pending.commit(&Expectation::default()).await.unwrap_err(),
+            };
+            assert!(matches!(err, ArchiveError::DiskFull { .. }), "{err}");
+            assert!(err.to_string().contains(".part"), "{err}");
+            assert_eq!(files_under(archive.root()), Vec::<PathBuf>::new(), "{chunk_len}");
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The jobs: each carries out the core's decisions with the adapters (offices, store, archive).
+
+pub mod mailbox;

@@ -4,8 +4,12 @@
 //! is unusable (`EX_CONFIG`, so a service manager can stop restarting a misconfigured unit).
 //! Errors print as one line on stderr: `mailroom: error: <what>: <cause>`.
 
+mod communications;
 mod config_cmd;
+mod demo;
+mod export;
 mod sandbox;
+mod sync;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -34,6 +38,15 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the mailbox job once against the built-in sandbox and show what happened
+    Demo(demo::Args),
+    /// Run one cycle of a job
+    #[command(subcommand)]
+    Sync(sync::Job),
+    /// List the communications mailroom holds
+    Communications(communications::Args),
+    /// Export what the docketing system needs (stdout)
+    Export(export::Args),
     /// Serve the local simulator of MyEPO Mailbox, EPO OPS and JPO
     Sandbox(sandbox::Args),
     /// Show the effective configuration (secrets redacted) and where it came from
@@ -45,6 +58,12 @@ enum Command {
 pub struct Failure {
     code: u8,
     error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn with_code(code: u8, error: anyhow::Error) -> Self {
+        Failure { code, error }
+    }
 }
 
 impl From<anyhow::Error> for Failure {
@@ -78,11 +97,14 @@ fn try_main(cli: Cli) -> Result<(), Failure> {
         .map_err(|e| anyhow::Error::new(e).context("cannot start the async runtime"))?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Sandbox(args) => sandbox::run(args).await,
-            Command::Config => config_cmd::run(&load_config(&source)?),
+            Command::Demo(args) => Ok(demo::run(args).await?),
+            Command::Sync(job) => sync::run(job, &load_config(&source)?).await,
+            Command::Communications(args) => Ok(communications::run(args, &load_config(&source)?).await?),
+            Command::Export(args) => Ok(export::run(args, &load_config(&source)?).await?),
+            Command::Sandbox(args) => Ok(sandbox::run(args).await?),
+            Command::Config => Ok(config_cmd::run(&load_config(&source)?)?),
         }
-    })?;
-    Ok(())
+    })
 }
 
 fn load_config(source: &ConfigSource) -> anyhow::Result<Config> {

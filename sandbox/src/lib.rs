@@ -252,10 +252,13 @@ impl Sandbox {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let flusher = tokio::spawn(flush_loop(self.shared.clone()));
+        let (stop_flushing, stopped) = tokio::sync::watch::channel(false);
+        let flusher = tokio::spawn(flush_loop(self.shared.clone(), stopped));
         let app = self.router();
         let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-        flusher.abort();
+        // Stop the loop between writes (never mid-write), then write what is left.
+        let _ = stop_flushing.send(true);
+        let _ = flusher.await;
         flush(&self.shared).await;
         served.map_err(SandboxError::Serve)
     }
@@ -290,11 +293,13 @@ fn restore(sh: &Shared, path: &Path) -> Result<(), SandboxError> {
     Ok(())
 }
 
-async fn flush_loop(sh: Arc<Shared>) {
+async fn flush_loop(sh: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
-        tick.tick().await;
-        flush(&sh).await;
+        tokio::select! {
+            _ = tick.tick() => flush(&sh).await,
+            _ = stop.changed() => return,
+        }
     }
 }
 
@@ -318,13 +323,12 @@ async fn flush(sh: &Arc<Shared>) {
 }
 
 fn write_atomically(path: &Path, doc: &serde_json::Value) -> std::io::Result<()> {
-    use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    serde_json::to_writer(&mut f, doc).map_err(std::io::Error::other)?;
-    f.flush()?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    serde_json::to_writer(&mut w, doc).map_err(std::io::Error::other)?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
 }

@@ -73,11 +73,12 @@ impl ItemError {
         }
     }
 
-    /// Failures that no retry of *this* item can fix: the whole cycle must stop.
-    fn as_fatal(&self) -> Option<&ArchiveError> {
+    /// Failures that no retry of *this* item can fix (the archive itself is unusable): the
+    /// whole cycle must stop, and the item is not charged an attempt.
+    fn into_fatal(self) -> Result<ArchiveError, ItemError> {
         match self {
-            ItemError::Archive(e @ (ArchiveError::DiskFull { .. } | ArchiveError::Io { .. })) => Some(e),
-            _ => None,
+            ItemError::Archive(e @ (ArchiveError::DiskFull { .. } | ArchiveError::Io { .. })) => Ok(e),
+            other => Err(other),
         }
     }
 }
@@ -218,7 +219,15 @@ impl Mailbox<'_> {
         };
         let mut office_failures_in_a_row = 0;
         for p in to_archive {
-            match self.archive_one(&p.id, &p.metadata_json).await {
+            let mut result = self.archive_one(&p.id, &p.metadata_json).await;
+            if let Err(e @ ItemError::Body { .. }) = &result {
+                // A body that broke off is fetched once more at once: the office answered, so it
+                // is up; the next cycle would otherwise be the first retry.
+                tracing::warn!(id = %p.id, "{e}; fetching it once more");
+                tokio::time::sleep(self.settings.retry_base_delay).await;
+                result = self.archive_one(&p.id, &p.metadata_json).await;
+            }
+            match result {
                 Ok((docs, first_path)) => {
                     office_failures_in_a_row = 0;
                     let (id, at) = (p.id.clone(), timestamp(Utc::now()));
@@ -234,10 +243,13 @@ impl Mailbox<'_> {
                     observer.archived(&p.id, &first_path);
                 }
                 Err(e) => {
-                    if let Some(fatal) = e.as_fatal() {
-                        tracing::error!(id = %p.id, "{e}");
-                        return Err(SyncError::Archive(clone_archive_error(fatal)));
-                    }
+                    let e = match e.into_fatal() {
+                        Ok(fatal) => {
+                            tracing::error!(id = %p.id, "{fatal}");
+                            return Err(SyncError::Archive(fatal));
+                        }
+                        Err(e) => e,
+                    };
                     let kind = e.kind();
                     let reason = e.to_string();
                     tracing::warn!(id = %p.id, attempt = p.progress.attempts + 1, "{reason}");
@@ -554,18 +566,6 @@ fn rel_to_string(p: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// The archive error that stopped the cycle (re-created: the item error owns the original).
-fn clone_archive_error(e: &ArchiveError) -> ArchiveError {
-    match e {
-        ArchiveError::DiskFull { path } => ArchiveError::DiskFull { path: path.clone() },
-        other => ArchiveError::Io {
-            op: "archive",
-            path: PathBuf::new(),
-            source: std::io::Error::other(other.to_string()),
-        },
-    }
 }
 
 /// Jitter for retry spreading, from the clock's sub-second noise (no RNG dependency needed).

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -405,25 +405,30 @@ fn item(p: Profile, c: &Communication) -> Value {
 /// `GET /myepo/v1/communications/{id}/file` (flat profiles).
 pub async fn download_file(
     State(sh): State<Arc<Shared>>,
+    method: Method,
     Path(id): Path<String>,
     headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    download(&sh, &headers, query, &id, None)
+    download(&sh, &method, &headers, query, &id, None)
 }
 
 /// `GET /myepo/v1/communications/{id}/documents/{documentId}` (`nested` profile).
 pub async fn download_document(
     State(sh): State<Arc<Shared>>,
+    method: Method,
     Path((id, document_id)): Path<(String, String)>,
     headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    download(&sh, &headers, query, &id, Some(&document_id))
+    download(&sh, &method, &headers, query, &id, Some(&document_id))
 }
 
+/// Serves one file. A `HEAD` request gets the same headers but neither sets `read` nor
+/// logs anything: nobody saw the document.
 fn download(
     sh: &Shared,
+    method: &Method,
     headers: &HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     id: &str,
@@ -464,10 +469,12 @@ fn download(
                 })?,
         };
         let found = (c.pdf(seed, index), c.documents[index].file_name.clone());
-        inner.mailbox.downloaded(id, set_handled, now);
+        if method != Method::HEAD {
+            inner.mailbox.downloaded(id, set_handled, now);
+            sh.persist.mark_dirty();
+        }
         found
     };
-    sh.persist.mark_dirty();
     let len = pdf.len();
     let etag = HeaderValue::from_str(pdf.etag()).ok();
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))

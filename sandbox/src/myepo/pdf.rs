@@ -211,8 +211,9 @@ fn content_stream(lines: &[String]) -> String {
     s
 }
 
-/// A PDF literal string body: printable ASCII only (others become `?`), with the
-/// delimiters escaped, and cut to [`MAX_LINE_CHARS`].
+/// A PDF literal string body in WinAnsi encoding, cut to [`MAX_LINE_CHARS`]: printable
+/// ASCII as is with the delimiters escaped, Latin-1 letters (`ä`, `é`, which have the same
+/// codes in WinAnsi) as octal escapes, anything else as `?`.
 fn pdf_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars().take(MAX_LINE_CHARS) {
@@ -222,6 +223,7 @@ fn pdf_string(text: &str) -> String {
                 out.push(c);
             }
             ' '..='~' => out.push(c),
+            '\u{a0}'..='\u{ff}' => out.push_str(&format!("\\{:03o}", u32::from(c))),
             _ => out.push('?'),
         }
     }
@@ -275,7 +277,7 @@ mod tests {
             "European Patent Office - MyEPO Mailbox (sandbox)".to_owned(),
             "Communication 8f3c2a1e-5b7d-4c11-9a0e-2f6d1c7b9e01".to_owned(),
             "Title: Notice drawing attention to Article 86(2) EPC \\ (test)".to_owned(),
-            "Application: EP10167109.7  Dispatch date: 2024-03-14  Caf\u{e9}".to_owned(),
+            "Application: EP10167109.7  Dispatch date: 2024-03-14  Caf\u{e9} \u{20ac}".to_owned(),
         ]
     }
 
@@ -374,7 +376,10 @@ mod tests {
         let text = String::from_utf8_lossy(&pdf);
         assert!(text.contains("(Communication 8f3c2a1e-5b7d-4c11-9a0e-2f6d1c7b9e01) Tj"));
         assert!(text.contains("Article 86\\(2\\) EPC \\\\ \\(test\\)"));
-        assert!(text.contains("Caf?"));
+        assert!(
+            text.contains("Caf\\351 ?"),
+            "Latin-1 as WinAnsi octal, the rest as ?"
+        );
     }
 
     #[test]

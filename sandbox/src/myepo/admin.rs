@@ -1,0 +1,205 @@
+//! The MyEPO part of the scenario API (`/_sandbox/myepo/…`), for tests and the demo.
+//!
+//! | endpoint | |
+//! |---|---|
+//! | `POST /_sandbox/myepo/communications` | inject communications → `201 {"ids":[…]}` |
+//! | `GET /_sandbox/myepo/communications` | the whole mailbox with its flags |
+//! | `POST /_sandbox/myepo/handled` | `{"ids":[…]}`: a person marks them handled in the web Mailbox |
+//! | `GET /_sandbox/myepo/activity` | the activity log, oldest first |
+//! | `GET`/`POST /_sandbox/myepo/settings` | `{"profile":"aliases+nested","token_lifetime_secs":N}` |
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::mailbox::{Activity, Actor, Communication, NewCommunication};
+use super::profile::Profile;
+use super::{Inner, SettingsJson};
+use crate::Shared;
+use crate::scenario::ScenarioError;
+
+/// Most communications one injection creates.
+const MAX_INJECT: u64 = 100_000;
+
+/// Largest injected file: 4 GiB, enough for any "huge download" test.
+const MAX_FILE_SIZE: u64 = 4 << 30;
+
+/// Most documents one communication carries.
+const MAX_DOCUMENTS: usize = 10;
+
+/// Longest token lifetime: 24 h, Okta's maximum for access tokens.
+const MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
+
+/// Parses a JSON body; an empty body means "all defaults".
+fn body<T: DeserializeOwned + Default>(bytes: &Bytes, what: &str) -> Result<T, ScenarioError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| ScenarioError::bad_request(format!("{what}: {e}")))
+}
+
+/// `POST /_sandbox/myepo/communications`. Besides the documented fields, `documents`
+/// (1 to 10 files per communication, each of `size`) and `read` are accepted.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InjectRequest {
+    count: Option<u64>,
+    size: Option<u64>,
+    application_number: Option<String>,
+    document_code: Option<String>,
+    dispatch_date: Option<String>,
+    title: Option<String>,
+    documents: Option<usize>,
+    read: Option<bool>,
+}
+
+fn non_empty(field: &str, v: Option<String>) -> Result<Option<String>, ScenarioError> {
+    match v {
+        Some(s) if s.trim().is_empty() => {
+            Err(ScenarioError::bad_request(format!("{field} must not be empty")))
+        }
+        other => Ok(other.map(|s| s.trim().to_owned())),
+    }
+}
+
+pub async fn inject(
+    State(sh): State<Arc<Shared>>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ScenarioError> {
+    let req: InjectRequest = body(&bytes, "communications body")?;
+    let count = req.count.unwrap_or(1);
+    if !(1..=MAX_INJECT).contains(&count) {
+        return Err(ScenarioError::bad_request(format!(
+            "count must be from 1 to {MAX_INJECT}"
+        )));
+    }
+    if req.size.is_some_and(|s| s > MAX_FILE_SIZE) {
+        return Err(ScenarioError::bad_request(format!(
+            "size must be at most {MAX_FILE_SIZE} bytes"
+        )));
+    }
+    if req.documents.is_some_and(|d| !(1..=MAX_DOCUMENTS).contains(&d)) {
+        return Err(ScenarioError::bad_request(format!(
+            "documents must be from 1 to {MAX_DOCUMENTS}"
+        )));
+    }
+    let dispatch_date = match req.dispatch_date {
+        None => None,
+        Some(d) => Some(NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| {
+            ScenarioError::bad_request(format!("dispatch_date must be YYYY-MM-DD, not {d:?}"))
+        })?),
+    };
+    let new = NewCommunication {
+        application_number: non_empty("application_number", req.application_number)?,
+        document_code: non_empty("document_code", req.document_code)?,
+        title: non_empty("title", req.title)?,
+        dispatch_date,
+        size: req.size,
+        documents: req.documents,
+        read: req.read.unwrap_or(false),
+    };
+    let now = sh.clock.now();
+    let ids: Vec<String> = {
+        let mut inner = sh.myepo.lock();
+        (0..count)
+            .map(|_| inner.mailbox.create(new.clone(), now).id.clone())
+            .collect()
+    };
+    sh.persist.mark_dirty();
+    Ok((StatusCode::CREATED, Json(json!({ "ids": ids }))))
+}
+
+pub async fn mailbox(State(sh): State<Arc<Shared>>) -> Json<Vec<Communication>> {
+    Json(sh.myepo.lock().mailbox.communications.clone())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandledRequest {
+    ids: Vec<String>,
+}
+
+/// `POST /_sandbox/myepo/handled`: all ids must exist (else 404 naming the first unknown one,
+/// and nothing changes). Answers `{"results":[{"id","status":"HANDLED|ALREADY_HANDLED"}]}`.
+pub async fn handled_in_web(
+    State(sh): State<Arc<Shared>>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ScenarioError> {
+    let req: HandledRequest = body(&bytes, "handled body")?;
+    if req.ids.is_empty() {
+        return Err(ScenarioError::bad_request("ids must list at least one id"));
+    }
+    let now = sh.clock.now();
+    let results: Vec<Value> = {
+        let mut inner = sh.myepo.lock();
+        if let Some(unknown) = req.ids.iter().find(|id| !inner.mailbox.contains(id)) {
+            return Err(ScenarioError::not_found(format!("no communication {unknown}")));
+        }
+        req.ids
+            .iter()
+            .map(|id| json!({ "id": id, "status": inner.mailbox.mark(id, Actor::Web, now) }))
+            .collect()
+    };
+    sh.persist.mark_dirty();
+    Ok(Json(json!({ "results": results })))
+}
+
+pub async fn activity(State(sh): State<Arc<Shared>>) -> Json<VecDeque<Activity>> {
+    Json(sh.myepo.lock().mailbox.activity.clone())
+}
+
+fn settings_json(inner: &Inner) -> Json<SettingsJson> {
+    Json(SettingsJson::from(inner.settings))
+}
+
+pub async fn settings(State(sh): State<Arc<Shared>>) -> Json<SettingsJson> {
+    settings_json(&sh.myepo.lock())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsChange {
+    profile: Option<String>,
+    token_lifetime_secs: Option<u64>,
+}
+
+/// `POST /_sandbox/myepo/settings`: a new lifetime applies to tokens issued from now on.
+pub async fn change_settings(
+    State(sh): State<Arc<Shared>>,
+    bytes: Bytes,
+) -> Result<Json<SettingsJson>, ScenarioError> {
+    let change: SettingsChange = body(&bytes, "settings body")?;
+    let profile = match change.profile {
+        None => None,
+        Some(p) => Some(
+            p.parse::<Profile>()
+                .map_err(|e| ScenarioError::bad_request(e.to_string()))?,
+        ),
+    };
+    if change
+        .token_lifetime_secs
+        .is_some_and(|s| !(1..=MAX_TOKEN_LIFETIME_SECS).contains(&s))
+    {
+        return Err(ScenarioError::bad_request(format!(
+            "token_lifetime_secs must be from 1 to {MAX_TOKEN_LIFETIME_SECS}"
+        )));
+    }
+    let mut inner = sh.myepo.lock();
+    if let Some(p) = profile {
+        inner.settings.profile = p;
+    }
+    if let Some(s) = change.token_lifetime_secs {
+        inner.settings.token_lifetime_secs = s;
+    }
+    inner.settings_changed = true;
+    sh.persist.mark_dirty();
+    Ok(settings_json(&inner))
+}

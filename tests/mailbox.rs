@@ -115,11 +115,7 @@ async fn archive_layout_sidecar_and_export() {
 async fn read_only_rollout_archives_but_never_marks() {
     let env = Env::empty().await;
     env.create(4, 20_000).await;
-    let out = env
-        .run(
-            env.mailroom(&["sync", "mailbox"])
-                .env("MAILROOM_MYEPO__MARK_HANDLED", "false"),
-        )
+    let out = env.run(env.mailroom_env(&["sync", "mailbox"], &[("MAILROOM_MYEPO__MARK_HANDLED", "false")]))
         .await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(env.archive_files().len(), 4);
@@ -340,11 +336,7 @@ async fn every_contract_profile_is_understood() {
         env.post("/_sandbox/myepo/settings", json!({"profile": profile}))
             .await;
         env.create(7, 15_000).await;
-        let out = env
-            .run(
-                env.mailroom(&["sync", "mailbox"])
-                    .env("MAILROOM_MYEPO__PAGE_SIZE", "3"),
-            )
+        let out = env.run(env.mailroom_env(&["sync", "mailbox"], &[("MAILROOM_MYEPO__PAGE_SIZE", "3")]))
             .await;
         assert!(
             out.status.success(),

@@ -53,7 +53,7 @@ pub struct NotActive;
 #[derive(Debug)]
 pub struct Tokens {
     seed: u64,
-    issued_count: u64,
+    draws: u64,
     live: HashMap<String, Issued>,
 }
 
@@ -61,7 +61,7 @@ impl Tokens {
     pub fn new(seed: u64) -> Self {
         Tokens {
             seed,
-            issued_count: 0,
+            draws: 0,
             live: HashMap::new(),
         }
     }
@@ -181,8 +181,8 @@ impl Tokens {
 
     /// Unique per call and per sandbox start (seeded by the option and the start time).
     fn next(&mut self) -> u64 {
-        self.issued_count += 1;
-        super::mix(self.seed ^ self.issued_count.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        self.draws += 1;
+        super::mix(self.seed ^ self.draws.wrapping_mul(0x9e37_79b9_7f4a_7c15))
     }
 }
 

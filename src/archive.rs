@@ -722,37 +722,23 @@ impl PendingFile {
         .await?;
         check.failpoint("after_fsync");
 
+        // Order matters for the message a person reads: a body cut short is a Content-Length
+        // mismatch; a whole body of the wrong kind (an HTML error page) is "not a PDF", not
+        // merely "the wrong size".
         if let Check::Document(expect) = check {
-            let sizes = [
-                ("Content-Length", expect.content_length),
-                ("declared size (fileSize)", expect.declared_size),
-            ];
-            for (what, expected) in sizes {
-                if let Some(expected) = expected
-                    && expected != written
-                {
-                    return Err(ArchiveError::SizeMismatch {
-                        path: final_path,
-                        what,
-                        expected,
-                        got: written,
-                    });
-                }
-            }
+            size_matches(&final_path, "Content-Length", expect.content_length, written)?;
         }
         let temp_path = temp.path.clone();
         let on_disk = blocking(&temp.path, move || reread(&temp_path)).await?;
-        if on_disk.size != written {
-            let what = "received";
-            return Err(ArchiveError::SizeMismatch {
-                path: final_path,
-                what,
-                expected: written,
-                got: on_disk.size,
-            });
-        }
+        size_matches(&final_path, "received", Some(written), on_disk.size)?;
         if let Check::Document(expect) = check {
             check_type(&final_path, expect, &on_disk.head)?;
+            size_matches(
+                &final_path,
+                "declared size (fileSize)",
+                expect.declared_size,
+                written,
+            )?;
         }
         let received = to_hex(&hasher.finalize());
         if on_disk.sha256 != received {
@@ -791,6 +777,24 @@ impl PendingFile {
 }
 
 /// Verification step (3): the content type.
+/// `got` must equal `expected` when one is known.
+fn size_matches(
+    path: &Path,
+    what: &'static str,
+    expected: Option<u64>,
+    got: u64,
+) -> Result<(), ArchiveError> {
+    match expected {
+        Some(expected) if expected != got => Err(ArchiveError::SizeMismatch {
+            path: path.to_owned(),
+            what,
+            expected,
+            got,
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn check_type(path: &Path, expect: &Expectation, head: &[u8]) -> Result<(), ArchiveError> {
     match media_essence(expect.media_type.as_deref()) {
         Some(declared) if declared != PDF => {

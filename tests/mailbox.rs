@@ -115,7 +115,8 @@ async fn archive_layout_sidecar_and_export() {
 async fn read_only_rollout_archives_but_never_marks() {
     let env = Env::empty().await;
     env.create(4, 20_000).await;
-    let out = env.run(env.mailroom_env(&["sync", "mailbox"], &[("MAILROOM_MYEPO__MARK_HANDLED", "false")]))
+    let out = env
+        .run(env.mailroom_env(&["sync", "mailbox"], &[("MAILROOM_MYEPO__MARK_HANDLED", "false")]))
         .await;
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(env.archive_files().len(), 4);
@@ -151,7 +152,7 @@ async fn communications_handled_in_the_web_ui_are_still_archived() {
 async fn token_expiry_mid_run() {
     let env = Env::empty().await;
     env.create(40, 200_000).await;
-    let child = env.mailroom(&["sync", "mailbox"]).spawn().expect("spawn");
+    let child = env.spawn(env.mailroom(&["sync", "mailbox"]));
     // Expire every token once the run is under way.
     let deadline = Instant::now() + Duration::from_secs(30);
     while env
@@ -305,11 +306,7 @@ async fn the_list_shrinking_while_paging_skips_nothing() {
     let ids = env.create(23, 10_000).await;
     // Slow pages give a person time to handle items in the web UI mid-walk.
     env.fault(json!({"office": "myepo", "kind": "slow", "delay_ms": 400, "count": 3, "endpoint": "/v1/communications"})).await;
-    let child = env
-        .mailroom(&["sync", "mailbox"])
-        .env("MAILROOM_MYEPO__PAGE_SIZE", "5")
-        .spawn()
-        .expect("spawn");
+    let child = env.spawn(env.mailroom_env(&["sync", "mailbox"], &[("MAILROOM_MYEPO__PAGE_SIZE", "5")]));
     tokio::time::sleep(Duration::from_millis(600)).await;
     env.post("/_sandbox/myepo/handled", json!({"ids": &ids[..4]}))
         .await;
@@ -317,6 +314,11 @@ async fn the_list_shrinking_while_paging_skips_nothing() {
         .await
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the mailbox changed while listing it; listing again"),
+        "{}",
+        stderr(&out)
+    );
     env.assert_all_done().await;
 }
 
@@ -336,7 +338,8 @@ async fn every_contract_profile_is_understood() {
         env.post("/_sandbox/myepo/settings", json!({"profile": profile}))
             .await;
         env.create(7, 15_000).await;
-        let out = env.run(env.mailroom_env(&["sync", "mailbox"], &[("MAILROOM_MYEPO__PAGE_SIZE", "3")]))
+        let out = env
+            .run(env.mailroom_env(&["sync", "mailbox"], &[("MAILROOM_MYEPO__PAGE_SIZE", "3")]))
             .await;
         assert!(
             out.status.success(),

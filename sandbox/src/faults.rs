@@ -187,9 +187,9 @@ async fn truncate(resp: Response) -> Response {
                 return None;
             }
             if sent >= keep {
-            // Let hyper flush the status line, headers and first half before the abort, so the
-            // client sees a short body rather than no answer at all.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+                // Let hyper flush the status line, headers and first half before the abort, so the
+                // client sees a short body rather than no answer at all.
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 let err =
                     std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "sandbox: truncated on purpose");
                 return Some((Err(err), (sent, stream, true)));

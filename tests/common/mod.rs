@@ -72,6 +72,14 @@ impl Env {
         c
     }
 
+    /// Starts the binary in the background with its output captured.
+    pub fn spawn(&self, mut cmd: Command) -> std::process::Child {
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn mailroom")
+    }
+
     /// Runs the binary to completion (bounded: 120 s) off the async threads.
     pub async fn run(&self, mut cmd: Command) -> Output {
         let task = tokio::task::spawn_blocking(move || cmd.output().expect("run mailroom"));

@@ -9,6 +9,11 @@ use axum::response::{IntoResponse, Response};
 use crate::clock::Clock;
 use crate::{SandboxOptions, Shared};
 
+mod register;
+mod samples;
+mod throttle;
+mod xml;
+
 /// Which namespace-prefix era register XML is served in.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PrefixEra;

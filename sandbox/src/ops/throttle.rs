@@ -41,8 +41,6 @@ pub enum SystemState {
 }
 
 impl SystemState {
-    pub const NAMES: &[&str] = &["idle", "busy", "overloaded"];
-
     pub fn as_str(self) -> &'static str {
         match self {
             SystemState::Idle => "idle",

@@ -168,23 +168,12 @@ impl Element {
         })
     }
 
-    pub fn elements_mut(&mut self) -> impl Iterator<Item = &mut Element> {
-        self.children.iter_mut().filter_map(|n| match n {
-            Node::Element(e) => Some(e),
-            Node::Text(_) => None,
-        })
-    }
-
     pub fn children_named<'a>(&'a self, ns: Ns, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.elements().filter(move |e| e.is(ns, name))
     }
 
     pub fn child(&self, ns: Ns, name: &str) -> Option<&Element> {
         self.elements().find(|e| e.is(ns, name))
-    }
-
-    pub fn child_mut(&mut self, ns: Ns, name: &str) -> Option<&mut Element> {
-        self.elements_mut().find(|e| e.is(ns, name))
     }
 
     /// The element at the end of a path of child names in one namespace.

@@ -112,9 +112,15 @@ async fn python_epo_ops_client_reads_the_register_and_paces_on_our_headers() {
 
     // Without the middleware the bucket refuses part of the burst …
     let u = &v["unpaced"];
-    assert!(u["forbidden"].as_u64().unwrap() > 0, "an unpaced burst must hit the limit: {u}");
+    assert!(
+        u["forbidden"].as_u64().unwrap() > 0,
+        "an unpaced burst must hit the limit: {u}"
+    );
     let retry = u["retry_after_ms"].as_u64().unwrap();
-    assert!((1..=2_000).contains(&retry), "Retry-After is real ms of a 2 s window: {retry}");
+    assert!(
+        (1..=2_000).contains(&retry),
+        "Retry-After is real ms of a 2 s window: {retry}"
+    );
 
     // … with it, the client sleeps 60/30 s between requests on our headers and gets no 403.
     let b = &v["burst"];
@@ -122,7 +128,13 @@ async fn python_epo_ops_client_reads_the_register_and_paces_on_our_headers() {
     assert_eq!(b["forbidden"], 0, "{b}");
     let pace = 60.0 / 30.0;
     let elapsed = b["elapsed_s"].as_f64().unwrap();
-    assert!(elapsed >= (BURST - 1) as f64 * pace * 0.9, "the burst was not paced: {b}");
+    assert!(
+        elapsed >= (BURST - 1) as f64 * pace * 0.9,
+        "the burst was not paced: {b}"
+    );
     assert!(b["min_gap_s"].as_f64().unwrap() >= pace * 0.9, "{b}");
-    assert!(b["throttling"].as_str().unwrap().contains("inpadoc=green:30"), "{b}");
+    assert!(
+        b["throttling"].as_str().unwrap().contains("inpadoc=green:30"),
+        "{b}"
+    );
 }

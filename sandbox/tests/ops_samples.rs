@@ -98,20 +98,35 @@ const CASES: &[(&str, &str, Option<&str>, bool)] = &[
 
 /// Compares two elements and their subtrees; panics with the path of the first difference.
 fn assert_same(expected: Node<'_, '_>, served: Node<'_, '_>, path: &str) {
-    let name = |n: Node<'_, '_>| (n.tag_name().namespace().map(str::to_owned), n.tag_name().name().to_owned());
+    let name = |n: Node<'_, '_>| {
+        (
+            n.tag_name().namespace().map(str::to_owned),
+            n.tag_name().name().to_owned(),
+        )
+    };
     assert_eq!(name(expected), name(served), "element differs at {path}");
     let here = format!("{path}/{}", expected.tag_name().name());
     let attrs = |n: Node<'_, '_>| {
         let mut a: Vec<(Option<String>, String, String)> = n
             .attributes()
-            .map(|a| (a.namespace().map(str::to_owned), a.name().to_owned(), a.value().to_owned()))
+            .map(|a| {
+                (
+                    a.namespace().map(str::to_owned),
+                    a.name().to_owned(),
+                    a.value().to_owned(),
+                )
+            })
             .collect();
         a.sort();
         a
     };
     assert_eq!(attrs(expected), attrs(served), "attributes differ at {here}");
     let text = |n: Node<'_, '_>| -> String {
-        let t: String = n.children().filter(|c| c.is_text()).filter_map(|c| c.text()).collect();
+        let t: String = n
+            .children()
+            .filter(|c| c.is_text())
+            .filter_map(|c| c.text())
+            .collect();
         if t.trim().is_empty() && n.children().any(|c| c.is_element()) {
             String::new()
         } else {
@@ -206,7 +221,10 @@ async fn every_xml_sample_round_trips_in_both_eras() {
         for (file, path, range, _) in CASES {
             let expected = read(file);
             let served = c.get(path, *range).await;
-            let (e, s) = (Document::parse(&expected).unwrap(), Document::parse(&served).unwrap());
+            let (e, s) = (
+                Document::parse(&expected).unwrap(),
+                Document::parse(&served).unwrap(),
+            );
             assert_same(e.root_element(), s.root_element(), &format!("{file} ({era})"));
         }
     }
@@ -221,7 +239,10 @@ async fn register_prefixes_follow_the_era_and_inpadoc_is_byte_identical() {
         for (file, path, range, register) in CASES {
             let served = c.get(path, *range).await;
             if *register {
-                assert!(served.contains(&format!("<{prefix}register-documents")), "{file} ({era})");
+                assert!(
+                    served.contains(&format!("<{prefix}register-documents")),
+                    "{file} ({era})"
+                );
             } else {
                 assert_eq!(served, read(file), "{file} is served verbatim");
             }
@@ -234,15 +255,28 @@ async fn the_combined_ep2400812_document_holds_exactly_the_three_files() {
     let sb = spawn_local(SandboxOptions::default()).await.unwrap();
     let c = Client::new(&sb).await;
     let served = c
-        .get("register/publication/epodoc/EP2400812/biblio,events,procedural-steps", None)
+        .get(
+            "register/publication/epodoc/EP2400812/biblio,events,procedural-steps",
+            None,
+        )
         .await;
     let served = Document::parse(&served).unwrap();
     let doc_of = |d: &'_ Document<'_>| -> Vec<(String, NodeId)> {
-        let rd = d.descendants().find(|n| n.has_tag_name((REG, "register-document"))).unwrap();
-        element_children(rd).into_iter().map(|n| (n.tag_name().name().to_owned(), n.id())).collect()
+        let rd = d
+            .descendants()
+            .find(|n| n.has_tag_name((REG, "register-document")))
+            .unwrap();
+        element_children(rd)
+            .into_iter()
+            .map(|n| (n.tag_name().name().to_owned(), n.id()))
+            .collect()
     };
     let parts = |d: &'_ Document<'_>, name: &str| -> Vec<NodeId> {
-        doc_of(d).into_iter().filter(|(n, _)| n == name).map(|(_, id)| id).collect()
+        doc_of(d)
+            .into_iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, id)| id)
+            .collect()
     };
 
     let files = [
@@ -254,11 +288,19 @@ async fn the_combined_ep2400812_document_holds_exactly_the_three_files() {
 
     // Statuses and document attributes: the same in all three files and in the combination.
     for d in &docs {
-        let (a, b) = (parts(d, "ep-patent-statuses"), parts(&served, "ep-patent-statuses"));
+        let (a, b) = (
+            parts(d, "ep-patent-statuses"),
+            parts(&served, "ep-patent-statuses"),
+        );
         assert_same(node(d, a[0]), node(&served, b[0]), "ep-patent-statuses");
         let attrs = |d: &'_ Document<'_>| {
-            let rd = d.descendants().find(|n| n.has_tag_name((REG, "register-document"))).unwrap();
-            rd.attributes().map(|a| (a.name().to_owned(), a.value().to_owned())).collect::<Vec<_>>()
+            let rd = d
+                .descendants()
+                .find(|n| n.has_tag_name((REG, "register-document")))
+                .unwrap();
+            rd.attributes()
+                .map(|a| (a.name().to_owned(), a.value().to_owned()))
+                .collect::<Vec<_>>()
         };
         assert_eq!(attrs(d), attrs(&served));
     }
@@ -275,7 +317,10 @@ async fn the_combined_ep2400812_document_holds_exactly_the_three_files() {
     }
     let order: Vec<String> = doc_of(&served).into_iter().map(|(n, _)| n).collect();
     assert_eq!(order.len(), 1 + 1 + 1 + 55);
-    assert_eq!(order[..3], ["ep-patent-statuses", "bibliographic-data", "procedural-data"]);
+    assert_eq!(
+        order[..3],
+        ["ep-patent-statuses", "bibliographic-data", "procedural-data"]
+    );
 }
 
 fn node<'a, 'i>(d: &'a Document<'i>, id: NodeId) -> Node<'a, 'i> {
@@ -318,14 +363,19 @@ async fn the_recorded_fair_use_rejection_and_token_reply_match() {
     let http = reqwest::Client::new();
     let ops = sb.urls().ops_base;
     let resp = http
-        .get(format!("{ops}/rest-services/register/search?Range=1-2&q=pd=20140115"))
+        .get(format!(
+            "{ops}/rest-services/register/search?Range=1-2&q=pd=20140115"
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
     assert!(resp.headers().contains_key("x-rejection-reason"));
     let served = resp.text().await.unwrap();
-    let (e, s) = (Document::parse(&recorded_403).unwrap(), Document::parse(&served).unwrap());
+    let (e, s) = (
+        Document::parse(&recorded_403).unwrap(),
+        Document::parse(&served).unwrap(),
+    );
     let field = |d: &Document<'_>, name: &str| {
         d.root_element()
             .children()
@@ -340,7 +390,10 @@ async fn the_recorded_fair_use_rejection_and_token_reply_match() {
             .map(|n| n.tag_name().name().to_owned())
             .collect::<Vec<_>>()
     };
-    assert_eq!(e.root_element().tag_name().name(), s.root_element().tag_name().name());
+    assert_eq!(
+        e.root_element().tag_name().name(),
+        s.root_element().tag_name().name()
+    );
     assert_eq!(names(&e), names(&s));
     assert_eq!(field(&e, "code"), field(&s, "code"));
     assert_eq!(field(&e, "message"), field(&s, "message"));
@@ -384,7 +437,8 @@ async fn the_recorded_fair_use_rejection_and_token_reply_match() {
 #[should_panic(expected = "attributes differ")]
 fn the_comparison_notices_a_changed_attribute() {
     let a = Document::parse(r#"<r xmlns="http://www.epo.org/register"><s code="7">x</s></r>"#).unwrap();
-    let b = Document::parse(r#"<p:r xmlns:p="http://www.epo.org/register"><p:s code="8">x</p:s></p:r>"#).unwrap();
+    let b =
+        Document::parse(r#"<p:r xmlns:p="http://www.epo.org/register"><p:s code="8">x</p:s></p:r>"#).unwrap();
     assert_same(a.root_element(), b.root_element(), "");
 }
 

@@ -68,7 +68,11 @@ impl Tokens {
 
     /// Forgets every token; returns how many were still live.
     pub fn expire_all(&mut self) -> usize {
-        let n = self.live.values().filter(|t| t.issued.elapsed() < t.lifetime).count();
+        let n = self
+            .live
+            .values()
+            .filter(|t| t.issued.elapsed() < t.lifetime)
+            .count();
         self.live.clear();
         n
     }
@@ -100,7 +104,9 @@ pub fn check_basic(header: Option<&str>) -> Option<&'static str> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let raw = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (key, secret) = text.split_once(':')?;
     (key == OPS_CONSUMER_KEY && secret == OPS_CONSUMER_SECRET).then_some(OPS_CONSUMER_KEY)
@@ -151,7 +157,10 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode("sandbox-key:sandbox-secret")
         );
         assert_eq!(check_basic(Some(&good)), Some("sandbox-key"));
-        let bad = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("sandbox-key:x"));
+        let bad = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("sandbox-key:x")
+        );
         assert_eq!(check_basic(Some(&bad)), None);
         assert_eq!(check_basic(Some("Bearer x")), None);
         assert_eq!(check_basic(None), None);

@@ -33,7 +33,8 @@ pub fn routes() -> Router<Arc<Shared>> {
 }
 
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ScenarioError> {
-    b.map(|Json(t)| t).map_err(|e| ScenarioError::bad_request(e.body_text()))
+    b.map(|Json(t)| t)
+        .map_err(|e| ScenarioError::bad_request(e.body_text()))
 }
 
 async fn throttle(State(sh): State<Arc<Shared>>) -> Json<Value> {
@@ -44,8 +45,10 @@ async fn throttle(State(sh): State<Arc<Shared>>) -> Json<Value> {
         .usage(now)
         .into_iter()
         .map(|(client, counts)| {
-            let per: serde_json::Map<String, Value> =
-                counts.into_iter().map(|(b, n)| (b.name().to_owned(), json!(n))).collect();
+            let per: serde_json::Map<String, Value> = counts
+                .into_iter()
+                .map(|(b, n)| (b.name().to_owned(), json!(n)))
+                .collect();
             (client, Value::Object(per))
         })
         .collect();
@@ -76,10 +79,7 @@ async fn quota(State(sh): State<Arc<Shared>>) -> Json<Value> {
     let mut l = sh.ops.limits();
     let used: serde_json::Map<String, Value> = l
         .quota
-        .snapshot()
-        .keys()
-        .cloned()
-        .collect::<Vec<_>>()
+        .clients()
         .into_iter()
         .map(|client| {
             let (hour, week) = l.quota.used(&client, now);

@@ -39,7 +39,10 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route(&format!("{R}/register/search"), any(rest))
         .route(&format!("{R}/register/search/{{constituent}}"), any(rest))
         .route(&format!("{R}/register/{{reference}}/{{format}}"), any(rest))
-        .route(&format!("{R}/register/{{reference}}/{{format}}/{{number}}"), any(rest))
+        .route(
+            &format!("{R}/register/{{reference}}/{{format}}/{{number}}"),
+            any(rest),
+        )
         .route(
             &format!("{R}/register/{{reference}}/{{format}}/{{number}}/{{constituents}}"),
             any(rest),
@@ -74,6 +77,17 @@ impl Reply {
             body: body.into(),
             headers: Vec::new(),
         }
+    }
+
+    /// The 403 of a fair-use rejection (`text/xml`, as recorded) with its `X-Rejection-Reason`.
+    fn fair_use(reason: &str) -> Reply {
+        Reply {
+            status: StatusCode::FORBIDDEN,
+            content_type: "text/xml",
+            body: Bytes::from_static(FAIR_USE.as_bytes()),
+            headers: Vec::new(),
+        }
+        .with_header(HeaderName::from_static("x-rejection-reason"), reason)
     }
 
     fn with_header(mut self, name: HeaderName, value: &str) -> Reply {
@@ -145,7 +159,11 @@ impl Failure {
 
     fn into_reply(self) -> Reply {
         match self {
-            Failure::Fault { status, code, message } => Reply::error_xml(status, fault_xml(code, &message)),
+            Failure::Fault {
+                status,
+                code,
+                message,
+            } => Reply::error_xml(status, fault_xml(code, &message)),
             Failure::EmptyNotFound => Reply {
                 status: StatusCode::NOT_FOUND,
                 content_type: "application/xml",
@@ -199,7 +217,10 @@ pub fn injected_fault(status: StatusCode) -> Response {
              Please try again later",
         ),
         404 => ("SERVER.EntityNotFound".into(), "No results found"),
-        405 => ("CLIENT.MethodNotAllowed".into(), "This method is not allowed here"),
+        405 => (
+            "CLIENT.MethodNotAllowed".into(),
+            "This method is not allowed here",
+        ),
         408 => ("CLIENT.RequestTimeout".into(), "The request timed out"),
         413 => ("CLIENT.AmbiguousRequest".into(), "The request is ambiguous"),
         500 => ("SERVER.DomainAccess".into(), "The request could not be processed"),
@@ -228,12 +249,19 @@ async fn token(State(sh): State<Arc<Shared>>, method: Method, headers: HeaderMap
     }
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let Some(client) = super::auth::check_basic(auth) else {
-        return Reply::error_xml(StatusCode::UNAUTHORIZED, error_xml(401, "ClientId is Invalid", None))
-            .with_header(header::WWW_AUTHENTICATE, "Basic")
-            .into_response();
+        return Reply::error_xml(
+            StatusCode::UNAUTHORIZED,
+            error_xml(401, "ClientId is Invalid", None),
+        )
+        .with_header(header::WWW_AUTHENTICATE, "Basic")
+        .into_response();
     };
     let form = form_pairs(&String::from_utf8_lossy(&body));
-    match form.iter().find(|(k, _)| k == "grant_type").map(|(_, v)| v.as_str()) {
+    match form
+        .iter()
+        .find(|(k, _)| k == "grant_type")
+        .map(|(_, v)| v.as_str())
+    {
         Some("client_credentials") => {}
         None => {
             return Reply::error_xml(
@@ -287,7 +315,13 @@ async fn token(State(sh): State<Arc<Shared>>, method: Method, headers: HeaderMap
 }
 
 /// Everything under `rest-services/`: authenticate, apply quotas and throttling, serve, count.
-async fn rest(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn rest(
+    State(sh): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path();
     let bucket = Bucket::for_service_path(path.strip_prefix(REST).unwrap_or(""));
     let now = sh.clock.now_ms();
@@ -296,12 +330,12 @@ async fn rest(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers: 
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let client = match auth {
         None => {
-            let reply = Reply::error_xml(StatusCode::FORBIDDEN, FAIR_USE.to_owned())
-                .with_header(HeaderName::from_static("x-rejection-reason"), "AnonymousQuotaPerDay");
+            let reply = Reply::fair_use("AnonymousQuotaPerDay");
             return anonymous(&sh, reply, now);
         }
         Some(h) => {
-            let client = super::auth::bearer(h).and_then(|t| super::lock(&ops.tokens).client_of(t).map(str::to_owned));
+            let client =
+                super::auth::bearer(h).and_then(|t| super::lock(&ops.tokens).client_of(t).map(str::to_owned));
             match client {
                 Some(c) => c,
                 None => {
@@ -326,8 +360,7 @@ async fn rest(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers: 
             let used = l.quota.used(&client, now);
             let throttling = l.throttle.peek(&client, now);
             drop(l);
-            let reply = Reply::error_xml(StatusCode::FORBIDDEN, FAIR_USE.to_owned())
-                .with_header(HeaderName::from_static("x-rejection-reason"), q.reason());
+            let reply = Reply::fair_use(q.reason());
             return decorate(reply, &throttling, used);
         }
         let a = l.throttle.admit(&client, bucket, now);
@@ -335,8 +368,7 @@ async fn rest(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers: 
             let used = l.quota.used(&client, now);
             drop(l);
             let real_ms = ((wait as f64) / sh.clock.scale()).ceil().max(1.0) as u64;
-            let reply = Reply::error_xml(StatusCode::FORBIDDEN, FAIR_USE.to_owned())
-                .with_header(HeaderName::from_static("x-rejection-reason"), "ThrottlingControlQuota")
+            let reply = Reply::fair_use("ThrottlingControlQuota")
                 .with_header(header::RETRY_AFTER, &real_ms.to_string());
             return decorate(reply, &a.header, used);
         }
@@ -371,8 +403,14 @@ fn anonymous(sh: &Shared, reply: Reply, now: i64) -> Response {
 fn decorate(reply: Reply, throttling: &str, (hour, week): (u64, u64)) -> Response {
     reply
         .with_header(HeaderName::from_static("x-throttling-control"), throttling)
-        .with_header(HeaderName::from_static("x-individualquotaperhour-used"), &hour.to_string())
-        .with_header(HeaderName::from_static("x-registeredquotaperweek-used"), &week.to_string())
+        .with_header(
+            HeaderName::from_static("x-individualquotaperhour-used"),
+            &hour.to_string(),
+        )
+        .with_header(
+            HeaderName::from_static("x-registeredquotaperweek-used"),
+            &week.to_string(),
+        )
         .with_header(HeaderName::from_static("x-api"), "ops-v3.2")
         .into_response()
 }
@@ -430,7 +468,13 @@ impl Req<'_> {
 
     fn require_text_plain(&self) -> Result<(), Failure> {
         let ct = self.header(header::CONTENT_TYPE).unwrap_or("");
-        if ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("text/plain") {
+        if ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("text/plain")
+        {
             Ok(())
         } else {
             Err(Failure::new(
@@ -552,14 +596,15 @@ fn register_retrieval(
         .map(|n| parse_number(n).ok_or_else(|| bad_number(n)))
         .collect::<Result<_, _>>()?;
     let settings = sh.ops.settings();
-    let wanted = match settings.multi_number_post {
-        MultiNumber::First => &wanted[..1],
-        MultiNumber::All => &wanted[..],
+    let answered = match settings.multi_number_post {
+        MultiNumber::First => 1,
+        MultiNumber::All => wanted.len(),
     };
     let cases: Vec<Case> = {
         let reg = sh.ops.registry();
         wanted
             .iter()
+            .take(answered)
             .filter_map(|n| {
                 if by_application {
                     reg.by_application(n)
@@ -595,7 +640,11 @@ fn register_page(total: usize, query: &str, begin: usize, shell: Element, docs: 
     Element::new(Ns::Ops, "world-patent-data").with_child(
         Element::new(Ns::Ops, "register-search")
             .with_attr("total-result-count", &total.min(MAX_TOTAL).to_string())
-            .with_child(Element::new(Ns::Ops, "query").with_attr("syntax", "CQL").with_text(query))
+            .with_child(
+                Element::new(Ns::Ops, "query")
+                    .with_attr("syntax", "CQL")
+                    .with_text(query),
+            )
             .with_child(
                 Element::new(Ns::Ops, "range")
                     .with_attr("begin", &begin.to_string())
@@ -607,7 +656,10 @@ fn register_page(total: usize, query: &str, begin: usize, shell: Element, docs: 
 
 fn render_register(page: &Element, req: &Req<'_>, format: Format, settings: &Settings) -> Reply {
     match format {
-        Format::Json => Reply::ok("application/json", xml::to_badgerfish(page, REGISTER_JSON_PREFIXES)),
+        Format::Json => Reply::ok(
+            "application/json",
+            xml::to_badgerfish(page, REGISTER_JSON_PREFIXES),
+        ),
         Format::Xml => {
             let style = settings.era.register_style(req.is_get().then_some(req.path));
             Reply::ok("application/xml", xml::serialize(page, &style))
@@ -616,7 +668,12 @@ fn render_register(page: &Element, req: &Req<'_>, format: Format, settings: &Set
 }
 
 /// `register/search[/{constituent}]`.
-fn register_search(sh: &Shared, req: &Req<'_>, format: Format, constituent: Option<&str>) -> Result<Reply, Failure> {
+fn register_search(
+    sh: &Shared,
+    req: &Req<'_>,
+    format: Format,
+    constituent: Option<&str>,
+) -> Result<Reply, Failure> {
     let (q, range_param) = if req.is_get() {
         (req.query_param("q"), req.query_param("Range"))
     } else if req.is_post() {
@@ -632,12 +689,25 @@ fn register_search(sh: &Shared, req: &Req<'_>, format: Format, constituent: Opti
         return Err(Failure::method());
     };
     let q = q.filter(|q| !q.trim().is_empty()).ok_or_else(|| {
-        Failure::new(StatusCode::BAD_REQUEST, "CLIENT.InvalidQuery", "The search needs a query q")
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "CLIENT.InvalidQuery",
+            "The search needs a query q",
+        )
     })?;
-    let range_text = req.header(HeaderName::from_static("range")).map(str::to_owned).or(range_param);
+    let range_text = req
+        .header(HeaderName::from_static("range"))
+        .map(str::to_owned)
+        .or(range_param);
     let range = search::parse_range(range_text.as_deref()).map_err(|e| match e {
-        RangeError::Malformed(_) => Failure::new(StatusCode::BAD_REQUEST, "CLIENT.InvalidQuery", e.to_string()),
-        RangeError::TooLarge(_) => Failure::new(StatusCode::PAYLOAD_TOO_LARGE, "CLIENT.AmbiguousRequest", e.to_string()),
+        RangeError::Malformed(_) => {
+            Failure::new(StatusCode::BAD_REQUEST, "CLIENT.InvalidQuery", e.to_string())
+        }
+        RangeError::TooLarge(_) => Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "CLIENT.AmbiguousRequest",
+            e.to_string(),
+        ),
     })?;
     let parts = constituent
         .map(|c| Parts::parse(c).map_err(|bad| unknown_constituent(&bad)))
@@ -645,24 +715,35 @@ fn register_search(sh: &Shared, req: &Req<'_>, format: Format, constituent: Opti
     let (begin, end) = (range.begin as usize, range.end as usize);
     let settings = sh.ops.settings();
     let key = search::normalized(&q);
-    let (total, shell, hits) = if let Some(rec) = sh.ops.searches.iter().find(|r| search::normalized(&r.query) == key) {
-        let recorded_biblio = rec.file.contains("search-biblio");
+    let (total, shell, hits) = if let Some(rec) = sh
+        .ops
+        .searches
+        .iter()
+        .find(|r| search::normalized(&r.sample.query) == key)
+    {
+        let recorded = &rec.sample;
         let hits: Vec<Element> = match parts {
-            None if recorded_biblio => rec.hits.iter().map(register::reduced_hit).collect(),
-            None => rec.hits.clone(),
-            Some(p) if p == Parts::BIBLIO && recorded_biblio => rec.hits.clone(),
+            None if rec.biblio => recorded.hits.iter().map(register::reduced_hit).collect(),
+            None => recorded.hits.clone(),
+            Some(p) if p == Parts::BIBLIO && rec.biblio => recorded.hits.clone(),
             Some(_) => Vec::new(),
         };
         let page: Vec<Element> = hits.into_iter().skip(begin - 1).take(end - begin + 1).collect();
-        let total = rec.total.parse().unwrap_or(MAX_TOTAL);
-        (total, rec.documents.clone(), page)
+        let total = recorded.total.parse().unwrap_or(MAX_TOTAL);
+        (total, recorded.documents.clone(), page)
     } else {
-        let query = search::parse(&q).map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "CLIENT.CQL", e.to_string()))?;
+        let query = search::parse(&q)
+            .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "CLIENT.CQL", e.to_string()))?;
         let (total, cases): (usize, Vec<Case>) = {
             let reg = sh.ops.registry();
             let mut found: Vec<&Case> = reg.cases().iter().filter(|c| query.matches(c)).collect();
             found.sort_by(|a, b| b.publication.cmp(&a.publication));
-            let page = found.iter().skip(begin - 1).take(end - begin + 1).map(|c| (*c).clone()).collect();
+            let page = found
+                .iter()
+                .skip(begin - 1)
+                .take(end - begin + 1)
+                .map(|c| (*c).clone())
+                .collect();
             (found.len(), page)
         };
         let shell = match cases.first() {
@@ -731,22 +812,34 @@ fn inpadoc(
     };
     let n = parse_number(&number).ok_or_else(|| bad_number(&number))?;
     let publication = if reference == "application" {
-        sh.ops.registry().by_application(&n).map(|c| c.publication.clone())
+        sh.ops
+            .registry()
+            .by_application(&n)
+            .map(|c| c.publication.clone())
     } else {
         Some(n.epodoc())
     };
     let settings = sh.ops.settings();
     let doc = publication
-        .and_then(|p| sh.ops.inpadoc.iter().find(|d| d.kind == kind && d.publication == p))
+        .and_then(|p| {
+            sh.ops
+                .inpadoc
+                .iter()
+                .find(|d| d.kind == kind && d.publication == p)
+        })
         .ok_or_else(|| Failure::not_found(&settings))?;
     Ok(match format {
         Format::Xml => Reply::ok("application/xml", doc.text),
-        Format::Json => Reply::ok("application/json", xml::to_badgerfish(&doc.root, INPADOC_JSON_PREFIXES)),
+        Format::Json => Reply::ok(
+            "application/json",
+            xml::to_badgerfish(&doc.root, INPADOC_JSON_PREFIXES),
+        ),
     })
 }
 
 fn first_number(req: &Req<'_>) -> Result<String, Failure> {
-    Ok(req.body_numbers()?.swap_remove(0))
+    let numbers = req.body_numbers()?;
+    numbers.into_iter().next().ok_or_else(|| bad_number(""))
 }
 
 /// `k=v&…` pairs, percent- and plus-decoded.
@@ -766,16 +859,14 @@ fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'%' if i + 2 < b.len() => {
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' if plus_is_space => out.push(b' '),
             c => out.push(c),
         }

@@ -68,7 +68,7 @@ use crate::clock::Clock;
 use crate::scenario::ScenarioError;
 use crate::{SandboxOptions, Shared};
 
-use register::{Registry, RegisterError};
+use register::{RegisterError, Registry};
 use throttle::{Quota, Throttle};
 use xml::{Element, Ns, Style};
 
@@ -101,7 +101,11 @@ impl PrefixEra {
                 declaration: r#"<?xml version="1.0" encoding="utf-8" standalone="yes"?>"#,
                 stylesheet: get_path.map(|p| {
                     let after = p.split_once("/3.2/").map_or(p, |(_, a)| a);
-                    let depth = after.split('/').filter(|s| !s.is_empty()).count().saturating_sub(1);
+                    let depth = after
+                        .split('/')
+                        .filter(|s| !s.is_empty())
+                        .count()
+                        .saturating_sub(1);
                     format!(
                         "<?xml-stylesheet type='text/xsl' href='{}style/rplus.xsl' ?>",
                         "../".repeat(depth)
@@ -137,8 +141,11 @@ const REGISTER_JSON_PREFIXES: &[(Option<&str>, Ns)] = &[
 ];
 
 /// Prefixes of legal and family JSON: the exchange namespace is the default.
-const INPADOC_JSON_PREFIXES: &[(Option<&str>, Ns)] =
-    &[(None, Ns::Exchange), (Some("ops"), Ns::Ops), (Some("xlink"), Ns::Xlink)];
+const INPADOC_JSON_PREFIXES: &[(Option<&str>, Ns)] = &[
+    (None, Ns::Exchange),
+    (Some("ops"), Ns::Ops),
+    (Some("xlink"), Ns::Xlink),
+];
 
 impl fmt::Display for PrefixEra {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -208,6 +215,12 @@ struct Limits {
     quota: Quota,
 }
 
+/// A recorded Register search and whether it was recorded with the `biblio` constituent.
+struct RecordedSearch {
+    sample: samples::RegisterSample,
+    biblio: bool,
+}
+
 /// Parsed INPADOC bodies, for JSON answers.
 struct InpadocDoc {
     kind: samples::Inpadoc,
@@ -222,7 +235,7 @@ pub struct State {
     registry: Mutex<Registry>,
     tokens: Mutex<auth::Tokens>,
     limits: Mutex<Limits>,
-    searches: Vec<samples::RegisterSample>,
+    searches: Vec<RecordedSearch>,
     inpadoc: Vec<InpadocDoc>,
 }
 
@@ -243,7 +256,12 @@ impl State {
         let registry = Registry::from_samples().expect("the embedded OPS register samples are valid");
         let searches = samples::SEARCHES
             .iter()
-            .map(|(file, text, _)| samples::parse_register(file, text))
+            .map(|&(file, text, constituent)| {
+                samples::parse_register(file, text).map(|sample| RecordedSearch {
+                    sample,
+                    biblio: constituent == "biblio",
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .expect("the embedded OPS search samples are valid");
         let inpadoc = samples::INPADOC
@@ -302,7 +320,9 @@ impl State {
             return Ok(());
         }
         let snap: Snapshot = serde_json::from_value(v).map_err(|e| e.to_string())?;
-        self.registry().restore(snap.register).map_err(|e| e.to_string())?;
+        self.registry()
+            .restore(snap.register)
+            .map_err(|e| e.to_string())?;
         self.limits().quota.restore(snap.quota);
         Ok(())
     }
@@ -321,11 +341,14 @@ impl State {
         clock: &Clock,
     ) -> Result<serde_json::Value, ScenarioError> {
         let today = clock.now().format("%Y%m%d").to_string();
-        let (case, added) = self.registry().advance(number, kind, &today).map_err(|e| match e {
-            RegisterError::NoCase(_) => ScenarioError::not_found(e.to_string()),
-            RegisterError::LastStatus(_) => ScenarioError(StatusCode::CONFLICT, e.to_string()),
-            _ => ScenarioError::bad_request(e.to_string()),
-        })?;
+        let (case, added) = self
+            .registry()
+            .advance(number, kind, &today)
+            .map_err(|e| match e {
+                RegisterError::NoCase(_) => ScenarioError::not_found(e.to_string()),
+                RegisterError::LastStatus(_) => ScenarioError(StatusCode::CONFLICT, e.to_string()),
+                _ => ScenarioError::bad_request(e.to_string()),
+            })?;
         Ok(json!({
             "office": "ep",
             "application": case.application,

@@ -216,7 +216,10 @@ impl Index {
             })
             .collect();
         Index {
-            titles: b.children_named(R, "invention-title").map(Element::text).collect(),
+            titles: b
+                .children_named(R, "invention-title")
+                .map(Element::text)
+                .collect(),
             applicants: names("applicant"),
             inventors: names("inventor"),
             numbers,
@@ -409,7 +412,11 @@ impl Case {
     }
 
     pub fn event_count(&self) -> usize {
-        let added = self.advances.iter().filter(|a| !matches!(a, Advance::Step { .. })).count();
+        let added = self
+            .advances
+            .iter()
+            .filter(|a| !matches!(a, Advance::Step { .. }))
+            .count();
         self.data.events.len() + added
     }
 
@@ -419,7 +426,12 @@ impl Case {
             .procedural
             .as_ref()
             .map_or(0, |p| p.children_named(R, "procedural-step").count());
-        recorded + self.advances.iter().filter(|a| matches!(a, Advance::Step { .. })).count()
+        recorded
+            + self
+                .advances
+                .iter()
+                .filter(|a| matches!(a, Advance::Step { .. }))
+                .count()
     }
 
     /// The `reg:register-documents` shell.
@@ -592,8 +604,8 @@ fn step_element(s: &Step) -> Element {
 /// first application (country, number); the newest applicants and representatives by name; the
 /// newest titles with their language only.
 pub fn reduced_hit(full: &Element) -> Element {
-    let mut out =
-        Element::new(R, "register-document").with_attr("produced-by", full.attr("produced-by").unwrap_or("RO"));
+    let mut out = Element::new(R, "register-document")
+        .with_attr("produced-by", full.attr("produced-by").unwrap_or("RO"));
     out = out.with_child(
         Element::new(R, "ep-patent-statuses").with_child(
             Element::new(R, "ep-patent-status")
@@ -639,12 +651,17 @@ pub fn reduced_hit(full: &Element) -> Element {
         );
     }
     if let Some(id) = b.path(R, &["application-reference", "document-id"]) {
-        rb = rb.with_child(Element::new(R, "application-reference").with_child(copy(id, &["country", "doc-number"])));
+        rb = rb.with_child(
+            Element::new(R, "application-reference").with_child(copy(id, &["country", "doc-number"])),
+        );
     }
     if let Some(parties) = b.child(R, "parties") {
         let mut rp = Element::new(R, "parties");
         let name_book = |p: &Element| {
-            let name = p.path(R, &["addressbook", "name"]).map(Element::text).unwrap_or_default();
+            let name = p
+                .path(R, &["addressbook", "name"])
+                .map(Element::text)
+                .unwrap_or_default();
             Element::new(R, "addressbook")
                 .with_child(Element::new(R, "name").with_text(&name))
                 .with_child(Element::new(R, "address").with_child(Element::new(R, "country")))
@@ -764,7 +781,10 @@ impl Registry {
             .into_iter()
             .map(|(publication, data)| Case::sample(data.application_number(), publication, data))
             .collect();
-        let template = cases.iter().find(|c| c.publication == TEMPLATE).ok_or(RegisterError::NoTemplate)?;
+        let template = cases
+            .iter()
+            .find(|c| c.publication == TEMPLATE)
+            .ok_or(RegisterError::NoTemplate)?;
         let mut stages = HashMap::new();
         stages.insert("7", template.data.clone());
         let mut reg = Registry {
@@ -870,8 +890,15 @@ impl Registry {
     }
 
     /// Applies a scenario advance; returns the case after it and what was added.
-    pub fn advance(&mut self, number: &str, kind: Option<&str>, today: &str) -> Result<(Case, Advance), RegisterError> {
-        let i = self.index_of(number).ok_or_else(|| RegisterError::NoCase(number.to_owned()))?;
+    pub fn advance(
+        &mut self,
+        number: &str,
+        kind: Option<&str>,
+        today: &str,
+    ) -> Result<(Case, Advance), RegisterError> {
+        let i = self
+            .index_of(number)
+            .ok_or_else(|| RegisterError::NoCase(number.to_owned()))?;
         let current = self.cases[i].status();
         let next = next_stage(&current.code);
         let kind = match kind.map(str::trim) {
@@ -1072,7 +1099,10 @@ mod tests {
         assert_eq!(parse_number("EP24XY"), None);
         assert_eq!(parse_number("E1"), None);
         assert_eq!(parse_number("EP.2400812.A1.x"), None);
-        assert_eq!(parse_number("EP1.A1").map(|n| n.epodoc()), Some("EP0000001".into()));
+        assert_eq!(
+            parse_number("EP1.A1").map(|n| n.epodoc()),
+            Some("EP0000001".into())
+        );
     }
 
     #[test]
@@ -1144,12 +1174,20 @@ mod tests {
         let (case, adv) = r.advance("EP3000000", Some("step"), "20260103").unwrap();
         assert!(matches!(adv, Advance::Step { .. }));
         assert_eq!(case.step_count(), 1);
-        assert!(matches!(r.advance("EP3000000", Some("x"), "d"), Err(RegisterError::UnknownKind(_))));
-        assert!(matches!(r.advance("EP7777777", None, "d"), Err(RegisterError::NoCase(_))));
+        assert!(matches!(
+            r.advance("EP3000000", Some("x"), "d"),
+            Err(RegisterError::UnknownKind(_))
+        ));
+        assert!(matches!(
+            r.advance("EP7777777", None, "d"),
+            Err(RegisterError::NoCase(_))
+        ));
 
         let snap = r.snapshot();
         let mut again = Registry::from_samples().unwrap();
-        again.restore(serde_json::from_value(serde_json::to_value(&snap).unwrap()).unwrap()).unwrap();
+        again
+            .restore(serde_json::from_value(serde_json::to_value(&snap).unwrap()).unwrap())
+            .unwrap();
         assert_eq!(again.cases().len(), r.cases().len());
         let c = again.by_publication(&parse_number("EP9000001").unwrap()).unwrap();
         assert_eq!(c.status().code, "12");
@@ -1162,12 +1200,22 @@ mod tests {
         let c = r.by_publication(&parse_number("EP3000000").unwrap()).unwrap();
         let hit = reduced_hit(&c.document(Parts::BIBLIO));
         let s = hit.path(R, &["ep-patent-statuses", "ep-patent-status"]).unwrap();
-        assert_eq!((s.attr("status-code"), s.attr("change-date")), (Some(""), Some("")));
+        assert_eq!(
+            (s.attr("status-code"), s.attr("change-date")),
+            (Some(""), Some(""))
+        );
         let b = hit.child(R, "bibliographic-data").unwrap();
-        assert_eq!(b.path(R, &["publication-reference", "document-id", "doc-number"]).unwrap().text(), "2014206532");
+        assert_eq!(
+            b.path(R, &["publication-reference", "document-id", "doc-number"])
+                .unwrap()
+                .text(),
+            "2014206532"
+        );
         assert_eq!(b.children_named(R, "invention-title").count(), 3);
         assert_eq!(
-            b.path(R, &["classifications-ipcr", "classification-ipcr", "text"]).unwrap().text(),
+            b.path(R, &["classifications-ipcr", "classification-ipcr", "text"])
+                .unwrap()
+                .text(),
             "G05B19/4093;; G05B19/4097"
         );
         assert!(c.matches(Field::Publication, "WO2014206532"));

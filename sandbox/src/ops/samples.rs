@@ -9,7 +9,14 @@ use super::xml::{self, Element, Ns, XmlError};
 
 macro_rules! sample {
     ($file:literal) => {
-        ($file, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/ops-samples/", $file)))
+        (
+            $file,
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/ops-samples/",
+                $file
+            )),
+        )
     };
 }
 
@@ -74,7 +81,6 @@ pub enum SampleError {
 
 /// One parsed register retrieval or search response.
 pub struct RegisterSample {
-    pub file: &'static str,
     /// The `ops:query` text, e.g. `publication=EP2400812` or `ti=battery`.
     pub query: String,
     pub total: String,
@@ -87,17 +93,24 @@ pub struct RegisterSample {
 pub fn parse_register(file: &'static str, text: &str) -> Result<RegisterSample, SampleError> {
     let root = xml::parse(text).map_err(|source| SampleError::Xml { file, source })?;
     let shape = |what| SampleError::Shape { file, what };
-    let search = root.child(Ns::Ops, "register-search").ok_or(shape("ops:register-search"))?;
+    let search = root
+        .child(Ns::Ops, "register-search")
+        .ok_or(shape("ops:register-search"))?;
     let query = search.child(Ns::Ops, "query").ok_or(shape("ops:query"))?.text();
-    let total = search.attr("total-result-count").ok_or(shape("@total-result-count"))?.to_owned();
+    let total = search
+        .attr("total-result-count")
+        .ok_or(shape("@total-result-count"))?
+        .to_owned();
     let docs = search
         .child(Ns::Register, "register-documents")
         .ok_or(shape("reg:register-documents"))?;
-    let hits = docs.children_named(Ns::Register, "register-document").cloned().collect();
+    let hits = docs
+        .children_named(Ns::Register, "register-document")
+        .cloned()
+        .collect();
     let mut documents = docs.clone();
     documents.children.clear();
     Ok(RegisterSample {
-        file,
         query,
         total,
         documents,

@@ -145,7 +145,9 @@ impl Parser {
                     _ => {
                         return match self.tokens.get(self.pos) {
                             Some(Token::Equals) => Err(CqlError::UnknownField(field)),
-                            _ => Err(CqlError::Syntax(format!("{field:?} needs a field, e.g. ti={field}"))),
+                            _ => Err(CqlError::Syntax(format!(
+                                "{field:?} needs a field, e.g. ti={field}"
+                            ))),
                         };
                     }
                 };
@@ -187,7 +189,10 @@ impl Query {
 
 /// A query as the recordings are keyed: lower case, no spaces.
 pub fn normalized(q: &str) -> String {
-    q.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase()
+    q.chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase()
 }
 
 /// The most hits one page may hold.

@@ -239,7 +239,10 @@ impl Throttle {
             .iter_mut()
             .map(|(client, windows)| {
                 prune(windows, now);
-                let counts = Bucket::ALL.iter().map(|b| (*b, windows[b.index()].len())).collect();
+                let counts = Bucket::ALL
+                    .iter()
+                    .map(|b| (*b, windows[b.index()].len()))
+                    .collect();
                 (client.clone(), counts)
             })
             .collect();
@@ -347,6 +350,13 @@ impl Quota {
         }
     }
 
+    /// The credentials that have used bytes, sorted.
+    pub fn clients(&self) -> Vec<String> {
+        let mut c: Vec<String> = self.usage.keys().cloned().collect();
+        c.sort();
+        c
+    }
+
     pub fn snapshot(&self) -> HashMap<String, Usage> {
         self.usage.clone()
     }
@@ -373,7 +383,8 @@ pub fn week_start(now: VirtualMs) -> VirtualMs {
         return now;
     };
     let day = t.date_naive() - Duration::days(i64::from(t.weekday().num_days_from_monday()));
-    day.and_hms_opt(0, 0, 0).map_or(now, |m| m.and_utc().timestamp_millis())
+    day.and_hms_opt(0, 0, 0)
+        .map_or(now, |m| m.and_utc().timestamp_millis())
 }
 
 #[cfg(test)]
@@ -396,13 +407,31 @@ mod tests {
     #[test]
     fn buckets_follow_the_paths() {
         assert_eq!(Bucket::for_service_path("register/search"), Bucket::Other);
-        assert_eq!(Bucket::for_service_path("register/application/epodoc/EP1"), Bucket::Other);
-        assert_eq!(Bucket::for_service_path("legal/publication/docdb/EP.1.A1"), Bucket::Inpadoc);
-        assert_eq!(Bucket::for_service_path("family/publication/docdb/EP.1.A1"), Bucket::Inpadoc);
+        assert_eq!(
+            Bucket::for_service_path("register/application/epodoc/EP1"),
+            Bucket::Other
+        );
+        assert_eq!(
+            Bucket::for_service_path("legal/publication/docdb/EP.1.A1"),
+            Bucket::Inpadoc
+        );
+        assert_eq!(
+            Bucket::for_service_path("family/publication/docdb/EP.1.A1"),
+            Bucket::Inpadoc
+        );
         assert_eq!(Bucket::for_service_path("published-data/search"), Bucket::Search);
-        assert_eq!(Bucket::for_service_path("published-data/publication/epodoc/EP1"), Bucket::Retrieval);
-        assert_eq!(Bucket::for_service_path("published-data/images/EP/1/A1"), Bucket::Images);
-        assert_eq!(Bucket::for_service_path("classification/cpc/media/1"), Bucket::Images);
+        assert_eq!(
+            Bucket::for_service_path("published-data/publication/epodoc/EP1"),
+            Bucket::Retrieval
+        );
+        assert_eq!(
+            Bucket::for_service_path("published-data/images/EP/1/A1"),
+            Bucket::Images
+        );
+        assert_eq!(
+            Bucket::for_service_path("classification/cpc/media/1"),
+            Bucket::Images
+        );
         assert_eq!(Bucket::for_service_path("number-service"), Bucket::Other);
     }
 

@@ -307,9 +307,8 @@ pub fn parse(text: &str) -> Result<Element, XmlError> {
 fn element_ns(r: ResolveResult<'_>) -> Result<Ns, XmlError> {
     match r {
         ResolveResult::Unbound => Ok(Ns::None),
-        ResolveResult::Bound(ns) => {
-            Ns::from_uri(ns.as_ref()).ok_or_else(|| XmlError::UnknownNamespace(String::from_utf8_lossy(ns.as_ref()).into()))
-        }
+        ResolveResult::Bound(ns) => Ns::from_uri(ns.as_ref())
+            .ok_or_else(|| XmlError::UnknownNamespace(String::from_utf8_lossy(ns.as_ref()).into())),
         ResolveResult::Unknown(p) => Err(XmlError::UnboundPrefix(String::from_utf8_lossy(&p).into_owned())),
     }
 }
@@ -371,7 +370,11 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     fn prefix_of(&self, ns: Ns) -> Option<&'static str> {
-        self.style.prefixes.iter().find(|(p, n)| *n == ns && p.is_some()).and_then(|(p, _)| *p)
+        self.style
+            .prefixes
+            .iter()
+            .find(|(p, n)| *n == ns && p.is_some())
+            .and_then(|(p, _)| *p)
     }
 
     fn element(&mut self, el: &Element, depth: usize, is_root: bool) {
@@ -563,8 +566,12 @@ fn json_element(out: &mut String, el: &Element, prefixes: &[(Option<&str>, Ns)],
             }
         }
         for key in &order {
-            let group: Vec<&Element> =
-                kids.iter().zip(&names).filter(|(_, n)| n == key).map(|(k, _)| *k).collect();
+            let group: Vec<&Element> = kids
+                .iter()
+                .zip(&names)
+                .filter(|(_, n)| n == key)
+                .map(|(k, _)| *k)
+                .collect();
             sep(out);
             push_key(out, key);
             out.push(':');
@@ -639,7 +646,10 @@ mod tests {
         assert_eq!(x.attr("k"), Some("1 & 2"));
         assert_eq!(x.text(), "t<u");
         assert!(doc.child(Ns::Register, "e").unwrap().children.is_empty());
-        assert_eq!(doc.child(Ns::Register, "p").unwrap().children, vec![Node::Text(String::new())]);
+        assert_eq!(
+            doc.child(Ns::Register, "p").unwrap().children,
+            vec![Node::Text(String::new())]
+        );
         let out = serialize(&doc, &style(None));
         assert_eq!(
             out,
@@ -678,7 +688,10 @@ mod tests {
 
     #[test]
     fn rejects_foreign_namespaces_and_bad_syntax() {
-        assert!(matches!(parse(r#"<r xmlns="urn:x"/>"#), Err(XmlError::UnknownNamespace(_))));
+        assert!(matches!(
+            parse(r#"<r xmlns="urn:x"/>"#),
+            Err(XmlError::UnknownNamespace(_))
+        ));
         assert!(matches!(parse("<r><a></r>"), Err(XmlError::Syntax(_))));
         assert!(matches!(parse("  "), Err(XmlError::NoRoot)));
         assert!(matches!(parse("<r>&nbsp;</r>"), Err(XmlError::UnknownEntity(_))));
@@ -698,7 +711,10 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         let w = &v["ops:w"];
         assert_eq!(w["@xmlns"]["reg"], "http://www.epo.org/register");
-        assert_eq!(w["reg:s"], serde_json::json!({"@a": "1", "@b": "", "$": "text/x"}));
+        assert_eq!(
+            w["reg:s"],
+            serde_json::json!({"@a": "1", "@b": "", "$": "text/x"})
+        );
         assert_eq!(w["reg:l"]["reg:t"], serde_json::json!([{"$": "A"}, {"$": "B"}]));
         assert_eq!(w["reg:l"]["reg:u"], serde_json::json!({}));
         assert_eq!(w["reg:l"]["reg:v"], serde_json::json!({"$": ""}));

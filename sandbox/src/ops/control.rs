@@ -1,0 +1,212 @@
+//! The OPS part of the scenario API (`/_sandbox/ops/…`).
+//!
+//! | route | body | effect |
+//! |---|---|---|
+//! | `GET/POST /_sandbox/ops/throttle` | `{"state":"idle\|busy\|overloaded"}` | system state of `X-Throttling-Control`; GET also shows the requests in each window |
+//! | `GET/POST /_sandbox/ops/quota` | `{"hour_bytes":N,"week_bytes":N,"reset":true}` (all optional) | byte quota limits; `reset` forgets the bytes used |
+//! | `GET/POST /_sandbox/ops/settings` | `{"prefix_era":"2025\|2022","token_lifetime_secs":N,"not_found":"fault\|empty","multi_number_post":"first\|all"}` (all optional) | serving settings |
+//! | `GET/POST /_sandbox/ops/cases` | `{"count":N,"status":"7"}` | POST adds N synthetic cases (starting status optional, default 7); GET lists every case with its current status |
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::register::Case;
+use super::throttle::SystemState;
+use super::{MultiNumber, NotFound, PrefixEra, lock};
+use crate::Shared;
+use crate::scenario::ScenarioError;
+
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/_sandbox/ops/throttle", get(throttle).post(set_throttle))
+        .route("/_sandbox/ops/quota", get(quota).post(set_quota))
+        .route("/_sandbox/ops/settings", get(settings).post(set_settings))
+        .route("/_sandbox/ops/cases", get(cases).post(add_cases))
+}
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ScenarioError> {
+    b.map(|Json(t)| t)
+        .map_err(|e| ScenarioError::bad_request(e.body_text()))
+}
+
+async fn throttle(State(sh): State<Arc<Shared>>) -> Json<Value> {
+    let now = sh.clock.now_ms();
+    let mut l = sh.ops.limits();
+    let usage: serde_json::Map<String, Value> = l
+        .throttle
+        .usage(now)
+        .into_iter()
+        .map(|(client, counts)| {
+            let per: serde_json::Map<String, Value> = counts
+                .into_iter()
+                .map(|(b, n)| (b.name().to_owned(), json!(n)))
+                .collect();
+            (client, Value::Object(per))
+        })
+        .collect();
+    Json(json!({ "state": l.throttle.state().as_str(), "requests_in_window": usage }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThrottleChange {
+    state: String,
+}
+
+async fn set_throttle(
+    State(sh): State<Arc<Shared>>,
+    b: Result<Json<ThrottleChange>, JsonRejection>,
+) -> Result<Json<Value>, ScenarioError> {
+    let change = body(b)?;
+    let state: SystemState = change
+        .state
+        .parse()
+        .map_err(|e: super::throttle::UnknownState| ScenarioError::bad_request(e.to_string()))?;
+    sh.ops.limits().throttle.set_state(state);
+    Ok(throttle(State(sh)).await)
+}
+
+async fn quota(State(sh): State<Arc<Shared>>) -> Json<Value> {
+    let now = sh.clock.now_ms();
+    let mut l = sh.ops.limits();
+    let used: serde_json::Map<String, Value> = l
+        .quota
+        .clients()
+        .into_iter()
+        .map(|client| {
+            let (hour, week) = l.quota.used(&client, now);
+            (client, json!({ "hour_bytes": hour, "week_bytes": week }))
+        })
+        .collect();
+    Json(json!({
+        "hour_bytes": l.quota.hour_limit,
+        "week_bytes": l.quota.week_limit,
+        "used": used,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotaChange {
+    #[serde(default)]
+    hour_bytes: Option<u64>,
+    #[serde(default)]
+    week_bytes: Option<u64>,
+    #[serde(default)]
+    reset: bool,
+}
+
+async fn set_quota(
+    State(sh): State<Arc<Shared>>,
+    b: Result<Json<QuotaChange>, JsonRejection>,
+) -> Result<Json<Value>, ScenarioError> {
+    let change = body(b)?;
+    {
+        let mut l = sh.ops.limits();
+        if let Some(h) = change.hour_bytes {
+            l.quota.hour_limit = h;
+        }
+        if let Some(w) = change.week_bytes {
+            l.quota.week_limit = w;
+        }
+        if change.reset {
+            l.quota.restore(Default::default());
+        }
+    }
+    sh.persist.mark_dirty();
+    Ok(quota(State(sh)).await)
+}
+
+async fn settings(State(sh): State<Arc<Shared>>) -> Json<Value> {
+    Json(sh.ops.settings().to_json())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsChange {
+    #[serde(default)]
+    prefix_era: Option<String>,
+    #[serde(default)]
+    token_lifetime_secs: Option<u64>,
+    #[serde(default)]
+    not_found: Option<NotFound>,
+    #[serde(default)]
+    multi_number_post: Option<MultiNumber>,
+}
+
+async fn set_settings(
+    State(sh): State<Arc<Shared>>,
+    b: Result<Json<SettingsChange>, JsonRejection>,
+) -> Result<Json<Value>, ScenarioError> {
+    let change = body(b)?;
+    let era = change
+        .prefix_era
+        .map(|e| e.parse::<PrefixEra>())
+        .transpose()
+        .map_err(|e| ScenarioError::bad_request(e.to_string()))?;
+    let mut s = lock(&sh.ops.settings);
+    if let Some(e) = era {
+        s.era = e;
+    }
+    if let Some(t) = change.token_lifetime_secs {
+        s.token_lifetime_secs = t;
+    }
+    if let Some(n) = change.not_found {
+        s.not_found = n;
+    }
+    if let Some(m) = change.multi_number_post {
+        s.multi_number_post = m;
+    }
+    Ok(Json(s.to_json()))
+}
+
+fn case_json(c: &Case) -> Value {
+    let status = c.status();
+    json!({
+        "application": c.application,
+        "publication": c.publication,
+        "status": status.text,
+        "status_code": status.code,
+        "change_date": status.change_date,
+        "events": c.event_count(),
+        "steps": c.step_count(),
+        "synthetic": c.synthetic.is_some(),
+    })
+}
+
+async fn cases(State(sh): State<Arc<Shared>>) -> Json<Value> {
+    let reg = sh.ops.registry();
+    Json(json!({ "cases": reg.cases().iter().map(case_json).collect::<Vec<_>>() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCases {
+    count: u32,
+    /// The status code the cases start at (default 7).
+    #[serde(default)]
+    status: Option<String>,
+}
+
+async fn add_cases(
+    State(sh): State<Arc<Shared>>,
+    b: Result<Json<NewCases>, JsonRejection>,
+) -> Result<Response, ScenarioError> {
+    let req = body(b)?;
+    let made = sh
+        .ops
+        .registry()
+        .add_synthetic(req.count, req.status.as_deref())
+        .map_err(|e| ScenarioError::bad_request(e.to_string()))?;
+    sh.persist.mark_dirty();
+    let cases: Vec<Value> = made.iter().map(case_json).collect();
+    Ok((StatusCode::CREATED, Json(json!({ "cases": cases }))).into_response())
+}

@@ -91,6 +91,7 @@ async fn fifty_sigkills_during_a_500_communication_sync() {
     let mut rng = SplitMix(2026);
     let started = Instant::now();
     let mut killed_running = 0;
+    let mut handled_after_kill = Vec::new();
     // Kill until 50 kills have hit a running sync (bounded in rounds and time).
     for round in 0..150 {
         if killed_running == 50 {
@@ -101,17 +102,24 @@ async fn fifty_sigkills_during_a_500_communication_sync() {
             "round {round}: the kill loop takes too long"
         );
         let mut child = env.spawn(env.mailroom(&["sync", "mailbox"]));
-        tokio::time::sleep(Duration::from_millis(15 + rng.next() % 120)).await;
+        tokio::time::sleep(Duration::from_millis(20 + rng.next() % 400)).await;
         if child.try_wait().expect("try_wait").is_none() {
             killed_running += 1;
         }
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
         env.assert_nothing_handled_unarchived().await;
+        handled_after_kill.push(env.mailbox().await.values().filter(|h| **h).count());
     }
-    let handled_before_recovery = env.mailbox().await.values().filter(|h| **h).count();
-    eprintln!("50 SIGKILLs hit a running sync; {handled_before_recovery} of 500 were handled by then");
+    eprintln!(
+        "50 SIGKILLs hit a running sync; handled at the office after each kill: {handled_after_kill:?}"
+    );
     assert_eq!(killed_running, 50, "only {killed_running} kills landed mid-run");
+    let mid_marking = handled_after_kill.iter().filter(|&&n| n > 0 && n < 500).count();
+    assert!(
+        mid_marking >= 5,
+        "too few kills landed while marking was under way: {handled_after_kill:?}"
+    );
     recover_and_check(&env).await;
     assert_eq!(env.mailbox().await.len(), 500);
 }

@@ -8,7 +8,8 @@
 //!    verify (length, `%PDF-` or declared type, SHA-256 re-read from disk) → rename → fsync the
 //!    directory → sidecar → record `archived` in SQLite;
 //! 3. **mark handled** at the office, in batches, only what step 2 recorded as `archived`,
-//!    then record `handled`.
+//!    then record `handled`. Marking runs before archiving (the backlog of an interrupted
+//!    cycle), after every `batch_size` archived, and at the end.
 //!
 //! A crash anywhere leaves the database describing what is on disk and at the office up to
 //! the last committed step; the next cycle repeats the rest, and every step is idempotent by
@@ -205,7 +206,9 @@ impl Mailbox<'_> {
             }
         }
 
-        // 2. Archive.
+        // 2. Archive. What an earlier, interrupted cycle archived is marked first: it is safe
+        // and has waited long enough.
+        self.mark(report, observer).await?;
         let pending = self.store.call(|c| comms::pending(c)).await?;
         let now = Utc::now().timestamp();
         let to_archive: Vec<_> = pending
@@ -218,7 +221,14 @@ impl Mailbox<'_> {
             ..RetryPolicy::default()
         };
         let mut office_failures_in_a_row = 0;
+        let mut archived_since_mark = 0;
         for p in to_archive {
+            // Mark as soon as a batch is archived: a long run does not hold back every
+            // communication until its end.
+            if archived_since_mark >= self.settings.batch_size as usize {
+                self.mark(report, observer).await?;
+                archived_since_mark = 0;
+            }
             let mut result = self.archive_one(&p.id, &p.metadata_json).await;
             if let Err(e @ ItemError::Body { .. }) = &result {
                 // A body that broke off is fetched once more at once: the office answered, so it
@@ -240,6 +250,7 @@ impl Mailbox<'_> {
                         .await?;
                     failpoint::hit("after_record_archived");
                     report.archived += 1;
+                    archived_since_mark += 1;
                     observer.archived(&p.id, &first_path);
                 }
                 Err(e) => {
@@ -288,7 +299,7 @@ impl Mailbox<'_> {
             }
         }
 
-        // 3. Mark handled — only what is recorded as archived.
+        // 3. Mark handled — only what is recorded as archived (the rest, after the last batch).
         self.mark(report, observer).await?;
 
         report.quarantined = self

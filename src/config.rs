@@ -744,7 +744,9 @@ password = "s3cr3t-jpo"
     fn errors_name_the_culprit() {
         let page_size_500 = FULL.replace("[myepo]", "[myepo]\npage_size = 500");
         let digest = FULL.replace("[myepo]", "[myepo]\nauth_method = 'digest'");
-        let cases: [(&str, &[(&str, &str)], &str); 12] = [
+        // (file text, environment, expected error fragment)
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case; 12] = [
             ("[myepo]\nscopes = 'x'\n", &[], "myepo.scopes: unknown field"),
             (
                 "[storage]\ndatbase = 'x'\n",

@@ -57,7 +57,7 @@ pub async fn mailbox(cfg: &Config, observer: &dyn Observer) -> anyhow::Result<Re
         archive: &archive,
         settings,
     };
-    Ok(mailbox.run_cycle(observer).await.context("mailbox cycle")?)
+    mailbox.run_cycle(observer).await.context("mailbox cycle")
 }
 
 pub fn summary(r: &Report) -> String {

@@ -25,13 +25,13 @@ use crate::offices::http::{self, HttpFailure};
 #[derive(Debug, thiserror::Error)]
 pub enum MyepoError {
     #[error("MyEPO token request failed: {0}")]
-    Token(HttpFailure),
+    Token(Box<HttpFailure>),
     #[error("MyEPO token answer unusable: {0}")]
     TokenAnswer(String),
     #[error("MyEPO {0}")]
-    Http(HttpFailure),
+    Http(Box<HttpFailure>),
     #[error("MyEPO rejected a fresh access token: {0}")]
-    Unauthorized(HttpFailure),
+    Unauthorized(Box<HttpFailure>),
     #[error("MyEPO {what}: {}", http::chain(source))]
     Transport { what: String, source: reqwest::Error },
     #[error("MyEPO {what}: {source}")]
@@ -141,9 +141,9 @@ impl Client {
                 source,
             })?;
         if !resp.status().is_success() {
-            return Err(MyepoError::Token(
+            return Err(MyepoError::Token(Box::new(
                 HttpFailure::from_response("token request", resp, None).await,
-            ));
+            )));
         }
         let body: serde_json::Value = resp
             .json()
@@ -198,7 +198,7 @@ impl Client {
                     return Ok(resp);
                 }
                 let status = resp.status();
-                let failure = HttpFailure::from_response(what, resp, Some(rid)).await;
+                let failure = Box::new(HttpFailure::from_response(what, resp, Some(rid)).await);
                 if status == StatusCode::UNAUTHORIZED {
                     self.drop_token().await;
                     if !renewed {

@@ -143,3 +143,41 @@ fn sandbox_prints_a_config_that_mailroom_loads_and_serves_it() {
     });
     assert_eq!(status.expect("sandbox answers"), reqwest::StatusCode::OK);
 }
+
+#[test]
+fn demo_runs_twice_in_a_row_and_writes_only_inside_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let first = run(mailroom().current_dir(dir.path()).args(["demo", "--dir", "demo"]));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let out = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        out.contains("12 unhandled at the EPO (12 new), 12 archived, 12 marked handled"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches(".pdf\n").count(),
+        12,
+        "the demo lists what it archived: {out}"
+    );
+    assert!(out.contains(&demo.join("archive").display().to_string()), "{out}");
+
+    let second = run(mailroom().current_dir(dir.path()).args(["demo", "--dir", "demo"]));
+    assert!(second.status.success(), "{}", stderr(&second));
+    let out = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        out.contains("0 unhandled at the EPO (0 new), 0 archived"),
+        "{out}"
+    );
+    assert!(out.contains("Nothing new since the last run"), "{out}");
+
+    let top: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        top,
+        vec![std::ffi::OsString::from("demo")],
+        "the demo wrote outside its directory"
+    );
+}

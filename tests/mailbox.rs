@@ -350,3 +350,78 @@ async fn every_contract_profile_is_understood() {
         env.assert_all_done().await;
     }
 }
+
+/// Mounts a small tmpfs; unmounts it when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, size: &str) -> Result<Tmpfs, String> {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("not running as root".into());
+        }
+        std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs(at.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_stops_archiving_and_marks_nothing_unstored() {
+    let env = Env::empty().await;
+    let mount = match Tmpfs::mount(&env.archive_dir(), "1m") {
+        Ok(m) => m,
+        Err(why) => {
+            eprintln!("SKIPPED a_full_disk_stops_archiving_and_marks_nothing_unstored: {why}");
+            return;
+        }
+    };
+    env.create(6, 300_000).await;
+    let out = env.sync().await;
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
+    let last = stderr(&out).lines().last().unwrap_or_default().to_owned();
+    assert!(
+        last.contains("the archive is unusable, archiving stopped: disk full"),
+        "{last}"
+    );
+    // What fit is archived and may be marked; nothing else is.
+    env.assert_nothing_handled_unarchived().await;
+    let archived = env.archive_files().len();
+    assert!((1..6).contains(&archived), "{archived} files");
+    assert!(
+        env.temp_files().is_empty(),
+        "temporary files left on the full disk: {:?}",
+        env.temp_files()
+    );
+    let states = env.db_states();
+    assert_eq!(
+        states.values().filter(|s| *s == "seen").count(),
+        6 - archived,
+        "{states:?}"
+    );
+    assert!(
+        env.db()
+            .query_row("SELECT MAX(attempts) FROM communications", [], |r| r
+                .get::<_, i64>(0))
+            .unwrap()
+            == 0,
+        "a full disk is not the communications' fault: no attempt is charged"
+    );
+    drop(mount);
+}

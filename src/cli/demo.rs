@@ -47,8 +47,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut out =
         format!("mailroom demo — against the built-in sandbox (simulated EPO MyEPO Mailbox at {base})\n\n");
     out.push_str(&super::sync::summary(&report));
-    if report.new == 0 && report.archived == 0 {
+    if report.new == 0 && report.archived.is_empty() {
         out.push_str("\nNothing new since the last run: every communication is archived and handled.\n");
+    } else {
+        out.push_str("\nArchived (verified copy first, then marked handled at the EPO):\n");
+        for (_, path) in &report.archived {
+            out.push_str(&format!("  {}\n", path.display()));
+        }
     }
     out.push_str(&format!(
         "\narchive:   {}\ndatabase:  {}\nconfig:    {}\n\nSee what was archived:\n  mailroom --config {} communications\n",

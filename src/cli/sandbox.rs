@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use mailroom_sandbox::{Sandbox, SandboxOptions, Urls};
+use mailroom_sandbox::{MyepoProfile, OpsPrefixEra, Sandbox, SandboxOptions, Urls};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -32,6 +32,20 @@ pub struct Args {
     /// Run rate windows and the JPO day this many times faster than real time
     #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
     time_scale: f64,
+    /// MyEPO contract variant(s), joined with + (e.g. aliases+nested+mark-204)
+    #[arg(long, default_value = "default", value_name = "PROFILE", value_parser = parse_profile)]
+    myepo_profile: MyepoProfile,
+    /// Namespace-prefix era of OPS register XML: 2025 (ns2/ns3) or 2022 (ops/reg)
+    #[arg(long, default_value = "2025", value_name = "ERA", value_parser = parse_era)]
+    ops_prefix_era: OpsPrefixEra,
+}
+
+fn parse_profile(s: &str) -> Result<MyepoProfile, String> {
+    s.parse::<MyepoProfile>().map_err(|e| e.to_string())
+}
+
+fn parse_era(s: &str) -> Result<OpsPrefixEra, String> {
+    s.parse::<OpsPrefixEra>().map_err(|e| e.to_string())
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -48,6 +62,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         time_scale: args.time_scale,
         state_dir: args.state_dir.clone(),
+        myepo_profile: args.myepo_profile,
+        ops_prefix_era: args.ops_prefix_era,
         ..SandboxOptions::default()
     };
     let sandbox = Sandbox::new(opts)?;

@@ -65,7 +65,7 @@ pub fn summary(r: &Report) -> String {
         "mailbox: {} unhandled at the EPO ({} new), {} archived, {} marked handled, {} found handled in the web mailbox, {} failed, {} quarantined (run {})\n",
         r.listed,
         r.new,
-        r.archived,
+        r.archived.len(),
         r.marked,
         r.recorded_handled_at_office,
         r.failed.len(),

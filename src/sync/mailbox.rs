@@ -92,7 +92,8 @@ pub struct Report {
     pub new: usize,
     /// Found handled at the office (web UI) and not yet archived here.
     pub handled_elsewhere_found: usize,
-    pub archived: usize,
+    /// `(id, archive-relative path of its first document)` of each communication archived.
+    pub archived: Vec<(String, PathBuf)>,
     pub marked: usize,
     pub recorded_handled_at_office: usize,
     /// `(id, reason)` of items that failed this cycle and will be retried.
@@ -117,7 +118,7 @@ impl Report {
     fn totals(&self) -> Totals {
         Totals {
             listed: self.listed as u64,
-            archived: self.archived as u64,
+            archived: self.archived.len() as u64,
             handled: (self.marked + self.recorded_handled_at_office) as u64,
             failed: self.failed.len() as u64,
             quarantined: self.quarantined.len() as u64,
@@ -249,9 +250,9 @@ impl Mailbox<'_> {
                         })
                         .await?;
                     failpoint::hit("after_record_archived");
-                    report.archived += 1;
                     archived_since_mark += 1;
                     observer.archived(&p.id, &first_path);
+                    report.archived.push((p.id.clone(), first_path));
                 }
                 Err(e) => {
                     let e = match e.into_fatal() {

@@ -849,6 +849,19 @@ password = "s3cr3t-jpo"
     }
 
     #[test]
+    fn the_example_config_uses_only_known_keys() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let e = Config::load_with_env(&ConfigSource::Named(example), &[])
+            .unwrap_err()
+            .to_string();
+        // Every key is accepted; the first thing missing is the (deliberately absent) secret file.
+        assert!(
+            e.starts_with("myepo.client_secret_file: cannot read /etc/mailroom/myepo.client_secret"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn sandbox_config_loads_back() {
         let dir = tempfile::tempdir().unwrap();
         let urls = mailroom_sandbox::Urls::for_base("http://127.0.0.1:4567");

@@ -88,6 +88,10 @@ impl SplitMix {
 async fn fifty_sigkills_during_a_500_communication_sync() {
     let env = Env::empty().await;
     env.create(500, 24_000).await;
+    // Network latency as a real office has (8 ms per download): the job then lasts long
+    // enough for 50 kills to land in it, in every phase.
+    env.fault(serde_json::json!({"office": "myepo", "kind": "slow", "delay_ms": 8, "count": 100_000, "endpoint": "/file"}))
+        .await;
     let mut rng = SplitMix(2026);
     let started = Instant::now();
     let mut killed_running = 0;
@@ -102,7 +106,7 @@ async fn fifty_sigkills_during_a_500_communication_sync() {
             "round {round}: the kill loop takes too long"
         );
         let mut child = env.spawn(env.mailroom(&["sync", "mailbox"]));
-        tokio::time::sleep(Duration::from_millis(20 + rng.next() % 400)).await;
+        tokio::time::sleep(Duration::from_millis(20 + rng.next() % 600)).await;
         if child.try_wait().expect("try_wait").is_none() {
             killed_running += 1;
         }

@@ -67,6 +67,15 @@ pub fn record_seen(tx: &Transaction<'_>, items: &[Listed], now: &str) -> Result<
                 )?;
                 counts.new += 1;
             }
+            // A reconciliation listing (handled at the office) changes nothing for rows already
+            // archived or handled here, except that the office now says handled.
+            Some(state) if it.handled_at_office && matches!(state.as_str(), "archived" | "handled") => {
+                tx.execute(
+                    "UPDATE communications SET handled_at_office = 1 WHERE id = ?1 AND handled_at_office = 0",
+                    [&it.id],
+                )?;
+                counts.known += 1;
+            }
             Some(state) => {
                 let reopen = !it.handled_at_office && state == State::Handled.as_str();
                 tx.execute(
@@ -279,6 +288,15 @@ pub fn record_mark_error(tx: &Transaction<'_>, ids: &[String], error: &str) -> R
         stmt.execute(params![id, error])?;
     }
     Ok(())
+}
+
+/// `(id, last error)` of every quarantined communication.
+pub fn quarantined(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, COALESCE(last_error, '') FROM communications WHERE state = 'quarantined' ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The communication whose document is stored at `path` (archive-relative), if any.

@@ -38,6 +38,9 @@ use crate::store::{Store, StoreError, timestamp};
 /// The office every MyEPO communication belongs to (the first archive path component).
 const OFFICE: &str = "EP";
 
+/// The longest a verified file waits for its batch to be recorded.
+const SETTLE_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// After this many consecutive office failures in one cycle, archiving stops for the cycle:
 /// the office is down, and hammering it item by item helps nobody.
 const OFFICE_DOWN_AFTER: usize = 3;
@@ -81,6 +84,25 @@ impl ItemError {
             ItemError::Archive(e @ (ArchiveError::DiskFull { .. } | ArchiveError::Io { .. })) => Ok(e),
             other => Err(other),
         }
+    }
+}
+
+/// Communications archived (fsynced, verified, named) but not yet synced as a batch and
+/// recorded; and the paths they claimed, so two of one batch never share a file.
+#[derive(Default)]
+struct Batch {
+    done: Vec<(String, Vec<ArchivedDoc>, PathBuf)>,
+    claimed: std::collections::HashMap<String, String>,
+    /// When the first communication of this batch was archived.
+    opened: Option<std::time::Instant>,
+}
+
+impl Batch {
+    /// A batch is settled when full, or when its first file has waited [`SETTLE_AFTER`]: group
+    /// commit saves a journal commit per file, but must not hold verified files back for
+    /// long, nor leave a run that is interrupted often without progress.
+    fn due(&self, size: usize) -> bool {
+        self.done.len() >= size || self.opened.is_some_and(|t| t.elapsed() >= SETTLE_AFTER)
     }
 }
 
@@ -222,42 +244,36 @@ impl Mailbox<'_> {
             ..RetryPolicy::default()
         };
         let mut office_failures_in_a_row = 0;
-        let mut archived_since_mark = 0;
+        let mut batch = Batch::default();
         for p in to_archive {
-            // Mark as soon as a batch is archived: a long run does not hold back every
-            // communication until its end.
-            if archived_since_mark >= self.settings.batch_size as usize {
-                self.mark(report, observer).await?;
-                archived_since_mark = 0;
+            // A full batch is made durable, recorded and marked before the next one starts:
+            // a long run does not hold back every communication until its end.
+            if batch.due(self.settings.batch_size as usize) {
+                self.settle(&mut batch, report, observer).await?;
             }
-            let mut result = self.archive_one(&p.id, &p.metadata_json).await;
+            let mut result = self.archive_one(&p.id, &p.metadata_json, &mut batch).await;
             if let Err(e @ ItemError::Body { .. }) = &result {
                 // A body that broke off is fetched once more at once: the office answered, so it
                 // is up; the next cycle would otherwise be the first retry.
                 tracing::warn!(id = %p.id, "{e}; fetching it once more");
                 tokio::time::sleep(self.settings.retry_base_delay).await;
-                result = self.archive_one(&p.id, &p.metadata_json).await;
+                result = self.archive_one(&p.id, &p.metadata_json, &mut batch).await;
             }
             match result {
                 Ok((docs, first_path)) => {
                     office_failures_in_a_row = 0;
-                    let (id, at) = (p.id.clone(), timestamp(Utc::now()));
-                    self.store
-                        .call(move |c| {
-                            let tx = c.transaction()?;
-                            comms::record_archived(&tx, &id, &docs, &at)?;
-                            Ok(tx.commit()?)
-                        })
-                        .await?;
-                    failpoint::hit("after_record_archived");
-                    archived_since_mark += 1;
-                    observer.archived(&p.id, &first_path);
-                    report.archived.push((p.id.clone(), first_path));
+                    batch.opened.get_or_insert_with(std::time::Instant::now);
+                    batch.done.push((p.id.clone(), docs, first_path));
                 }
                 Err(e) => {
                     let e = match e.into_fatal() {
                         Ok(fatal) => {
                             tracing::error!(id = %p.id, "{fatal}");
+                            // What is already stored is still recorded and marked, if the
+                            // archive can still be synced.
+                            if let Err(e) = self.settle(&mut batch, report, observer).await {
+                                tracing::error!("{e}");
+                            }
                             return Err(SyncError::Archive(fatal));
                         }
                         Err(e) => e,
@@ -299,19 +315,50 @@ impl Mailbox<'_> {
                 }
             }
         }
+        self.settle(&mut batch, report, observer).await?;
 
         // 3. Mark handled — only what is recorded as archived (the rest, after the last batch).
         self.mark(report, observer).await?;
 
-        report.quarantined = self
-            .store
-            .call(|c| comms::list(c, None))
-            .await?
-            .into_iter()
-            .filter(|v| v.state == "quarantined")
-            .map(|v| (v.id, v.last_error.unwrap_or_default()))
-            .collect();
+        report.quarantined = self.store.call(|c| comms::quarantined(c)).await?;
         Ok(())
+    }
+
+    /// Makes a batch of archived communications durable (one archive sync), records them all
+    /// in one transaction, then marks them handled at the office.
+    async fn settle(
+        &self,
+        batch: &mut Batch,
+        report: &mut Report,
+        observer: &dyn Observer,
+    ) -> Result<(), SyncError> {
+        if batch.done.is_empty() {
+            return Ok(());
+        }
+        self.archive.sync().await.map_err(SyncError::Archive)?;
+        let done = std::mem::take(&mut batch.done);
+        batch.claimed.clear();
+        batch.opened = None;
+        let records: Vec<(String, Vec<ArchivedDoc>)> = done
+            .iter()
+            .map(|(id, docs, _)| (id.clone(), docs.clone()))
+            .collect();
+        let at = timestamp(Utc::now());
+        self.store
+            .call(move |c| {
+                let tx = c.transaction()?;
+                for (id, docs) in &records {
+                    comms::record_archived(&tx, id, docs, &at)?;
+                }
+                Ok(tx.commit()?)
+            })
+            .await?;
+        failpoint::hit("after_record_archived");
+        for (id, _, path) in done {
+            observer.archived(&id, &path);
+            report.archived.push((id, path));
+        }
+        self.mark(report, observer).await
     }
 
     async fn record_seen(
@@ -351,6 +398,7 @@ impl Mailbox<'_> {
         &self,
         id: &str,
         metadata_json: &str,
+        batch: &mut Batch,
     ) -> Result<(Vec<ArchivedDoc>, PathBuf), ItemError> {
         let raw: serde_json::Value =
             serde_json::from_str(metadata_json).map_err(|e| ItemError::Metadata {
@@ -375,7 +423,12 @@ impl Mailbox<'_> {
                 media_type: doc.media_type.as_deref(),
             };
             let rel = self
-                .unclaimed_path(Archive::relative_path(&key), &item.id, doc.document_id.as_deref())
+                .unclaimed_path(
+                    Archive::relative_path(&key),
+                    &item.id,
+                    doc.document_id.as_deref(),
+                    batch,
+                )
                 .await?;
             let mut resp = self.client.download(&item.id, doc).await?;
             let expect = Expectation {
@@ -447,32 +500,37 @@ impl Mailbox<'_> {
     /// Two communications can sanitise to the same file name (`a/b` and `a_b`); a path that
     /// another communication's document already holds gets a hash of this one's id appended,
     /// so no file ever replaces another communication's.
-    async fn unclaimed_path(&self, rel: PathBuf, id: &str, doc: Option<&str>) -> Result<PathBuf, ItemError> {
+    async fn unclaimed_path(
+        &self,
+        rel: PathBuf,
+        id: &str,
+        doc: Option<&str>,
+        batch: &mut Batch,
+    ) -> Result<PathBuf, ItemError> {
         let path = rel_to_string(&rel);
-        let me = id.to_owned();
-        let owner = self
-            .store
-            .call(move |c| comms::path_owner(c, &path))
-            .await
-            .map_err(|e| ItemError::Metadata {
-                id: me,
-                reason: e.to_string(),
-            })?;
-        if owner.as_deref().is_none_or(|o| o == id) {
-            return Ok(rel);
-        }
-        let digest = Sha256::digest(format!("{id}\u{0}{}", doc.unwrap_or_default()).as_bytes());
-        let tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        let stem = rel
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let ext = rel
-            .extension()
-            .map(|e| format!(".{}", e.to_string_lossy()))
-            .unwrap_or_default();
-        tracing::warn!(%id, path = %rel.display(), "file name already used by another communication; adding {tag}");
-        Ok(rel.with_file_name(format!("{stem}_{tag}{ext}")))
+        // The batch not yet recorded first; the database only when a file is already there
+        // (a cheap stat, so the common case costs no query).
+        let owner = match batch.claimed.get(&path) {
+            Some(owner) => Some(owner.clone()),
+            None if self.archive.root().join(&rel).exists() => {
+                let (me, p) = (id.to_owned(), path.clone());
+                self.store
+                    .call(move |c| comms::path_owner(c, &p))
+                    .await
+                    .map_err(|e| ItemError::Metadata {
+                        id: me,
+                        reason: e.to_string(),
+                    })?
+            }
+            None => None,
+        };
+        let rel = if owner.as_deref().is_none_or(|o| o == id) {
+            rel
+        } else {
+            disambiguate(&rel, id, doc)
+        };
+        batch.claimed.insert(rel_to_string(&rel), id.to_owned());
+        Ok(rel)
     }
 
     async fn mark(&self, report: &mut Report, observer: &dyn Observer) -> Result<(), SyncError> {
@@ -589,4 +647,20 @@ fn jitter() -> f64 {
 /// The dispatch date window of a listing, for display.
 pub fn since_days(days: u32, now: DateTime<Utc>) -> chrono::NaiveDate {
     now.date_naive() - chrono::Days::new(u64::from(days))
+}
+
+/// `stem_<8 hex of the id>.ext`: a name no other communication computes.
+fn disambiguate(rel: &Path, id: &str, doc: Option<&str>) -> PathBuf {
+    let digest = Sha256::digest(format!("{id}\u{0}{}", doc.unwrap_or_default()).as_bytes());
+    let tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let stem = rel
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = rel
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    tracing::warn!(%id, path = %rel.display(), "file name already used by another communication; adding {tag}");
+    rel.with_file_name(format!("{stem}_{tag}{ext}"))
 }

@@ -16,7 +16,7 @@
 //!   untouched.
 
 use std::collections::BTreeSet;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -604,23 +604,60 @@ impl Archive {
         Ok(())
     }
 
-    /// Writes the JSON sidecar of a document, `<same stem>.json` next to `rel_doc`, durably:
-    /// temporary file → write → fsync → re-read and compare → rename → fsync directory. Returns
-    /// the sidecar's archive-relative path. Refuses a `rel_doc` that itself ends in `.json`, as
-    /// its sidecar would replace it. Fires no failpoints: those mark document steps.
-    pub async fn write_sidecar(&self, rel_doc: &Path, json: &[u8]) -> Result<PathBuf, ArchiveError> {
-        self.final_path(rel_doc)?;
-        if rel_doc.extension().is_some_and(|ext| ext == "json") {
-            return Err(unsafe_path(
-                rel_doc,
-                "a sidecar would replace the document itself",
-            ));
+    /// Writes the JSON sidecars of documents, each `<same stem>.json` next to its document, in
+    /// one trip to the blocking pool: temporary file → write → checked close → rename. They
+    /// become durable with the next [`Archive::sync`] (call it before relying on them). Returns
+    /// the sidecars' archive-relative paths. Refuses a document path that itself ends in
+    /// `.json`, as its sidecar would replace it. Fires no failpoints: those mark document steps.
+    pub async fn write_sidecars(
+        &self,
+        sidecars: Vec<(PathBuf, Vec<u8>)>,
+    ) -> Result<Vec<PathBuf>, ArchiveError> {
+        let mut jobs = Vec::with_capacity(sidecars.len());
+        for (rel_doc, json) in sidecars {
+            if rel_doc.extension().is_some_and(|ext| ext == "json") {
+                return Err(unsafe_path(
+                    rel_doc,
+                    "a sidecar would replace the document itself",
+                ));
+            }
+            let rel = rel_doc.with_extension("json");
+            let target = self.final_path(&rel)?;
+            jobs.push((rel, target, json));
         }
-        let rel = rel_doc.with_extension("json");
-        let mut pending = self.begin(&rel).await?;
-        pending.write(json).await?;
-        let stored = pending.finish(Check::Sidecar).await?;
-        Ok(stored.rel_path)
+        let unsynced = self.unsynced.clone();
+        blocking(&self.root, move || {
+            let mut written = Vec::with_capacity(jobs.len());
+            for (rel, target, json) in jobs {
+                let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+                    return Err(unsafe_path(rel, "the path has no file name"));
+                };
+                let temp = TempGuard {
+                    path: dir.join(format!(".{}.{}.part", name.to_string_lossy(), unique_suffix())),
+                    armed: true,
+                };
+                let mut guard = temp;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&guard.path)
+                    .map_err(|e| io_fail("cannot create temporary file", &guard.path, e))?;
+                file.write_all(&json)
+                    .map_err(|e| io_fail("cannot write", &guard.path, e))?;
+                close_checked(file).map_err(|e| io_fail("cannot close", &guard.path, e))?;
+                std::fs::rename(&guard.path, &target)
+                    .map_err(|e| io_fail("cannot rename the temporary file onto", &target, e))?;
+                guard.armed = false;
+                Unsynced::add(
+                    &unsynced,
+                    dir.parent().map(|_| dir.to_path_buf()).into_iter().collect(),
+                    Some(target),
+                );
+                written.push(rel);
+            }
+            Ok(written)
+        })
+        .await
     }
 }
 
@@ -683,15 +720,6 @@ impl Drop for TempGuard {
     }
 }
 
-/// Which checks `finish` makes beyond the on-disk hash.
-#[derive(Clone, Copy)]
-enum Check<'a> {
-    /// A downloaded document: sizes and type against the expectation; fires the failpoints.
-    Document(&'a Expectation),
-    /// A sidecar we wrote ourselves.
-    Sidecar,
-}
-
 /// A file being written: a temporary file in the final directory, the running SHA-256 of the
 /// bytes written and their count. Consume it with [`PendingFile::commit`] or
 /// [`PendingFile::abandon`]; dropping it also removes the temporary file.
@@ -722,28 +750,6 @@ impl PendingFile {
         Ok(())
     }
 
-    /// Makes the file durable and verified under its final name, in this order, with the
-    /// failpoints in parentheses: fsync the file (and close it, checking the result)
-    /// (`after_fsync`) → verify (`after_verify`) → rename onto the final name (`after_rename`)
-    /// → fsync the directory and its ancestors up to the root, so directories `begin` created
-    /// are durable too (`after_dir_fsync`).
-    ///
-    /// Verification: (1) bytes written == Content-Length, when given; (2) == the declared size,
-    /// when given; (3) with a PDF media type declared, or none, the file starts with `%PDF-`;
-    /// with another media type declared, the response Content-Type must agree with it (media
-    /// type essences compared, parameters ignored); (4) the file re-read from disk has the
-    /// size written and the SHA-256 computed while streaming.
-    ///
-    /// On ANY error before the rename, the temporary file is removed and the final name is
-    /// untouched. If only a directory fsync fails, the final name already holds the new,
-    /// verified file, but it is not known to be durable: the error is an
-    /// [`ArchiveError::Io`] "cannot fsync directory", and the caller must not mark the document
-    /// handled. Committing to an existing final name replaces it
-    /// atomically (an idempotent re-download).
-    pub async fn commit(self, expect: &Expectation) -> Result<StoredFile, ArchiveError> {
-        self.finish(Check::Document(expect)).await
-    }
-
     /// Removes the temporary file. The final name is untouched.
     pub async fn abandon(self) {
         let PendingFile { file, mut temp, .. } = self;
@@ -756,7 +762,22 @@ impl PendingFile {
         }
     }
 
-    async fn finish(self, check: Check<'_>) -> Result<StoredFile, ArchiveError> {
+    /// Makes the file durable and verified under its final name, in this order, with the
+    /// failpoints in parentheses: fsync the file (and close it, checking the result)
+    /// (`after_fsync`) → verify (`after_verify`) → rename onto the final name (`after_rename`).
+    /// The new name (and any directory `begin` created) becomes durable with the next
+    /// [`Archive::sync`] (`after_dir_fsync`): call it before recording the file as archived.
+    ///
+    /// Verification: (1) bytes written == Content-Length, when given; (2) with a PDF media type
+    /// declared, or none, the file starts with `%PDF-`; with another media type declared, the
+    /// response Content-Type must agree with it (media type essences compared, parameters
+    /// ignored); (3) == the declared size, when given; (4) the file re-read has the size
+    /// written and the SHA-256 computed while streaming.
+    ///
+    /// On ANY error before the rename, the temporary file is removed and the final name is
+    /// untouched. Committing to an existing final name replaces it atomically (an idempotent
+    /// re-download).
+    pub async fn commit(self, expect: &Expectation) -> Result<StoredFile, ArchiveError> {
         let PendingFile {
             mut file,
             mut temp,
@@ -774,16 +795,7 @@ impl PendingFile {
             .map_err(|e| io_fail("cannot write", &temp.path, e))?;
         let std_file = file.into_inner().into_std().await;
         let received = to_hex(&hasher.finalize());
-        let expect = match check {
-            Check::Document(e) => Some(e.clone()),
-            Check::Sidecar => None,
-        };
-        let is_document = matches!(check, Check::Document(_));
-        let fp = move |name: &'static str| {
-            if is_document {
-                failpoint::hit(name);
-            }
-        };
+        let expect = expect.clone();
         // The file's directory holds the new name; a directory `begin` created is itself a new
         // name in its parent.
         let mut dirs: Vec<PathBuf> = final_path.parent().map(Path::to_path_buf).into_iter().collect();
@@ -793,28 +805,20 @@ impl PendingFile {
         let (temp_path, target) = (temp.path.clone(), final_path.clone());
         // Every step in one trip to the blocking pool: each trip costs a thread hand-off.
         let stored = blocking(&temp.path, move || {
-            // A document is fsynced before it is verified and named; a sidecar's data is made
-            // durable with the batch, by `Archive::sync`.
-            if is_document {
-                std_file
-                    .sync_all()
-                    .map_err(|e| io_fail("cannot fsync", &temp_path, e))?;
-            }
+            std_file
+                .sync_all()
+                .map_err(|e| io_fail("cannot fsync", &temp_path, e))?;
             close_checked(std_file).map_err(|e| io_fail("cannot close", &temp_path, e))?;
-            fp("after_fsync");
+            failpoint::hit("after_fsync");
 
             // Order matters for the message a person reads: a body cut short is a
             // Content-Length mismatch; a whole body of the wrong kind (an HTML error page) is
             // "not a PDF", not merely "the wrong size".
-            if let Some(expect) = &expect {
-                size_matches(&target, "Content-Length", expect.content_length, written)?;
-            }
+            size_matches(&target, "Content-Length", expect.content_length, written)?;
             let on_disk = reread(&temp_path)?;
             size_matches(&target, "received", Some(written), on_disk.size)?;
-            if let Some(expect) = &expect {
-                check_type(&target, expect, &on_disk.head)?;
-                size_matches(&target, "declared size (fileSize)", expect.declared_size, written)?;
-            }
+            check_type(&target, &expect, &on_disk.head)?;
+            size_matches(&target, "declared size (fileSize)", expect.declared_size, written)?;
             if on_disk.sha256 != received {
                 return Err(ArchiveError::HashMismatch {
                     path: target,
@@ -822,16 +826,16 @@ impl PendingFile {
                     on_disk: on_disk.sha256,
                 });
             }
-            fp("after_verify");
+            failpoint::hit("after_verify");
 
             std::fs::rename(&temp_path, &target)
                 .map_err(|e| io_fail("cannot rename the verified temporary file onto", &target, e))?;
-            fp("after_rename");
+            failpoint::hit("after_rename");
             Ok(received)
         })
         .await;
         if stored.is_ok() {
-            Unsynced::add(&unsynced, dirs, (!is_document).then(|| final_path.clone()));
+            Unsynced::add(&unsynced, dirs, None);
         }
         // Once renamed, the temporary name is gone: nothing left to clean up.
         if stored.is_ok() || !temp.path.exists() {
@@ -1463,6 +1467,44 @@ mod tests {
         assert_eq!(files_under(archive.root()), vec![rel]);
     }
 
+    async fn one_sidecar(archive: &Archive, rel: &Path, json: &[u8]) -> Result<PathBuf, ArchiveError> {
+        let mut written = archive
+            .write_sidecars(vec![(rel.to_path_buf(), json.to_vec())])
+            .await?;
+        Ok(written.remove(0))
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_sidecars_is_written_then_synced() {
+        let (_dir, archive) = fresh().await;
+        let docs = [PathBuf::from("EP/A/x.pdf"), PathBuf::from("EP/B/y.pdf")];
+        for d in &docs {
+            write_all(&archive, d, PDF_BODY)
+                .await
+                .commit(&pdf_expectation())
+                .await
+                .unwrap();
+        }
+        let written = archive
+            .write_sidecars(docs.iter().map(|d| (d.clone(), b"{}".to_vec())).collect())
+            .await
+            .unwrap();
+        assert_eq!(
+            written,
+            vec![PathBuf::from("EP/A/x.json"), PathBuf::from("EP/B/y.json")]
+        );
+        archive.sync().await.unwrap();
+        assert!(
+            archive.unsynced.lock().unwrap().dirs.is_empty(),
+            "sync drains what it made durable"
+        );
+        archive
+            .sync()
+            .await
+            .expect("a sync with nothing pending is a no-op");
+        assert_eq!(files_under(archive.root()).len(), 4);
+    }
+
     #[tokio::test]
     async fn sidecar_is_written_next_to_the_document() {
         let (_dir, archive) = fresh().await;
@@ -1473,18 +1515,18 @@ mod tests {
             .await
             .unwrap();
         let json = br#"{"communicationId":"c0ffee42"}"#;
-        let sidecar = archive.write_sidecar(&rel, json).await.unwrap();
+        let sidecar = one_sidecar(&archive, &rel, json).await.unwrap();
         assert_eq!(
             sidecar,
             Path::new("EP/EP23184567.2/2024-03-14_EPOFORM2001_c0ffee42.json")
         );
         assert_eq!(std::fs::read(archive.root().join(&sidecar)).unwrap(), json);
-        let replaced = archive.write_sidecar(&rel, b"{}").await.unwrap();
+        let replaced = one_sidecar(&archive, &rel, b"{}").await.unwrap();
         assert_eq!(replaced, sidecar);
         assert_eq!(std::fs::read(archive.root().join(&sidecar)).unwrap(), b"{}");
         assert_eq!(files_under(archive.root()), vec![sidecar.clone(), rel]);
 
-        let err = archive.write_sidecar(&sidecar, b"{}").await.unwrap_err();
+        let err = one_sidecar(&archive, &sidecar, b"{}").await.unwrap_err();
         assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{err}");
     }
 
@@ -1505,7 +1547,7 @@ mod tests {
         for rel in bad {
             let err = archive.begin(Path::new(rel)).await.unwrap_err();
             assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{rel}: {err}");
-            let err = archive.write_sidecar(Path::new(rel), b"{}").await.unwrap_err();
+            let err = one_sidecar(&archive, Path::new(rel), b"{}").await.unwrap_err();
             assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{rel}: {err}");
         }
         let long = "x".repeat(MAX_NAME + 1);

@@ -91,7 +91,10 @@ pub fn main() -> ExitCode {
 
 fn try_main(cli: Cli) -> Result<(), Failure> {
     let source = ConfigSource::resolve(cli.config);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread: every job is sequential by design (one communication after another), and a
+    // multi-threaded runtime only adds cross-thread wake-ups per file. Blocking work (files,
+    // SQLite) still runs on tokio's blocking pool.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| anyhow::Error::new(e).context("cannot start the async runtime"))?;

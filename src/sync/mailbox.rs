@@ -89,9 +89,18 @@ impl ItemError {
 
 /// Communications archived (fsynced, verified, named) but not yet synced as a batch and
 /// recorded; and the paths they claimed, so two of one batch never share a file.
+/// One communication whose documents are stored and verified, not yet recorded.
+struct Archived {
+    id: String,
+    docs: Vec<ArchivedDoc>,
+    first_path: PathBuf,
+    /// `(document path, sidecar JSON)`, written with the batch.
+    sidecars: Vec<(PathBuf, Vec<u8>)>,
+}
+
 #[derive(Default)]
 struct Batch {
-    done: Vec<(String, Vec<ArchivedDoc>, PathBuf)>,
+    done: Vec<Archived>,
     claimed: std::collections::HashMap<String, String>,
     /// When the first communication of this batch was archived.
     opened: Option<std::time::Instant>,
@@ -260,10 +269,10 @@ impl Mailbox<'_> {
                 result = self.archive_one(&p.id, &p.metadata_json, &mut batch).await;
             }
             match result {
-                Ok((docs, first_path)) => {
+                Ok(archived) => {
                     office_failures_in_a_row = 0;
                     batch.opened.get_or_insert_with(std::time::Instant::now);
-                    batch.done.push((p.id.clone(), docs, first_path));
+                    batch.done.push(archived);
                 }
                 Err(e) => {
                     let e = match e.into_fatal() {
@@ -335,14 +344,20 @@ impl Mailbox<'_> {
         if batch.done.is_empty() {
             return Ok(());
         }
-        self.archive.sync().await.map_err(SyncError::Archive)?;
-        let done = std::mem::take(&mut batch.done);
+        let mut done = std::mem::take(&mut batch.done);
         batch.claimed.clear();
         batch.opened = None;
-        let records: Vec<(String, Vec<ArchivedDoc>)> = done
-            .iter()
-            .map(|(id, docs, _)| (id.clone(), docs.clone()))
+        let sidecars = done
+            .iter_mut()
+            .flat_map(|a| std::mem::take(&mut a.sidecars))
             .collect();
+        self.archive
+            .write_sidecars(sidecars)
+            .await
+            .map_err(SyncError::Archive)?;
+        self.archive.sync().await.map_err(SyncError::Archive)?;
+        let records: Vec<(String, Vec<ArchivedDoc>)> =
+            done.iter().map(|a| (a.id.clone(), a.docs.clone())).collect();
         let at = timestamp(Utc::now());
         self.store
             .call(move |c| {
@@ -354,9 +369,9 @@ impl Mailbox<'_> {
             })
             .await?;
         failpoint::hit("after_record_archived");
-        for (id, _, path) in done {
-            observer.archived(&id, &path);
-            report.archived.push((id, path));
+        for a in done {
+            observer.archived(&a.id, &a.first_path);
+            report.archived.push((a.id, a.first_path));
         }
         self.mark(report, observer).await
     }
@@ -399,7 +414,7 @@ impl Mailbox<'_> {
         id: &str,
         metadata_json: &str,
         batch: &mut Batch,
-    ) -> Result<(Vec<ArchivedDoc>, PathBuf), ItemError> {
+    ) -> Result<Archived, ItemError> {
         let raw: serde_json::Value =
             serde_json::from_str(metadata_json).map_err(|e| ItemError::Metadata {
                 id: id.to_owned(),
@@ -411,6 +426,7 @@ impl Mailbox<'_> {
         })?;
         let several = item.documents.len() > 1;
         let mut docs = Vec::with_capacity(item.documents.len());
+        let mut sidecars = Vec::with_capacity(item.documents.len());
         let mut first_path = None;
         for doc in &item.documents {
             let key = DocumentKey {
@@ -483,7 +499,7 @@ impl Mailbox<'_> {
                 id: id.to_owned(),
                 reason: e.to_string(),
             })?;
-            self.archive.write_sidecar(&stored.rel_path, &sidecar).await?;
+            sidecars.push((stored.rel_path.clone(), sidecar));
             first_path.get_or_insert_with(|| stored.rel_path.clone());
             docs.push(ArchivedDoc {
                 key: doc.document_id.clone().unwrap_or_default(),
@@ -494,7 +510,12 @@ impl Mailbox<'_> {
                 path: rel_to_string(&stored.rel_path),
             });
         }
-        Ok((docs, first_path.unwrap_or_default()))
+        Ok(Archived {
+            id: item.id,
+            docs,
+            first_path: first_path.unwrap_or_default(),
+            sidecars,
+        })
     }
 
     /// Two communications can sanitise to the same file name (`a/b` and `a_b`); a path that

@@ -40,8 +40,9 @@ const MAX_NAME: usize = MAX_STEM + 8;
 /// How many fresh temporary names `begin` tries before giving up.
 const TEMP_ATTEMPTS: usize = 8;
 /// Bytes gathered before one write to the temporary file: a typical communication (tens to
-/// hundreds of KB) is written in one go, and memory stays bounded for a 1 GiB one.
-const WRITE_BUFFER: usize = 1 << 20;
+/// hundreds of KB) takes one or two writes. Larger buffers (1 MiB) raised peak memory for a
+/// 1 GiB download from 12 to 46 MiB (bench/mailbox.sh) for no measurable speed.
+const WRITE_BUFFER: usize = 256 << 10;
 /// Every PDF starts with this.
 const PDF_MAGIC: &[u8] = b"%PDF-";
 /// How many leading bytes a [`ArchiveError::NotPdf`] shows.

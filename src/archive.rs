@@ -649,11 +649,7 @@ impl Archive {
                 std::fs::rename(&guard.path, &target)
                     .map_err(|e| io_fail("cannot rename the temporary file onto", &target, e))?;
                 guard.armed = false;
-                Unsynced::add(
-                    &unsynced,
-                    dir.parent().map(|_| dir.to_path_buf()).into_iter().collect(),
-                    Some(target),
-                );
+                Unsynced::add(&unsynced, vec![dir.to_path_buf()], Some(target));
                 written.push(rel);
             }
             Ok(written)

@@ -92,6 +92,23 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs `f` in one transaction on the blocking pool and commits it; an error rolls back.
+    pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let r = f(&tx)?;
+            tx.commit()?;
+            Ok(r)
+        })
+        .await
+    }
+}
+
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let known = MIGRATIONS.len() as i64;
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::json;
 
 use crate::archive::{Archive, ArchiveError, DocumentKey, Expectation};
@@ -300,11 +300,7 @@ impl Mailbox<'_> {
                     );
                     let (id, at, r) = (p.id.clone(), timestamp(Utc::now()), reason.clone());
                     self.store
-                        .call(move |c| {
-                            let tx = c.transaction()?;
-                            comms::record_failure(&tx, &id, &r, after, &at)?;
-                            Ok(tx.commit()?)
-                        })
+                        .write(move |tx| comms::record_failure(tx, &id, &r, after, &at))
                         .await?;
                     if matches!(after, AfterFailure::Quarantine { .. }) {
                         tracing::error!(id = %p.id, "quarantined after {} attempts: {reason}", policy.max_attempts);
@@ -360,12 +356,11 @@ impl Mailbox<'_> {
             done.iter().map(|a| (a.id.clone(), a.docs.clone())).collect();
         let at = timestamp(Utc::now());
         self.store
-            .call(move |c| {
-                let tx = c.transaction()?;
+            .write(move |tx| {
                 for (id, docs) in &records {
-                    comms::record_archived(&tx, id, docs, &at)?;
+                    comms::record_archived(tx, id, docs, &at)?;
                 }
-                Ok(tx.commit()?)
+                Ok(())
             })
             .await?;
         failpoint::hit("after_record_archived");
@@ -399,12 +394,7 @@ impl Mailbox<'_> {
         let now = timestamp(Utc::now());
         Ok(self
             .store
-            .call(move |c| {
-                let tx = c.transaction()?;
-                let counts = comms::record_seen(&tx, &listed, &now)?;
-                tx.commit()?;
-                Ok(counts)
-            })
+            .write(move |tx| comms::record_seen(tx, &listed, &now))
             .await?)
     }
 
@@ -569,12 +559,7 @@ impl Mailbox<'_> {
             let at = timestamp(Utc::now());
             report.recorded_handled_at_office = self
                 .store
-                .call(move |c| {
-                    let tx = c.transaction()?;
-                    let n = comms::record_handled(&tx, &at_office, HandledBy::Office, &at)?;
-                    tx.commit()?;
-                    Ok(n)
-                })
+                .write(move |tx| comms::record_handled(tx, &at_office, HandledBy::Office, &at))
                 .await?;
         }
         let mut queue: VecDeque<Vec<String>> = to_mark
@@ -610,12 +595,7 @@ impl Mailbox<'_> {
             let at = timestamp(Utc::now());
             let n = self
                 .store
-                .call(move |c| {
-                    let tx = c.transaction()?;
-                    let n = comms::record_handled(&tx, &handled, HandledBy::Mailroom, &at)?;
-                    tx.commit()?;
-                    Ok(n)
-                })
+                .write(move |tx| comms::record_handled(tx, &handled, HandledBy::Mailroom, &at))
                 .await?;
             failpoint::hit("after_record_handled");
             report.marked += n;
@@ -642,11 +622,7 @@ impl Mailbox<'_> {
     async fn note_mark_error(&self, ids: Vec<String>, reason: String) -> Result<(), SyncError> {
         Ok(self
             .store
-            .call(move |c| {
-                let tx = c.transaction()?;
-                comms::record_mark_error(&tx, &ids, &reason)?;
-                Ok(tx.commit()?)
-            })
+            .write(move |tx| comms::record_mark_error(tx, &ids, &reason))
             .await?)
     }
 }
@@ -663,11 +639,6 @@ fn rel_to_string(p: &Path) -> String {
 fn jitter() -> f64 {
     let nanos = Utc::now().timestamp_subsec_nanos();
     f64::from(nanos % 1_000_000) / 1_000_000.0
-}
-
-/// The dispatch date window of a listing, for display.
-pub fn since_days(days: u32, now: DateTime<Utc>) -> chrono::NaiveDate {
-    now.date_naive() - chrono::Days::new(u64::from(days))
 }
 
 /// `stem_<8 hex of the id>.ext`: a name no other communication computes.

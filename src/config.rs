@@ -149,6 +149,16 @@ pub struct Ops {
     pub base_url: url::Url,
     pub consumer_key: String,
     pub consumer_secret: Secret,
+    /// The length of OPS's throttling window (60 s). Only the sandbox's accelerated time
+    /// (`mailroom sandbox --time-scale`) has any reason to change it.
+    pub window: std::time::Duration,
+    /// The weekly byte quota of the account (4 GB on the free tier).
+    pub week_quota_bytes: u64,
+    /// Stop a cycle once this share of the weekly quota is used (0.8 = 80 %).
+    pub quota_stop_share: f64,
+    pub retries: u32,
+    pub retry_base_delay: std::time::Duration,
+    pub read_timeout: std::time::Duration,
 }
 
 /// JPO Patent Information Retrieval APIs.
@@ -159,6 +169,18 @@ pub struct Jpo {
     pub api_base_url: url::Url,
     pub username: String,
     pub password: Secret,
+    /// The JPO's rate window (60 s) and the requests allowed in it (10). Only the sandbox's
+    /// accelerated time has any reason to change the window.
+    pub window: std::time::Duration,
+    pub requests_per_window: u32,
+    /// The daily `app_progress` cap per right, used until the office's `remainAccessCount`
+    /// says otherwise (Handbook: 400; live in 2026: 800).
+    pub daily_cap: u32,
+    /// Cases with a change or mailbox activity within this many days are refreshed first.
+    pub priority_days: u32,
+    pub retries: u32,
+    pub retry_base_delay: std::time::Duration,
+    pub read_timeout: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -427,6 +449,27 @@ fn thousand() -> u64 {
 fn sixty() -> u64 {
     60
 }
+fn sixty_f() -> f64 {
+    60.0
+}
+fn four_gb() -> u64 {
+    4_000_000_000
+}
+fn eighty_percent() -> f64 {
+    0.8
+}
+fn ten() -> u32 {
+    10
+}
+fn four_hundred() -> u32 {
+    400
+}
+fn seven() -> u32 {
+    7
+}
+fn three() -> u32 {
+    3
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -439,6 +482,18 @@ struct RawOps {
     consumer_key: String,
     consumer_secret: Option<Secret>,
     consumer_secret_file: Option<RelativePathBuf>,
+    #[serde(default = "sixty_f")]
+    window_secs: f64,
+    #[serde(default = "four_gb")]
+    week_quota_bytes: u64,
+    #[serde(default = "eighty_percent")]
+    quota_stop_share: f64,
+    #[serde(default = "five")]
+    retries: u32,
+    #[serde(default = "thousand")]
+    retry_base_delay_ms: u64,
+    #[serde(default = "sixty")]
+    read_timeout_secs: u64,
 }
 
 #[derive(Deserialize)]
@@ -454,6 +509,20 @@ struct RawJpo {
     username: String,
     password: Option<Secret>,
     password_file: Option<RelativePathBuf>,
+    #[serde(default = "sixty_f")]
+    window_secs: f64,
+    #[serde(default = "ten")]
+    requests_per_window: u32,
+    #[serde(default = "four_hundred")]
+    daily_cap: u32,
+    #[serde(default = "seven")]
+    priority_days: u32,
+    #[serde(default = "three")]
+    retries: u32,
+    #[serde(default = "thousand")]
+    retry_base_delay_ms: u64,
+    #[serde(default = "sixty")]
+    read_timeout_secs: u64,
 }
 
 fn yes() -> bool {
@@ -528,6 +597,17 @@ impl RawConfig {
                     creds,
                 )?,
                 consumer_key: non_empty("ops.consumer_key", o.consumer_key)?,
+                window: window("ops.window_secs", o.window_secs)?,
+                week_quota_bytes: in_range("ops.week_quota_bytes", o.week_quota_bytes, 1, u64::MAX)?,
+                quota_stop_share: in_range("ops.quota_stop_share", o.quota_stop_share, 0.01, 1.0)?,
+                retries: in_range("ops.retries", o.retries, 0, 20)?,
+                retry_base_delay: std::time::Duration::from_millis(o.retry_base_delay_ms),
+                read_timeout: std::time::Duration::from_secs(in_range(
+                    "ops.read_timeout_secs",
+                    o.read_timeout_secs,
+                    1,
+                    3600,
+                )?),
             }),
             _ => None,
         };
@@ -537,6 +617,18 @@ impl RawConfig {
                 api_base_url: parse_url("jpo.api_base_url", &j.api_base_url)?,
                 password: secret("jpo", "password", j.password, j.password_file, creds)?,
                 username: non_empty("jpo.username", j.username)?,
+                window: window("jpo.window_secs", j.window_secs)?,
+                requests_per_window: in_range("jpo.requests_per_window", j.requests_per_window, 1, 1000)?,
+                daily_cap: in_range("jpo.daily_cap", j.daily_cap, 1, 1_000_000)?,
+                priority_days: in_range("jpo.priority_days", j.priority_days, 0, 365)?,
+                retries: in_range("jpo.retries", j.retries, 0, 20)?,
+                retry_base_delay: std::time::Duration::from_millis(j.retry_base_delay_ms),
+                read_timeout: std::time::Duration::from_secs(in_range(
+                    "jpo.read_timeout_secs",
+                    j.read_timeout_secs,
+                    1,
+                    3600,
+                )?),
             }),
             _ => None,
         };
@@ -562,13 +654,19 @@ fn non_empty(key: &str, v: String) -> Result<String, ConfigError> {
 }
 
 fn in_range<T: PartialOrd + fmt::Display + Copy>(key: &str, v: T, lo: T, hi: T) -> Result<T, ConfigError> {
-    if v < lo || v > hi {
+    if !(lo..=hi).contains(&v) {
         return Err(ConfigError::Value {
             key: key.into(),
             reason: format!("{v} is outside {lo}..={hi}"),
         });
     }
     Ok(v)
+}
+
+/// A rate window in seconds: positive and at most a day.
+fn window(key: &str, secs: f64) -> Result<std::time::Duration, ConfigError> {
+    let secs = in_range(key, secs, 0.001, 86_400.0)?;
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 fn parse_url(key: &str, v: &str) -> Result<url::Url, ConfigError> {

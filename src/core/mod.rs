@@ -1,4 +1,6 @@
 //! The pure core: decisions without I/O. No file, socket, clock or randomness is touched
 //! here; the time and any jitter are arguments. Everything is table-tested.
 
+pub mod cases;
 pub mod mailbox;
+pub mod status;

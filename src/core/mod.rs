@@ -2,5 +2,6 @@
 //! here; the time and any jitter are arguments. Everything is table-tested.
 
 pub mod cases;
+pub mod jpo_quota;
 pub mod mailbox;
 pub mod status;

@@ -2,4 +2,5 @@
 //! a correction from the real service is made in one place) and its client.
 
 pub mod http;
+pub mod jpo;
 pub mod myepo;

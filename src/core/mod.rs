@@ -3,4 +3,5 @@
 
 pub mod cases;
 pub mod mailbox;
+pub mod schedule;
 pub mod status;

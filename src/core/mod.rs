@@ -4,4 +4,5 @@
 pub mod cases;
 pub mod jpo_quota;
 pub mod mailbox;
+pub mod schedule;
 pub mod status;

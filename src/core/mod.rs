@@ -4,3 +4,4 @@
 pub mod cases;
 pub mod mailbox;
 pub mod status;
+pub mod throttle;

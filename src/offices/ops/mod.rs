@@ -1,0 +1,6 @@
+//! EPO Open Patent Services: the contract (one module), the Register parser, the client.
+
+pub mod contract;
+pub mod parse;
+
+pub use parse::{OpsParseError, parse_fault, parse_register};

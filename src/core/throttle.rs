@@ -16,7 +16,10 @@
 //!    the Guide shows);
 //! 3. the `limit`-th previous start plus `window × (1 + 1/32)`, so that after the limit drops
 //!    (idle → overloaded) the starts still in the window are counted, not only the spacing;
-//! 4. the end of a pause of that bucket (black) and of a pause of everything (hourly quota).
+//! 4. the end of a pause of that bucket (black) and of a pause of everything (hourly quota);
+//! 5. after a `ThrottlingControlQuota` rejection, until everything then in the window has left
+//!    it: the departure of one of our own starts (the window is shared with someone whose
+//!    requests leave it at unknown times; see [`Pacer::rejected`]).
 //!
 //! The 1/32 guard (about 2 s of a 60 s window) absorbs the difference between when we start a
 //! request and when OPS counts it: without it, a request that is delayed on the way and one that
@@ -29,7 +32,8 @@
 //!   given. Only black, a `ThrottlingControlQuota` rejection or an hourly-quota rejection pause.
 //! * **Black** (the colour of any bucket in any answer, or a 403 `ThrottlingControlQuota`)
 //!   pauses only that bucket: until `Retry-After` (milliseconds) when the answer is about that
-//!   bucket and carries one, else for one full window.
+//!   bucket and carries one, else for one full window. A rejection also shares the window
+//!   (rule 5), so a black episode costs at most one 403.
 //! * **A 403 `IndividualQuotaPerHour`** pauses every bucket for `Retry-After` when given, at
 //!   most an hour, and for an hour without one.
 //! * **The weekly soft cap** stops before the answer that would cross `quota_stop_share` of
@@ -244,6 +248,40 @@ struct Lane {
     limits: VecDeque<(Duration, u32)>,
     /// Black: no start before this.
     paused_until: Duration,
+    /// After a `ThrottlingControlQuota` rejection: until `until`, at most `own` of our starts
+    /// in any window (see [`Pacer::rejected`]).
+    shared: Option<Shared>,
+}
+
+/// A window someone else also uses: we only replace our own requests as they leave it.
+#[derive(Clone, Copy, Debug)]
+struct Shared {
+    until: Duration,
+    own: usize,
+}
+
+impl Lane {
+    /// The earliest start at or after `base` that keeps at most `limit` of our starts in any
+    /// guarded window and `interval` after the previous one.
+    fn earliest(
+        &self,
+        base: Duration,
+        limit: usize,
+        interval: Duration,
+        guarded_window: Duration,
+    ) -> Duration {
+        let mut t = base;
+        if let Some(last) = self.starts.back() {
+            t = t.max(*last + interval);
+        }
+        if limit > 0
+            && let Some(i) = self.starts.len().checked_sub(limit)
+            && let Some(first_of_window) = self.starts.get(i)
+        {
+            t = t.max(*first_of_window + guarded_window);
+        }
+        t
+    }
 }
 
 /// Decides when the next request of each bucket may start (see the module documentation).
@@ -288,18 +326,17 @@ impl Pacer {
     /// When a request of `bucket` may start, at or after `now`.
     pub fn next_start(&self, bucket: Bucket, now: Duration) -> Duration {
         let lane = &self.lanes[bucket.index()];
-        let limit = self.limit(bucket, now) as usize;
-        let mut t = now.max(lane.paused_until).max(self.all_paused_until);
-        if let Some(last) = lane.starts.back() {
-            t = t.max(*last + self.interval(bucket, now));
+        let gw = self.guarded_window();
+        let interval = self.interval(bucket, now);
+        let base = now.max(lane.paused_until).max(self.all_paused_until);
+        let normal = lane.earliest(base, self.limit(bucket, now) as usize, interval, gw);
+        match lane.shared {
+            // Within a shared window: only as many of ours as we had in it, or wait for its end.
+            Some(sh) if normal < sh.until => lane
+                .earliest(base, sh.own, interval, gw)
+                .min(sh.until.max(normal)),
+            _ => normal,
         }
-        if limit > 0
-            && let Some(i) = lane.starts.len().checked_sub(limit)
-            && let Some(first_of_window) = lane.starts.get(i)
-        {
-            t = t.max(*first_of_window + self.guarded_window());
-        }
-        t
     }
 
     /// Takes the next start of `bucket` (as [`Pacer::next_start`]) and records it; concurrent
@@ -308,6 +345,9 @@ impl Pacer {
         let t = self.next_start(bucket, now);
         let gw = self.guarded_window();
         let lane = &mut self.lanes[bucket.index()];
+        if lane.shared.is_some_and(|sh| t >= sh.until) {
+            lane.shared = None;
+        }
         lane.starts.push_back(t);
         while lane.starts.len() > 1 && lane.starts.front().is_some_and(|s| *s + gw <= t) {
             lane.starts.pop_front();
@@ -345,10 +385,35 @@ impl Pacer {
         }
     }
 
-    /// A 403 `ThrottlingControlQuota` for `bucket` at `at`.
-    pub fn rejected(&mut self, bucket: Bucket, at: Duration, retry_after: Option<Duration>) {
+    /// A 403 `ThrottlingControlQuota` at `at` for the request of `bucket` that started at
+    /// `started`: the bucket pauses until `Retry-After` (a window without one).
+    ///
+    /// The window was full, and not only with our requests (the pacer keeps ours below the
+    /// limit): another consumer of the same account, or an instance with a lower limit, holds
+    /// the rest, and when their requests leave the window is unknown. So until everything now in
+    /// the window has left it, our requests only take the places of our own as those leave (and
+    /// the place `Retry-After` names when none of ours is in the window). One black episode then
+    /// costs one 403, not one per request that finds the window still full.
+    pub fn rejected(
+        &mut self,
+        bucket: Bucket,
+        started: Duration,
+        at: Duration,
+        retry_after: Option<Duration>,
+    ) {
         let until = at + retry_after.unwrap_or(self.window);
         self.pause(bucket, until);
+        let (window, gw) = (self.window, self.guarded_window());
+        let lane = &mut self.lanes[bucket.index()];
+        // OPS did not count the refused request.
+        if let Some(i) = lane.starts.iter().rposition(|s| *s == started) {
+            lane.starts.remove(i);
+        }
+        let own = lane.starts.iter().filter(|s| **s + window > at).count();
+        lane.shared = Some(Shared {
+            until: at + gw,
+            own: own.max(1),
+        });
     }
 
     fn pause(&mut self, bucket: Bucket, until: Duration) {
@@ -699,17 +764,65 @@ mod tests {
             assert_eq!(p.paused_all(ms(10_000)), None);
         }
         let mut p = Pacer::new(w);
-        p.rejected(Bucket::Other, ms(1_000), Some(ms(216_383)));
+        p.rejected(Bucket::Other, ms(900), ms(1_000), Some(ms(216_383)));
         assert_eq!(p.next_start(Bucket::Other, ms(1_000)), ms(217_383));
-        p.rejected(Bucket::Other, ms(2_000), None);
+        p.rejected(Bucket::Other, ms(1_900), ms(2_000), None);
         assert_eq!(
             p.next_start(Bucket::Other, ms(2_000)),
             ms(217_383),
             "pauses never shorten"
         );
         let mut p = Pacer::new(w);
-        p.rejected(Bucket::Retrieval, ms(1_000), None);
+        p.rejected(Bucket::Retrieval, ms(900), ms(1_000), None);
         assert_eq!(p.next_start(Bucket::Retrieval, ms(1_000)), ms(61_000));
+    }
+
+    #[test]
+    fn after_a_rejection_only_our_own_places_are_reused_until_the_window_has_passed() {
+        let w = ms(1_000);
+        let gw = ms(1_031) + Duration::from_micros(250);
+        // Our own starts every 11 ms from 0 to 649 ms (60 of them; the limit of 100 would allow
+        // 10.3 ms), then someone else fills the window and our request at 660 ms is refused;
+        // OPS says the oldest (ours, at 0) leaves at 1000.
+        let mut p = Pacer::new(w);
+        p.observe(Bucket::Other, ms(0), &header("idle (other=green:100)"), None);
+        let mut own = Vec::new();
+        for i in 0..60 {
+            let t = p.reserve(Bucket::Other, ms(i * 11));
+            own.push(t);
+        }
+        let refused = p.reserve(Bucket::Other, ms(660));
+        p.rejected(Bucket::Other, refused, ms(661), Some(ms(339)));
+        let (own0, own1) = (own[0], own[1]);
+        // The retry waits for Retry-After and for our oldest place to be free (plus the guard).
+        let retry = p.reserve(Bucket::Other, ms(661));
+        assert_eq!(retry, (own0 + gw).max(ms(1_000)));
+        // Then each start takes the place of the next of ours, not the spacing of the limit.
+        assert_eq!(p.next_start(Bucket::Other, retry), own1 + gw);
+        let mut t = retry;
+        for (i, o) in own.iter().enumerate().skip(1) {
+            t = p.reserve(Bucket::Other, t);
+            assert_eq!(t, *o + gw, "{i}");
+        }
+        // Once the shared window has passed (661 ms + gw), the limit paces again.
+        let after = ms(661) + gw + ms(5);
+        let next = p.reserve(Bucket::Other, after);
+        assert_eq!(next, after);
+        assert_eq!(
+            p.next_start(Bucket::Other, next),
+            next + p.interval(Bucket::Other, next)
+        );
+
+        // With none of ours in the window: the place Retry-After names, then the window's end.
+        let mut p = Pacer::new(w);
+        p.observe(Bucket::Other, ms(0), &header("idle (other=green:100)"), None);
+        let refused = p.reserve(Bucket::Other, ms(100));
+        p.rejected(Bucket::Other, refused, ms(101), Some(ms(850)));
+        let retry = p.reserve(Bucket::Other, ms(101));
+        assert_eq!(retry, ms(951));
+        assert_eq!(p.next_start(Bucket::Other, retry), ms(101) + gw);
+        // Other buckets are not affected.
+        assert_eq!(p.next_start(Bucket::Search, ms(101)), ms(101));
     }
 
     #[test]

@@ -1000,6 +1000,63 @@ async fn throttling_colours_black_and_retry_after_on_the_virtual_clock() {
 }
 
 #[tokio::test]
+async fn scenario_limits_make_the_register_bucket_bind() {
+    let ops = Ops::start().await;
+    let t = ops.token().await;
+    let v = ops
+        .scenario(
+            "/_sandbox/ops/throttle",
+            json!({"state": "busy", "limits": {"other": 3, "search": 2}}),
+        )
+        .await;
+    assert_eq!(v["state"], "busy");
+    assert_eq!(v["limits"]["other"], 3);
+    assert_eq!(v["limits"]["inpadoc"], 45);
+    assert_eq!(v["overrides"], json!(["other", "search"]));
+    let path = "register/publication/epodoc/EP2400812";
+    for i in 0..3 {
+        let resp = ops.get(&t, path).await;
+        assert_eq!(resp.status(), 200, "{i}");
+        let (state, s) = throttling(header(&resp, "x-throttling-control").unwrap());
+        assert_eq!(state, "busy");
+        assert_eq!(s["other"].1, 3);
+        assert_eq!(s["search"].1, 2);
+        assert_eq!(s["retrieval"].1, 100);
+    }
+    let resp = ops.get(&t, path).await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        header(&resp, "x-rejection-reason"),
+        Some("ThrottlingControlQuota")
+    );
+    let (_, s) = throttling(header(&resp, "x-throttling-control").unwrap());
+    assert_eq!(s["other"], ("black".to_owned(), 3));
+
+    // A POST without limits forgets the overrides; the state stays when not given.
+    let v = ops.scenario("/_sandbox/ops/throttle", json!({})).await;
+    assert_eq!(v["state"], "busy");
+    assert_eq!(v["limits"]["other"], 1000);
+    assert_eq!(v["overrides"], json!([]));
+    assert_eq!(ops.get(&t, path).await.status(), 200);
+
+    for bad in [
+        json!({"limits": {"register": 5}}),
+        json!({"limits": {"other": 0}}),
+        json!({"limits": {"other": -1}}),
+        json!({"state": "sleepy"}),
+    ] {
+        let resp = ops
+            .http
+            .post(format!("{}/_sandbox/ops/throttle", ops.sb.base_url()))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{bad}");
+    }
+}
+
+#[tokio::test]
 async fn byte_quotas_count_per_hour_and_week() {
     let ops = Ops::start().await;
     let t = ops.token().await;

@@ -6,3 +6,4 @@ pub mod jpo_quota;
 pub mod mailbox;
 pub mod schedule;
 pub mod status;
+pub mod throttle;

@@ -4,3 +4,4 @@
 pub mod http;
 pub mod jpo;
 pub mod myepo;
+pub mod ops;

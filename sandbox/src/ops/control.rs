@@ -2,11 +2,12 @@
 //!
 //! | route | body | effect |
 //! |---|---|---|
-//! | `GET/POST /_sandbox/ops/throttle` | `{"state":"idle\|busy\|overloaded"}` | system state of `X-Throttling-Control`; GET also shows the requests in each window |
+//! | `GET/POST /_sandbox/ops/throttle` | `{"state":"idle\|busy\|overloaded","limits":{"other":200,"search":10}}` (both optional) | system state of `X-Throttling-Control` (absent: kept) and per-minute limits overriding the state's table for the named services; every POST replaces the overrides (none when `limits` is absent), so a test can make `other` (1000 in every state) bind; GET also shows the limits in effect and the requests in each window |
 //! | `GET/POST /_sandbox/ops/quota` | `{"hour_bytes":N,"week_bytes":N,"reset":true}` (all optional) | byte quota limits; `reset` forgets the bytes used |
 //! | `GET/POST /_sandbox/ops/settings` | `{"prefix_era":"2025\|2022","token_lifetime_secs":N,"not_found":"fault\|empty","multi_number_post":"first\|all"}` (all optional) | serving settings |
 //! | `GET/POST /_sandbox/ops/cases` | `{"count":N,"status":"7"}` | POST adds N synthetic cases (starting status optional, default 7); GET lists every case with its current status |
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -19,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::register::Case;
-use super::throttle::SystemState;
+use super::throttle::{Bucket, SystemState};
 use super::{MultiNumber, NotFound, PrefixEra, lock};
 use crate::Shared;
 use crate::scenario::ScenarioError;
@@ -52,13 +53,48 @@ async fn throttle(State(sh): State<Arc<Shared>>) -> Json<Value> {
             (client, Value::Object(per))
         })
         .collect();
-    Json(json!({ "state": l.throttle.state().as_str(), "requests_in_window": usage }))
+    let mut limits = serde_json::Map::new();
+    let mut overrides = Vec::new();
+    for (b, limit, overridden) in l.throttle.limits() {
+        limits.insert(b.name().to_owned(), json!(limit));
+        if overridden {
+            overrides.push(b.name());
+        }
+    }
+    Json(json!({
+        "state": l.throttle.state().as_str(),
+        "limits": limits,
+        "overrides": overrides,
+        "requests_in_window": usage,
+    }))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ThrottleChange {
-    state: String,
+    #[serde(default)]
+    state: Option<String>,
+    /// Service name → requests per minute.
+    #[serde(default)]
+    limits: BTreeMap<String, u32>,
+}
+
+/// The overrides of a throttle change: known service names and limits of at least 1.
+fn limit_overrides(limits: &BTreeMap<String, u32>) -> Result<Vec<(Bucket, u32)>, String> {
+    limits
+        .iter()
+        .map(|(name, &limit)| {
+            let bucket = Bucket::from_name(name).ok_or_else(|| {
+                format!("unknown OPS service {name:?}: use images, inpadoc, other, retrieval or search")
+            })?;
+            if limit == 0 {
+                return Err(format!(
+                    "the limit of {name} must be at least 1 request per minute"
+                ));
+            }
+            Ok((bucket, limit))
+        })
+        .collect()
 }
 
 async fn set_throttle(
@@ -66,11 +102,19 @@ async fn set_throttle(
     b: Result<Json<ThrottleChange>, JsonRejection>,
 ) -> Result<Json<Value>, ScenarioError> {
     let change = body(b)?;
-    let state: SystemState = change
+    let state: Option<SystemState> = change
         .state
-        .parse()
+        .map(|s| s.parse())
+        .transpose()
         .map_err(|e: super::throttle::UnknownState| ScenarioError::bad_request(e.to_string()))?;
-    sh.ops.limits().throttle.set_state(state);
+    let overrides = limit_overrides(&change.limits).map_err(ScenarioError::bad_request)?;
+    {
+        let mut l = sh.ops.limits();
+        if let Some(state) = state {
+            l.throttle.set_state(state);
+        }
+        l.throttle.set_limits(&overrides);
+    }
     Ok(throttle(State(sh)).await)
 }
 
@@ -209,4 +253,25 @@ async fn add_cases(
     sh.persist.mark_dirty();
     let cases: Vec<Value> = made.iter().map(case_json).collect();
     Ok((StatusCode::CREATED, Json(json!({ "cases": cases }))).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_overrides_name_known_services_with_positive_limits() {
+        let map = |pairs: &[(&str, u32)]| -> BTreeMap<String, u32> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+        };
+        assert_eq!(limit_overrides(&map(&[])), Ok(vec![]));
+        assert_eq!(
+            limit_overrides(&map(&[("other", 200), ("search", 10)])),
+            Ok(vec![(Bucket::Other, 200), (Bucket::Search, 10)])
+        );
+        let unknown = limit_overrides(&map(&[("register", 5)])).unwrap_err();
+        assert!(unknown.contains("\"register\""), "{unknown}");
+        let zero = limit_overrides(&map(&[("other", 0)])).unwrap_err();
+        assert!(zero.contains("at least 1"), "{zero}");
+    }
 }

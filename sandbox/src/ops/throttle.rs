@@ -10,6 +10,9 @@
 //!   soon as its oldest request is 60 s old; `Retry-After` is exactly that wait.
 //! * `used / limit` below 50 % is green, 50–75 % (both ends included) yellow, above 75 % red,
 //!   and a request beyond the limit is black.
+//! * The scenario API may override the limits of the current state per bucket
+//!   ([`Throttle::set_limits`]); the header then shows the overridden limits. Changing the
+//!   state drops the overrides.
 //! * Byte quotas are decimal: 450 MB = 450 000 000 bytes per rolling hour, 4 GB =
 //!   4 000 000 000 bytes per calendar week (from Monday 00:00 UTC). A response is served if the
 //!   quota is not yet used up *before* it, so the answer that crosses the limit still goes out
@@ -101,6 +104,10 @@ impl Bucket {
         }
     }
 
+    pub fn from_name(name: &str) -> Option<Bucket> {
+        Bucket::ALL.into_iter().find(|b| b.name() == name)
+    }
+
     fn index(self) -> usize {
         self as usize
     }
@@ -186,6 +193,8 @@ pub struct Admission {
 #[derive(Default)]
 pub struct Throttle {
     state: SystemState,
+    /// Scenario overrides of the per-minute limits (`None` = the §8.1 table for the state).
+    overrides: [Option<u32>; 5],
     clients: HashMap<String, [VecDeque<VirtualMs>; 5]>,
 }
 
@@ -194,41 +203,66 @@ impl Throttle {
         self.state
     }
 
+    /// Sets the state and forgets any limit overrides (they belonged to the previous setting).
     pub fn set_state(&mut self, state: SystemState) {
         self.state = state;
+        self.overrides = [None; 5];
+    }
+
+    /// Overrides the limits of the given buckets until the next [`Throttle::set_state`] or
+    /// [`Throttle::set_limits`]; the others follow the table again. A limit is at least 1.
+    pub fn set_limits(&mut self, limits: &[(Bucket, u32)]) {
+        self.overrides = [None; 5];
+        for (b, l) in limits {
+            self.overrides[b.index()] = Some((*l).max(1));
+        }
+    }
+
+    /// The per-minute limit of `bucket` in effect.
+    pub fn limit(&self, bucket: Bucket) -> u32 {
+        self.overrides[bucket.index()].unwrap_or_else(|| limit(self.state, bucket))
+    }
+
+    /// Every bucket's limit in effect and whether it is overridden, in header order.
+    pub fn limits(&self) -> Vec<(Bucket, u32, bool)> {
+        Bucket::ALL
+            .iter()
+            .map(|b| (*b, self.limit(*b), self.overrides[b.index()].is_some()))
+            .collect()
     }
 
     /// Counts a request of `client` in `bucket`, or refuses it when the bucket is full.
     pub fn admit(&mut self, client: &str, bucket: Bucket, now: VirtualMs) -> Admission {
+        let limits = Bucket::ALL.map(|b| self.limit(b));
         let state = self.state;
         let windows = self.clients.entry(client.to_owned()).or_default();
         prune(windows, now);
         let w = &mut windows[bucket.index()];
-        let lim = limit(state, bucket);
-        if w.len() >= lim as usize {
+        if w.len() >= limits[bucket.index()] as usize {
             let oldest = w.front().copied().unwrap_or(now);
             let wait = (oldest + WINDOW_MS - now).max(1);
             return Admission {
-                header: render(state, windows, Some(bucket)),
+                header: render(state, &limits, windows, Some(bucket)),
                 rejected_for: Some(wait),
             };
         }
         w.push_back(now);
         Admission {
-            header: render(state, windows, None),
+            header: render(state, &limits, windows, None),
             rejected_for: None,
         }
     }
 
     /// The header for an answer that is not counted (e.g. a request without a valid token).
     pub fn peek(&mut self, client: &str, now: VirtualMs) -> String {
+        let limits = Bucket::ALL.map(|b| self.limit(b));
         let state = self.state;
         match self.clients.get_mut(client) {
             Some(windows) => {
                 prune(windows, now);
-                render(state, windows, None)
+                render(state, &limits, windows, None)
             }
-            None => render(state, &Default::default(), None),
+            None => render(state, &limits, &Default::default(), None),
         }
     }
 
@@ -259,11 +293,16 @@ fn prune(windows: &mut [VecDeque<VirtualMs>; 5], now: VirtualMs) {
     }
 }
 
-fn render(state: SystemState, windows: &[VecDeque<VirtualMs>; 5], black: Option<Bucket>) -> String {
+fn render(
+    state: SystemState,
+    limits: &[u32; 5],
+    windows: &[VecDeque<VirtualMs>; 5],
+    black: Option<Bucket>,
+) -> String {
     let services: Vec<String> = Bucket::ALL
         .iter()
         .map(|b| {
-            let lim = limit(state, *b);
+            let lim = limits[b.index()];
             let c = if black == Some(*b) {
                 Colour::Black
             } else {
@@ -473,6 +512,47 @@ mod tests {
         // The window slides: after the first request expires one slot is free again.
         assert_eq!(t.admit("k", Bucket::Inpadoc, T0 + 60_000).rejected_for, None);
         assert_eq!(t.admit("k", Bucket::Inpadoc, T0 + 60_050).rejected_for, Some(50));
+    }
+
+    #[test]
+    fn limit_overrides_bind_until_the_state_changes() {
+        let mut t = Throttle::default();
+        t.set_state(SystemState::Busy);
+        t.set_limits(&[(Bucket::Other, 3), (Bucket::Search, 0)]);
+        assert_eq!(t.limit(Bucket::Other), 3);
+        assert_eq!(t.limit(Bucket::Search), 1, "a limit is at least 1");
+        assert_eq!(t.limit(Bucket::Inpadoc), 45, "the others follow the state");
+        assert_eq!(
+            t.peek("k", T0),
+            "busy (images=green:100, inpadoc=green:45, other=green:3, retrieval=green:100, search=green:1)"
+        );
+        for i in 0..3 {
+            let a = t.admit("k", Bucket::Other, T0 + i * 1_000);
+            assert_eq!(a.rejected_for, None, "{i}");
+        }
+        assert!(t.peek("k", T0 + 3_000).contains("other=red:3"));
+        let a = t.admit("k", Bucket::Other, T0 + 10_000);
+        assert_eq!(a.rejected_for, Some(50_000));
+        assert!(a.header.contains("other=black:3"), "{}", a.header);
+        // New limits replace the old set; a new state forgets them.
+        t.set_limits(&[(Bucket::Search, 7)]);
+        assert_eq!(t.limit(Bucket::Other), 1000);
+        assert_eq!(t.limit(Bucket::Search), 7);
+        t.set_limits(&[(Bucket::Other, 3)]);
+        t.set_state(SystemState::Overloaded);
+        assert_eq!(t.limit(Bucket::Other), 1000);
+        assert_eq!(
+            t.limits(),
+            vec![
+                (Bucket::Images, 50, false),
+                (Bucket::Inpadoc, 30, false),
+                (Bucket::Other, 1000, false),
+                (Bucket::Retrieval, 50, false),
+                (Bucket::Search, 5, false),
+            ]
+        );
+        assert_eq!(Bucket::from_name("inpadoc"), Some(Bucket::Inpadoc));
+        assert_eq!(Bucket::from_name("register"), None);
     }
 
     #[test]

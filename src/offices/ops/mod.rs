@@ -1,0 +1,8 @@
+//! EPO Open Patent Services: the contract (one module), the Register parser, the client.
+
+pub mod client;
+pub mod contract;
+pub mod parse;
+
+pub use client::{OpsClient, OpsError, OpsStats};
+pub use parse::{OpsParseError, parse_fault, parse_register};

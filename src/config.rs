@@ -722,8 +722,10 @@ fn secret(
 /// A complete configuration for a sandbox at `urls`, with its data under `data_dir`.
 ///
 /// `mailroom sandbox --print-config` and `mailroom demo` write this; a test parses it back
-/// with [`Config::load`], so it cannot drift from what the loader accepts.
-pub fn sandbox_config_toml(urls: &mailroom_sandbox::Urls, data_dir: &Path) -> String {
+/// with [`Config::load`], so it cannot drift from what the loader accepts. A sandbox whose
+/// clock runs `time_scale` times faster gets rate windows that much shorter, so the clients'
+/// pacing matches the sandbox's minutes.
+pub fn sandbox_config_toml(urls: &mailroom_sandbox::Urls, data_dir: &Path, time_scale: f64) -> String {
     use mailroom_sandbox::credentials as c;
     let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
     let p = |p: PathBuf| q(&p.to_string_lossy());
@@ -745,12 +747,14 @@ pub fn sandbox_config_toml(urls: &mailroom_sandbox::Urls, data_dir: &Path) -> St
          base_url = {ops_base}\n\
          consumer_key = {ops_key}\n\
          consumer_secret = {ops_secret}\n\
+         window_secs = {window}\n\
          \n\
          [jpo]\n\
          token_url = {jpo_token}\n\
          api_base_url = {jpo_api}\n\
          username = {jpo_user}\n\
-         password = {jpo_pass}\n",
+         password = {jpo_pass}\n\
+         window_secs = {window}\n",
         db = p(data_dir.join("mailroom.sqlite3")),
         archive = p(data_dir.join("archive")),
         myepo_token = q(&urls.myepo_token),
@@ -765,6 +769,7 @@ pub fn sandbox_config_toml(urls: &mailroom_sandbox::Urls, data_dir: &Path) -> St
         jpo_api = q(&urls.jpo_api_base),
         jpo_user = q(c::JPO_USERNAME),
         jpo_pass = q(c::JPO_PASSWORD),
+        window = toml::Value::Float(60.0 / time_scale),
     )
 }
 
@@ -966,7 +971,7 @@ password = "s3cr3t-jpo"
         let file = write(
             dir.path(),
             "sandbox.toml",
-            &sandbox_config_toml(&urls, Path::new("/data/x")),
+            &sandbox_config_toml(&urls, Path::new("/data/x"), 30.0),
         );
         let cfg = Config::load_with_env(&ConfigSource::Named(file), &[]).unwrap();
         assert_eq!(cfg.storage.database, PathBuf::from("/data/x/mailroom.sqlite3"));

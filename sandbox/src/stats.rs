@@ -1,4 +1,5 @@
-//! Requests and response bytes per endpoint: `GET /_sandbox/stats`.
+//! Requests, response bytes and HTTP statuses per endpoint: `GET /_sandbox/stats`
+//! (`{"GET /ops/3.2/rest-services/register/…": {"requests": 3, "bytes": 9000, "statuses": {"200": 2, "403": 1}}}`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -10,10 +11,12 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct EndpointStats {
     pub requests: u64,
     pub bytes: u64,
+    /// Answers by HTTP status (`"200"`, `"403"`, …), so a test can count refusals.
+    pub statuses: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -35,6 +38,16 @@ impl Stats {
         self.lock().entry(key.to_owned()).or_default().requests += 1;
     }
 
+    fn status(&self, key: &str, status: u16) {
+        *self
+            .lock()
+            .entry(key.to_owned())
+            .or_default()
+            .statuses
+            .entry(status.to_string())
+            .or_default() += 1;
+    }
+
     fn bytes(&self, key: &str, n: u64) {
         self.lock().entry(key.to_owned()).or_default().bytes += n;
     }
@@ -54,6 +67,7 @@ pub async fn count(State(stats): State<Arc<Stats>>, req: Request, next: Next) ->
     let key = format!("{} {}", req.method(), route);
     stats.request(&key);
     let (parts, body) = next.run(req).await.into_parts();
+    stats.status(&key, parts.status.as_u16());
     let counted = body.into_data_stream().inspect(move |chunk| {
         if let Ok(c) = chunk {
             stats.bytes(&key, c.len() as u64);

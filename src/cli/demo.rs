@@ -1,17 +1,26 @@
-//! `mailroom demo`: the whole mailbox job against the built-in sandbox, in one directory.
+//! `mailroom demo`: the mailbox and case-status jobs against the built-in sandbox, in one
+//! directory.
 //!
 //! Starts the sandbox in-process on 127.0.0.1 (an OS-assigned port; its state kept in
 //! `DIR/sandbox/` so a second run sees what the first handled), writes the matching
 //! configuration to `DIR/mailroom.toml`, runs one full mailbox cycle into `DIR/archive/` and
-//! `DIR/mailroom.sqlite3`, and says what happened. Nothing is written outside DIR.
+//! `DIR/mailroom.sqlite3`, then the status job: the mailbox's EP applications plus the three
+//! recorded JP sample cases are refreshed, the sandbox advances one case at the office, and a
+//! second status cycle finds that change. It says what happened. Nothing is written outside DIR.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use mailroom_sandbox::SandboxOptions;
 
+use chrono::Utc;
+
 use crate::config::{Config, ConfigSource, sandbox_config_toml};
+use crate::core::cases::{Kind, parse_case};
+use crate::store::cases::{self, Source};
+use crate::store::{Store, timestamp};
 use crate::sync::mailbox::Quiet;
+use crate::sync::status::Report as StatusReport;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -32,17 +41,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("cannot start the sandbox")?;
     let config_path = dir.join("mailroom.toml");
     let result = async {
-        std::fs::write(&config_path, sandbox_config_toml(&sandbox.urls(), &dir))
+        std::fs::write(&config_path, sandbox_config_toml(&sandbox.urls(), &dir, 1.0))
             .with_context(|| format!("cannot write {}", config_path.display()))?;
         // The demo's own file only: the caller's MAILROOM_* variables must not bend it.
         let cfg = Config::load_with_env(&ConfigSource::Named(config_path.clone()), &[])?;
         let report = super::sync::mailbox(&cfg, &Quiet).await?;
-        anyhow::Ok((cfg, report))
+        let status = status_demo(&cfg, &sandbox.base_url()).await?;
+        anyhow::Ok((cfg, report, status))
     }
     .await;
     let base = sandbox.base_url();
     sandbox.stop().await.context("stopping the sandbox")?;
-    let (cfg, report) = result?;
+    let (cfg, report, (first, advanced, second)) = result?;
 
     let mut out =
         format!("mailroom demo — against the built-in sandbox (simulated EPO MyEPO Mailbox at {base})\n\n");
@@ -55,12 +65,58 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             out.push_str(&format!("  {}\n", path.display()));
         }
     }
+    out.push_str("\nCase status (simulated EP Register via OPS, and JPO):\n");
+    out.push_str(&super::sync::status_summary(&first));
     out.push_str(&format!(
-        "\narchive:   {}\ndatabase:  {}\nconfig:    {}\n\nSee what was archived:\n  mailroom --config {} communications\n",
+        "\nThe sandbox now moves {advanced} forward at the office; the next cycle finds:\n"
+    ));
+    out.push_str(&super::sync::status_summary(&second));
+    out.push_str(&format!(
+        "\narchive:   {}\ndatabase:  {}\nconfig:    {}\n\nSee what was archived:\n  mailroom --config {} communications\nSee the cases and their changes:\n  mailroom --config {} cases list\n  mailroom --config {} changes\n",
         cfg.storage.archive_dir.display(),
         cfg.storage.database.display(),
         config_path.display(),
         config_path.display(),
+        config_path.display(),
+        config_path.display(),
     ));
     super::print_stdout(&out)
+}
+
+/// The JP cases of `shared/jpo-samples` the sandbox serves as recorded: (number, kind, reference).
+const JP_SAMPLES: [(&str, Kind, &str); 3] = [
+    ("特願2020-123456", Kind::Patent, "MR-JP-0456"),
+    ("意願2020-015234", Kind::Design, "MR-JPD-0234"),
+    ("商願2024-123456", Kind::Trademark, "MR-JPT-0456"),
+];
+
+/// The case the demo advances at the office between the two status cycles (EP3000000).
+const ADVANCED: &str = "EP14735465";
+
+/// Two status cycles with one office-side advance between them.
+async fn status_demo(cfg: &Config, base: &str) -> anyhow::Result<(StatusReport, String, StatusReport)> {
+    let store = Store::open(&cfg.storage.database)?;
+    let now = timestamp(Utc::now());
+    store
+        .write(move |tx| {
+            for (number, kind, reference) in JP_SAMPLES {
+                if let Ok(key) = parse_case(number, None, Some(kind)) {
+                    cases::add(tx, &key, number, Some(reference), Source::Manual, &now)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    drop(store);
+    let first = super::sync::status(cfg, None, &Quiet, Utc::now()).await?;
+    let url = format!("{base}/_sandbox/cases/ep/{ADVANCED}/advance");
+    let reply = reqwest::Client::new()
+        .post(&url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("advancing {ADVANCED} in the sandbox"))?;
+    drop(reply);
+    let second = super::sync::status(cfg, None, &Quiet, Utc::now()).await?;
+    Ok((first, ADVANCED.to_owned(), second))
 }

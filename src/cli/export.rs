@@ -1,13 +1,24 @@
 //! `mailroom export`: what the docketing system needs, on stdout.
 //!
-//! `--format json`: `{"communications":[{"id","application_number","document_code","title",
-//! "dispatch_date","path","sha256","size","state","handled_at","documents":[…]}]}`; `path`,
-//! `sha256` and `size` describe the first document, `documents` lists all; paths are relative
-//! to the archive directory, `/`-separated.
+//! * `--format json` (default): `{"communications":[…],"cases":[…],"changes":[…]}`.
+//!   A communication: `id, application_number, document_code, title, dispatch_date, path,
+//!   sha256, size, state, handled_at, documents` (`path`, `sha256` and `size` describe the
+//!   first document; paths are relative to the archive directory, `/`-separated). A case:
+//!   `office, kind, number, client_reference, status_code, status_text, status_date,
+//!   checked_at`. A change: `case, detected_at, kind, summary, old, new` (+ `office_date`).
+//! * `--format csv --table cases|changes|communications`: one table, a header row, RFC 4180
+//!   quoting.
+//! * `--format ics`: an iCalendar (RFC 5545) of dated office events, all-day: communication
+//!   dispatch dates, status-change dates, and the time limits the EP Register gives
+//!   (procedural steps with a due date). UIDs are stable, so a calendar re-importing the file
+//!   updates events instead of duplicating them.
 
+use chrono::Utc;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::core::status::CaseStatus;
+use crate::store::cases::{self as cases_db, CaseRow, ChangeRow};
 use crate::store::{Store, communications};
 
 #[derive(clap::Args, Debug)]
@@ -15,16 +26,30 @@ pub struct Args {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
+    /// The table a CSV holds
+    #[arg(long, value_enum, default_value_t = Table::Cases)]
+    table: Table,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum Format {
     Json,
+    Csv,
+    Ics,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Table {
+    Cases,
+    Changes,
+    Communications,
 }
 
 #[derive(Serialize)]
 struct Export {
     communications: Vec<Row>,
+    cases: Vec<CaseOut>,
+    changes: Vec<ChangeOut>,
 }
 
 #[derive(Serialize)]
@@ -42,31 +67,333 @@ struct Row {
     documents: Vec<communications::DocView>,
 }
 
+#[derive(Serialize)]
+struct CaseOut {
+    office: String,
+    kind: String,
+    number: String,
+    client_reference: Option<String>,
+    status_code: Option<String>,
+    status_text: Option<String>,
+    status_date: Option<String>,
+    checked_at: Option<String>,
+}
+
+impl From<&CaseRow> for CaseOut {
+    fn from(c: &CaseRow) -> Self {
+        CaseOut {
+            office: c.office.as_str().to_owned(),
+            kind: c.kind.as_str().to_owned(),
+            number: c.number.clone(),
+            client_reference: c.client_reference.clone(),
+            status_code: c.status_code.clone(),
+            status_text: c.status_text.clone(),
+            status_date: c.status_date.clone(),
+            checked_at: c.checked_at.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ChangeOut {
+    case: String,
+    detected_at: String,
+    kind: String,
+    summary: String,
+    old: Option<String>,
+    new: Option<String>,
+    office_date: String,
+}
+
+impl From<&ChangeRow> for ChangeOut {
+    fn from(c: &ChangeRow) -> Self {
+        ChangeOut {
+            case: c.case.clone(),
+            detected_at: c.detected_at.clone(),
+            kind: c.kind.clone(),
+            summary: c.summary.clone(),
+            old: c.old.clone(),
+            new: c.new.clone(),
+            office_date: c.office_date.clone(),
+        }
+    }
+}
+
+struct Data {
+    communications: Vec<Row>,
+    cases: Vec<CaseRow>,
+    changes: Vec<ChangeRow>,
+    snapshots: Vec<(CaseRow, CaseStatus)>,
+}
+
 pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
     let store = Store::open(&cfg.storage.database)?;
-    let list = store.call(|c| communications::list(c, None)).await?;
-    let rows = list
-        .into_iter()
-        .map(|v| {
-            let first = v.documents.first();
-            Row {
-                path: first.map(|d| d.path.clone()),
-                sha256: first.map(|d| d.sha256.clone()),
-                size: first.map(|d| d.size),
-                id: v.id,
-                application_number: v.application_number,
-                document_code: v.document_code,
-                title: v.title,
-                dispatch_date: v.dispatch_date,
-                state: v.state,
-                handled_at: v.handled_at,
-                documents: v.documents,
-            }
+    let d = store
+        .call(|c| {
+            Ok(Data {
+                communications: communications::list(c, None)?.into_iter().map(row).collect(),
+                cases: cases_db::list(c)?,
+                changes: cases_db::changes(c, None, None)?,
+                snapshots: cases_db::latest_snapshots(c)?,
+            })
         })
-        .collect();
-    match args.format {
+        .await?;
+    let text = match args.format {
         Format::Json => {
-            super::print_stdout(&(serde_json::to_string_pretty(&Export { communications: rows })? + "\n"))
+            let e = Export {
+                cases: d.cases.iter().map(CaseOut::from).collect(),
+                changes: d.changes.iter().map(ChangeOut::from).collect(),
+                communications: d.communications,
+            };
+            serde_json::to_string_pretty(&e)? + "\n"
+        }
+        Format::Csv => csv_table(args.table, &d)?,
+        Format::Ics => ics(&d, Utc::now()),
+    };
+    super::print_stdout(&text)
+}
+
+fn row(v: communications::View) -> Row {
+    let first = v.documents.first();
+    Row {
+        path: first.map(|d| d.path.clone()),
+        sha256: first.map(|d| d.sha256.clone()),
+        size: first.map(|d| d.size),
+        id: v.id,
+        application_number: v.application_number,
+        document_code: v.document_code,
+        title: v.title,
+        dispatch_date: v.dispatch_date,
+        state: v.state,
+        handled_at: v.handled_at,
+        documents: v.documents,
+    }
+}
+
+fn csv_table(table: Table, d: &Data) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let o = |s: &Option<String>| s.clone().unwrap_or_default();
+    match table {
+        Table::Cases => {
+            w.write_record([
+                "office",
+                "kind",
+                "number",
+                "client_reference",
+                "status_code",
+                "status_text",
+                "status_date",
+                "checked_at",
+            ])?;
+            for c in &d.cases {
+                w.write_record([
+                    c.office.as_str().to_owned(),
+                    c.kind.as_str().to_owned(),
+                    c.number.clone(),
+                    o(&c.client_reference),
+                    o(&c.status_code),
+                    o(&c.status_text),
+                    o(&c.status_date),
+                    o(&c.checked_at),
+                ])?;
+            }
+        }
+        Table::Changes => {
+            w.write_record([
+                "case",
+                "detected_at",
+                "kind",
+                "summary",
+                "old",
+                "new",
+                "office_date",
+            ])?;
+            for c in &d.changes {
+                w.write_record([
+                    c.case.clone(),
+                    c.detected_at.clone(),
+                    c.kind.clone(),
+                    c.summary.clone(),
+                    o(&c.old),
+                    o(&c.new),
+                    c.office_date.clone(),
+                ])?;
+            }
+        }
+        Table::Communications => {
+            w.write_record([
+                "id",
+                "application_number",
+                "document_code",
+                "title",
+                "dispatch_date",
+                "state",
+                "handled_at",
+                "path",
+                "sha256",
+            ])?;
+            for c in &d.communications {
+                w.write_record([
+                    c.id.clone(),
+                    c.application_number.clone(),
+                    c.document_code.clone(),
+                    c.title.clone(),
+                    c.dispatch_date.clone(),
+                    c.state.clone(),
+                    o(&c.handled_at),
+                    o(&c.path),
+                    o(&c.sha256),
+                ])?;
+            }
+        }
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+/// One all-day calendar entry.
+struct Event {
+    uid: String,
+    date: String,
+    summary: String,
+    description: String,
+}
+
+fn ics(d: &Data, now: chrono::DateTime<Utc>) -> String {
+    let mut events = Vec::new();
+    for c in &d.communications {
+        events.push(Event {
+            uid: format!("communication-{}", c.id),
+            date: c.dispatch_date.clone(),
+            summary: format!(
+                "{}: EPO communication {} dispatched",
+                c.application_number, c.document_code
+            ),
+            description: c.title.clone(),
+        });
+    }
+    for c in &d.changes {
+        events.push(Event {
+            uid: format!("change-{}", c.id),
+            date: c.office_date.clone(),
+            summary: c.summary.clone(),
+            description: format!("{} change detected by mailroom at {}", c.kind, c.detected_at),
+        });
+    }
+    for (case, status) in &d.snapshots {
+        let CaseStatus::Ep(ep) = status else { continue };
+        for step in &ep.steps {
+            let Some(limit) = step.time_limit.as_ref().filter(|t| !t.due.is_empty()) else {
+                continue;
+            };
+            events.push(Event {
+                uid: format!("time-limit-{}-{}", case.number, step.id),
+                date: limit.due.clone(),
+                summary: format!("{}: time limit: {}", case.label(), step.description),
+                description: format!(
+                    "{} {} set by the EPO ({} {}); procedural step {}",
+                    step.code, step.description, limit.value, limit.unit, step.id
+                ),
+            });
+        }
+    }
+    let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
+    let mut out = String::new();
+    let mut line = |s: &str| fold(&mut out, s);
+    line("BEGIN:VCALENDAR");
+    line("VERSION:2.0");
+    line("PRODID:-//mailroom//office events//EN");
+    line("CALSCALE:GREGORIAN");
+    for e in events {
+        let Some(date) = ics_date(&e.date) else { continue };
+        line("BEGIN:VEVENT");
+        line(&format!("UID:{}@mailroom", escape(&e.uid)));
+        line(&format!("DTSTAMP:{stamp}"));
+        line(&format!("DTSTART;VALUE=DATE:{date}"));
+        line(&format!("SUMMARY:{}", escape(&e.summary)));
+        line(&format!("DESCRIPTION:{}", escape(&e.description)));
+        line("TRANSP:TRANSPARENT");
+        line("END:VEVENT");
+    }
+    line("END:VCALENDAR");
+    out
+}
+
+/// `2026-11-23` → `20261123`; anything else (an empty or partial office date) → `None`.
+fn ics_date(iso: &str) -> Option<String> {
+    chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.format("%Y%m%d").to_string())
+}
+
+/// RFC 5545 §3.3.11 text escaping.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Appends a content line folded at 75 octets (never inside a UTF-8 character), CRLF-ended.
+fn fold(out: &mut String, line: &str) {
+    let mut width = 0;
+    for ch in line.chars() {
+        let n = ch.len_utf8();
+        if width + n > 75 {
+            out.push_str("\r\n ");
+            width = 1;
+        }
+        out.push(ch);
+        width += n;
+    }
+    out.push_str("\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_keeps_lines_within_75_octets_and_characters_whole() {
+        let cases = [
+            ("SUMMARY:short", vec!["SUMMARY:short"]),
+            (&*format!("X:{}", "a".repeat(80)), vec![]),
+            (&*format!("X:{}", "拒".repeat(40)), vec![]),
+        ];
+        for (input, want) in cases {
+            let mut out = String::new();
+            fold(&mut out, input);
+            let lines: Vec<&str> = out.split("\r\n").filter(|l| !l.is_empty()).collect();
+            for l in &lines {
+                assert!(l.len() <= 75, "{l:?} is {} octets", l.len());
+            }
+            let unfolded: String = out.replace("\r\n ", "").trim_end().to_owned();
+            assert_eq!(unfolded, input);
+            if !want.is_empty() {
+                assert_eq!(lines, want);
+            }
+        }
+    }
+
+    #[test]
+    fn text_is_escaped_and_dates_checked() {
+        for (input, want) in [("a;b,c\\d\ne", "a\\;b\\,c\\\\d\\ne"), ("plain", "plain")] {
+            assert_eq!(escape(input), want);
+        }
+        for (input, want) in [
+            ("2019-10-25", Some("20191025")),
+            ("", None),
+            ("20191025", None),
+            ("2019-13-01", None),
+        ] {
+            assert_eq!(ics_date(input).as_deref(), want, "{input:?}");
         }
     }
 }

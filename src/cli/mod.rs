@@ -4,6 +4,8 @@
 //! is unusable (`EX_CONFIG`, so a service manager can stop restarting a misconfigured unit).
 //! Errors print as one line on stderr: `mailroom: error: <what>: <cause>`.
 
+mod cases;
+mod changes;
 mod communications;
 mod config_cmd;
 mod demo;
@@ -45,6 +47,11 @@ enum Command {
     Sync(sync::Job),
     /// List the communications mailroom holds
     Communications(communications::Args),
+    /// The cases whose status mailroom follows
+    #[command(subcommand)]
+    Cases(cases::Command),
+    /// The changes found in the cases' status
+    Changes(changes::Args),
     /// Export what the docketing system needs (stdout)
     Export(export::Args),
     /// Serve the local simulator of MyEPO Mailbox, EPO OPS and JPO
@@ -103,6 +110,8 @@ fn try_main(cli: Cli) -> Result<(), Failure> {
             Command::Demo(args) => Ok(demo::run(args).await?),
             Command::Sync(job) => sync::run(job, &load_config(&source)?).await,
             Command::Communications(args) => Ok(communications::run(args, &load_config(&source)?).await?),
+            Command::Cases(cmd) => cases::run(cmd, &load_config(&source)?).await,
+            Command::Changes(args) => Ok(changes::run(args, &load_config(&source)?).await?),
             Command::Export(args) => Ok(export::run(args, &load_config(&source)?).await?),
             Command::Sandbox(args) => Ok(sandbox::run(args).await?),
             Command::Config => Ok(config_cmd::run(&load_config(&source)?)?),

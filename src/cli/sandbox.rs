@@ -79,6 +79,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         super::print_stdout(&crate::config::sandbox_config_toml(
             &Urls::for_base(&base),
             &data_dir,
+            args.time_scale,
         ))?;
     }
     sandbox.serve(listener, crate::signals::shutdown()).await?;

@@ -11,16 +11,31 @@ use std::path::Path;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use chrono::{DateTime, Utc};
+
 use crate::archive::Archive;
 use crate::config::{Config, ConfigError};
+use crate::core::cases::{CaseKey, Kind, parse_case};
+use crate::offices::jpo::JpoClient;
 use crate::offices::myepo::Client;
+use crate::offices::ops::OpsClient;
 use crate::store::Store;
 use crate::sync::mailbox::{Mailbox, Observer, Report};
+use crate::sync::status::{Observer as StatusObserver, Report as StatusReport, StatusSync};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Job {
     /// Fetch every unhandled MyEPO communication, archive it, then mark it handled at the EPO
     Mailbox,
+    /// Refresh the status of the cases from the EP Register (OPS) and the JPO, record changes
+    Status {
+        /// Only this case (any usual form: EP23184567.2, 特願2020-123456)
+        #[arg(long, value_name = "NUMBER")]
+        case: Option<String>,
+        /// The kind of right of --case (JP: patent, design, trademark)
+        #[arg(long, requires = "case")]
+        kind: Option<Kind>,
+    },
 }
 
 pub async fn run(job: Job, cfg: &Config) -> Result<(), super::Failure> {
@@ -38,6 +53,145 @@ pub async fn run(job: Job, cfg: &Config) -> Result<(), super::Failure> {
                     ),
                 ))
             }
+        }
+        Job::Status { case, kind } => {
+            let only = case
+                .map(|n| parse_case(&n, None, kind))
+                .transpose()
+                .map_err(anyhow::Error::new)?;
+            let report = status(cfg, only.as_ref(), status_observer().as_ref(), Utc::now()).await?;
+            super::print_stdout(&status_summary(&report))?;
+            if report.is_complete() {
+                Ok(())
+            } else {
+                Err(super::Failure::with_code(
+                    3,
+                    anyhow::anyhow!("some cases were not refreshed (see above); the next cycle tries again"),
+                ))
+            }
+        }
+    }
+}
+
+/// Opens what a status cycle needs and runs one at `now`.
+pub async fn status(
+    cfg: &Config,
+    only: Option<&CaseKey>,
+    observer: &dyn StatusObserver,
+    now: DateTime<Utc>,
+) -> anyhow::Result<StatusReport> {
+    if cfg.ops.is_none() && cfg.jpo.is_none() {
+        return Err(ConfigError::Value {
+            key: "ops".into(),
+            reason: "neither [ops] nor [jpo] is configured: no case status to sync".into(),
+        }
+        .into());
+    }
+    let store = Store::open(&cfg.storage.database)?;
+    let ops = cfg.ops.as_ref().map(OpsClient::new).transpose()?;
+    let jpo = cfg
+        .jpo
+        .as_ref()
+        .map(|j| JpoClient::new(j).map(|c| (c, j)))
+        .transpose()?;
+    let job = StatusSync {
+        store: &store,
+        ops: ops.as_ref(),
+        jpo: jpo.as_ref().map(|(c, j)| (c, *j)),
+    };
+    job.run_cycle(only, now, observer).await.context("status cycle")
+}
+
+pub fn status_summary(r: &StatusReport) -> String {
+    let mut s = format!(
+        "status: {} EP and {} JP case(s) refreshed, {} JP case(s) wait for a later day, {} change(s), {} failed (run {})\n",
+        r.ep_checked,
+        r.jp_checked,
+        r.jp_deferred,
+        r.changes.len(),
+        r.failed.len(),
+        r.run_id
+    );
+    if r.added_from_mailbox > 0 {
+        s.push_str(&format!(
+            "  {} case(s) added from the mailbox\n",
+            r.added_from_mailbox
+        ));
+    }
+    for (_, summary) in &r.changes {
+        s.push_str(&format!("  CHANGE {summary}\n"));
+    }
+    for (case, why) in &r.failed {
+        s.push_str(&format!("  failed: {case}: {why}\n"));
+    }
+    for why in &r.stopped {
+        s.push_str(&format!("  stopped: {why}\n"));
+    }
+    for note in &r.notes {
+        s.push_str(&format!("  note: {note}\n"));
+    }
+    s.push_str(&format!(
+        "  office requests: OPS {} ({} refused), JPO {} ({} daily-cap and {} busy replies)\n",
+        r.ops_requests, r.ops_rejected, r.jpo_requests, r.jpo_daily_cap_replies, r.jpo_busy_replies
+    ));
+    s
+}
+
+fn status_observer() -> Box<dyn StatusObserver> {
+    if std::io::stderr().is_terminal() {
+        Box::new(StatusBar::default())
+    } else {
+        Box::new(StatusLines)
+    }
+}
+
+/// Plain lines on stderr, one per case.
+struct StatusLines;
+
+impl StatusObserver for StatusLines {
+    fn planned(&self, cases: usize) {
+        eprintln!("refreshing {cases} case(s)");
+    }
+    fn checked(&self, case: &str, changes: &[String]) {
+        eprintln!("checked {case}: {} change(s)", changes.len());
+    }
+    fn failed(&self, case: &str, reason: &str) {
+        eprintln!("FAILED {case}: {reason}");
+    }
+}
+
+/// A progress bar over the cases of a status cycle.
+#[derive(Default)]
+struct StatusBar(std::sync::OnceLock<ProgressBar>);
+
+impl StatusObserver for StatusBar {
+    fn planned(&self, cases: usize) {
+        let bar = ProgressBar::new(cases as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} refreshing [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let _ = self.0.set(bar);
+    }
+    fn checked(&self, case: &str, changes: &[String]) {
+        if let Some(b) = self.0.get() {
+            for c in changes {
+                b.println(format!("CHANGE {c}"));
+            }
+            b.set_message(case.to_owned());
+            b.inc(1);
+            if b.position() >= b.length().unwrap_or(0) {
+                b.finish_and_clear();
+            }
+        }
+    }
+    fn failed(&self, case: &str, reason: &str) {
+        match self.0.get() {
+            Some(b) => {
+                b.println(format!("FAILED {case}: {reason}"));
+                b.inc(1);
+            }
+            None => eprintln!("FAILED {case}: {reason}"),
         }
     }
 }

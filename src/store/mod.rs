@@ -9,7 +9,9 @@
 //! (testable without a runtime); async code reaches them through [`Store::call`], which runs
 //! them on tokio's blocking pool.
 
+pub mod cases;
 pub mod communications;
+pub mod jpo_usage;
 pub mod runs;
 
 use std::path::{Path, PathBuf};
@@ -37,7 +39,10 @@ pub enum StoreError {
 }
 
 /// The migrations, in order. Never edit one that has shipped: add a new one.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_mailbox.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_mailbox.sql"),
+    include_str!("migrations/0002_cases.sql"),
+];
 
 #[derive(Clone)]
 pub struct Store {

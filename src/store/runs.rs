@@ -11,6 +11,9 @@ pub struct Totals {
     pub handled: u64,
     pub failed: u64,
     pub quarantined: u64,
+    /// Status runs: cases refreshed and change events found.
+    pub checked: u64,
+    pub changes: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +53,7 @@ pub fn finish(
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE sync_runs SET finished_at = ?2, outcome = ?3, listed = ?4, archived = ?5, handled = ?6, failed = ?7,
-             quarantined = ?8, error = ?9 WHERE id = ?1",
+             quarantined = ?8, error = ?9, checked = ?10, changes = ?11 WHERE id = ?1",
         params![
             id,
             now,
@@ -60,7 +63,9 @@ pub fn finish(
             totals.handled as i64,
             totals.failed as i64,
             totals.quarantined as i64,
-            error
+            error,
+            totals.checked as i64,
+            totals.changes as i64
         ],
     )?;
     Ok(())

@@ -153,6 +153,7 @@ impl Report {
             handled: (self.marked + self.recorded_handled_at_office) as u64,
             failed: self.failed.len() as u64,
             quarantined: self.quarantined.len() as u64,
+            ..Totals::default()
         }
     }
 }

@@ -30,9 +30,11 @@ impl Env {
     }
 
     pub async fn start(opts: SandboxOptions) -> Env {
+        let time_scale = opts.time_scale;
         let sandbox = mailroom_sandbox::spawn_local(opts).await.expect("sandbox starts");
         let dir = tempfile::tempdir().expect("tempdir");
-        let text = mailroom::config::sandbox_config_toml(&sandbox.urls(), &dir.path().join("data"));
+        let text =
+            mailroom::config::sandbox_config_toml(&sandbox.urls(), &dir.path().join("data"), time_scale);
         std::fs::write(dir.path().join("mailroom.toml"), text).expect("write config");
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -62,6 +64,8 @@ impl Env {
             .env_remove("RUST_LOG");
         c.env("MAILROOM_LOG", "info");
         c.env("MAILROOM_MYEPO__RETRY_BASE_DELAY_MS", "50");
+        c.env("MAILROOM_OPS__RETRY_BASE_DELAY_MS", "50");
+        c.env("MAILROOM_JPO__RETRY_BASE_DELAY_MS", "50");
         c
     }
 

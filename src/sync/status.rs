@@ -1,0 +1,400 @@
+//! One case-status cycle: the I/O shell around `core::status` and `core::schedule`.
+//!
+//! 1. **Cases from the mailbox**: every EP application number of a stored communication
+//!    becomes a case (`source = mailbox`) unless it is known — a removed case stays removed.
+//! 2. **EP**: every tracked EP case, one OPS register request each (`biblio,events,
+//!    procedural-steps`), paced by the OPS client. A cycle-level failure (quota, credentials,
+//!    the office down beyond retries) stops the EP part; a case-level one (not in the Register,
+//!    a body that does not parse) is recorded on the case and the cycle goes on.
+//! 3. **JP**: the cases `core::schedule::choose_jp` picks within today's remaining caps (the
+//!    counters are loaded from SQLite, kept by the client, and written back with each case).
+//! 4. For each answer: diff against the latest snapshot → fingerprint → in **one
+//!    transaction** the snapshot (only if the fingerprint changed), its change events and the
+//!    case's current status. A case's first snapshot is a baseline: it yields no change events.
+//!
+//! `now` is an argument, not read here, so a benchmark can run simulated days.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::config;
+use crate::core::cases::{CaseKey, Kind, Office, parse_case};
+use crate::core::jpo_quota::{ApiUsage, jst_day};
+use crate::core::schedule::{JpCandidate, choose_jp};
+use crate::core::status::{self, CaseStatus};
+use crate::offices::jpo::{JpoClient, JpoError};
+use crate::offices::ops::{OpsClient, OpsError};
+use crate::store::cases::{self as cases_db, CaseRow};
+use crate::store::runs::{self, Outcome, Totals};
+use crate::store::{Store, StoreError, jpo_usage, timestamp};
+
+/// The JPO API the status cycle uses.
+pub const JPO_API: &str = "app_progress";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no case {0} is tracked; add it with `mailroom cases add`")]
+    UnknownCase(String),
+}
+
+/// What one status cycle did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub run_id: i64,
+    pub added_from_mailbox: usize,
+    pub ep_checked: usize,
+    pub jp_checked: usize,
+    /// JP cases not due today or beyond today's caps.
+    pub jp_deferred: usize,
+    /// (case, summary) of every change event found, in order.
+    pub changes: Vec<(String, String)>,
+    /// (case, reason) for cases whose refresh failed; they keep their last known status.
+    pub failed: Vec<(String, String)>,
+    /// Why a part of the cycle stopped early (quota, credentials, office down).
+    pub stopped: Vec<String>,
+    /// Worth knowing, not a failure (e.g. a JPO daily cap reached earlier than counted).
+    pub notes: Vec<String>,
+    pub ops_requests: u64,
+    pub ops_rejected: u64,
+    pub jpo_requests: u64,
+    pub jpo_daily_cap_replies: u64,
+    pub jpo_busy_replies: u64,
+}
+
+impl Report {
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty() && self.stopped.is_empty()
+    }
+}
+
+/// Progress of a cycle, for a bar or log lines.
+pub trait Observer {
+    fn planned(&self, _cases: usize) {}
+    fn checked(&self, _case: &str, _changes: &[String]) {}
+    fn failed(&self, _case: &str, _reason: &str) {}
+}
+
+impl Observer for crate::sync::mailbox::Quiet {}
+
+pub struct StatusSync<'a> {
+    pub store: &'a Store,
+    pub ops: Option<&'a OpsClient>,
+    pub jpo: Option<(&'a JpoClient, &'a config::Jpo)>,
+}
+
+impl StatusSync<'_> {
+    /// Runs one cycle over every tracked case, or only `only`.
+    pub async fn run_cycle(
+        &self,
+        only: Option<&CaseKey>,
+        now: DateTime<Utc>,
+        observer: &dyn Observer,
+    ) -> Result<Report, StatusError> {
+        let stamp = timestamp(now);
+        let s = stamp.clone();
+        let run_id = self.store.call(move |c| runs::start(c, "status", &s)).await?;
+        let mut report = Report {
+            run_id,
+            ..Report::default()
+        };
+        report.added_from_mailbox = self.cases_from_mailbox(&stamp).await?;
+        let all = self.store.call(|c| cases_db::list(c)).await?;
+        let all: Vec<CaseRow> = match only {
+            Some(key) => {
+                let one: Vec<CaseRow> = all.into_iter().filter(|c| c.key() == *key).collect();
+                if one.is_empty() {
+                    return Err(StatusError::UnknownCase(key.label()));
+                }
+                one
+            }
+            None => all,
+        };
+        let (ep, jp): (Vec<CaseRow>, Vec<CaseRow>) = all.into_iter().partition(|c| c.office == Office::Ep);
+        let jp_chosen = self.choose_jp(&jp, now, only.is_some()).await?;
+        report.jp_deferred = jp.len() - jp_chosen.len();
+        let ep_count = if self.ops.is_some() { ep.len() } else { 0 };
+        observer.planned(ep_count + jp_chosen.len());
+
+        let result = self.run_ep(&ep, now, observer, &mut report).await;
+        let result = match result {
+            Ok(()) => self.run_jp(&jp_chosen, now, observer, &mut report).await,
+            Err(e) => Err(e),
+        };
+        if let Some(ops) = self.ops {
+            let st = ops.stats();
+            report.ops_requests = st.requests;
+            report.ops_rejected = st.forbidden_total();
+        }
+        if let Some((jpo, _)) = self.jpo {
+            let st = jpo.stats();
+            report.jpo_requests = st.requests;
+            report.jpo_daily_cap_replies = st.status("203");
+            report.jpo_busy_replies = st.status("303");
+        }
+        let totals = Totals {
+            listed: (ep.len() + jp.len()) as u64,
+            failed: report.failed.len() as u64,
+            checked: (report.ep_checked + report.jp_checked) as u64,
+            changes: report.changes.len() as u64,
+            ..Totals::default()
+        };
+        let (outcome, error) = match &result {
+            Err(e) => (Outcome::Failed, Some(e.to_string())),
+            Ok(()) if report.is_complete() => (Outcome::Ok, None),
+            Ok(()) => (Outcome::Partial, report.stopped.first().cloned()),
+        };
+        let end = timestamp(Utc::now().max(now));
+        self.store
+            .call(move |c| runs::finish(c, run_id, totals, outcome, error.as_deref(), &end))
+            .await?;
+        result.map(|()| report)
+    }
+
+    async fn cases_from_mailbox(&self, stamp: &str) -> Result<usize, StatusError> {
+        let apps = self.store.call(|c| cases_db::mailbox_applications(c)).await?;
+        let stamp = stamp.to_owned();
+        let added = self
+            .store
+            .write(move |tx| {
+                let mut added = 0;
+                for (number, reference) in &apps {
+                    // PCT numbers and anything else that is not an EP application stay mailbox-only.
+                    let Ok(key) = parse_case(number, Some(Office::Ep), None) else {
+                        tracing::debug!(%number, "mailbox application number is not an EP case");
+                        continue;
+                    };
+                    if cases_db::add_from_mailbox(tx, &key, number, reference.as_deref(), &stamp)? {
+                        added += 1;
+                    }
+                }
+                Ok(added)
+            })
+            .await?;
+        Ok(added)
+    }
+
+    async fn choose_jp(
+        &self,
+        jp: &[CaseRow],
+        now: DateTime<Utc>,
+        forced: bool,
+    ) -> Result<Vec<CaseRow>, StatusError> {
+        let Some((client, cfg)) = self.jpo else {
+            return Ok(Vec::new());
+        };
+        let today = jst_day(now);
+        let stored = self.store.call(move |c| jpo_usage::load(c, today)).await?;
+        client.restore_usage(stored);
+        if forced {
+            return Ok(jp.to_vec());
+        }
+        let recent = today - Duration::days(i64::from(cfg.priority_days));
+        let candidates: Vec<JpCandidate> = jp
+            .iter()
+            .map(|c| JpCandidate {
+                id: c.id,
+                kind: c.kind,
+                last_checked: c.checked_at.as_deref().and_then(day_of),
+                priority: c
+                    .last_change_at
+                    .as_deref()
+                    .and_then(day_of)
+                    .is_some_and(|d| d >= recent),
+            })
+            .collect();
+        let chosen = choose_jp(
+            &candidates,
+            today,
+            |_| cfg.daily_cap,
+            |k| client.remaining(k, today),
+        );
+        Ok(chosen
+            .into_iter()
+            .filter_map(|id| jp.iter().find(|c| c.id == id).cloned())
+            .collect())
+    }
+
+    async fn run_ep(
+        &self,
+        ep: &[CaseRow],
+        now: DateTime<Utc>,
+        observer: &dyn Observer,
+        report: &mut Report,
+    ) -> Result<(), StatusError> {
+        let Some(ops) = self.ops else {
+            if !ep.is_empty() {
+                report.stopped.push(format!(
+                    "{} EP case(s) not checked: [ops] is not configured",
+                    ep.len()
+                ));
+            }
+            return Ok(());
+        };
+        for (i, case) in ep.iter().enumerate() {
+            match ops.register(&case.number).await {
+                Ok(st) => {
+                    let changes = self.record(case, CaseStatus::Ep(st), now, Vec::new()).await?;
+                    report.ep_checked += 1;
+                    observer.checked(&case.label(), &changes);
+                    push_changes(report, case, changes);
+                }
+                Err(e) if e.is_case_error() => {
+                    let reason = e.to_string();
+                    self.fail(case, &reason, matches!(e, OpsError::NotFound { .. }), now)
+                        .await?;
+                    observer.failed(&case.label(), &reason);
+                    report.failed.push((case.label(), reason));
+                }
+                Err(e) => {
+                    // Not this case's doing: it keeps its status and no error is pinned on it.
+                    report.stopped.push(format!(
+                        "EP status stopped, {} case(s) not refreshed this cycle: {e}",
+                        ep.len() - i
+                    ));
+                    break;
+                }
+            }
+        }
+        let st = ops.stats();
+        let stamp = timestamp(now);
+        self.store
+            .call(move |c| {
+                cases_db::save_ops_usage(
+                    c,
+                    st.week_bytes_used,
+                    st.hour_bytes_used,
+                    st.last_throttling.as_deref(),
+                    &stamp,
+                )
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn run_jp(
+        &self,
+        jp: &[CaseRow],
+        now: DateTime<Utc>,
+        observer: &dyn Observer,
+        report: &mut Report,
+    ) -> Result<(), StatusError> {
+        let Some((client, _)) = self.jpo else {
+            if !jp.is_empty() {
+                report.stopped.push(format!(
+                    "{} JP case(s) not checked: [jpo] is not configured",
+                    jp.len()
+                ));
+            }
+            return Ok(());
+        };
+        let mut capped: Vec<Kind> = Vec::new();
+        for (i, case) in jp.iter().enumerate() {
+            if capped.contains(&case.kind) {
+                report.jp_deferred += 1;
+                continue;
+            }
+            let result = client.app_progress(case.kind, &case.number, now).await;
+            let usage = client.usage();
+            match result {
+                Ok(st) => {
+                    let changes = self.record(case, CaseStatus::Jp(st), now, usage).await?;
+                    report.jp_checked += 1;
+                    observer.checked(&case.label(), &changes);
+                    push_changes(report, case, changes);
+                }
+                Err(JpoError::DailyCapReached { .. }) => {
+                    self.save_usage(usage).await?;
+                    capped.push(case.kind);
+                    report.jp_deferred += 1;
+                    report.notes.push(format!(
+                        "JPO {} {JPO_API}: the office says today's cap is used up; the rest waits for 00:00 JST",
+                        case.kind
+                    ));
+                }
+                Err(e) if e.is_case_error() => {
+                    self.save_usage(usage).await?;
+                    let reason = e.to_string();
+                    self.fail(case, &reason, matches!(e, JpoError::NotFound { .. }), now)
+                        .await?;
+                    observer.failed(&case.label(), &reason);
+                    report.failed.push((case.label(), reason));
+                }
+                Err(e) => {
+                    self.save_usage(usage).await?;
+                    report.stopped.push(format!(
+                        "JP status stopped, {} case(s) not refreshed this cycle: {e}",
+                        jp.len() - i
+                    ));
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Diffs, fingerprints and records one answer (with the JPO counters, if any) in one
+    /// transaction. Returns the summaries of the change events written.
+    async fn record(
+        &self,
+        case: &CaseRow,
+        new: CaseStatus,
+        now: DateTime<Utc>,
+        usage: Vec<ApiUsage>,
+    ) -> Result<Vec<String>, StatusError> {
+        let id = case.id;
+        let label = case.label();
+        let stamp = timestamp(now);
+        let summaries = self
+            .store
+            .write(move |tx| {
+                let old = cases_db::latest_snapshot(tx, id)?;
+                let changes = match &old {
+                    Some(old) => status::diff(&label, old, &new),
+                    None => Vec::new(),
+                };
+                let fp = status::fingerprint(&new);
+                let current = status::current(&new);
+                cases_db::record_check(tx, id, &new, &fp, &current, &changes, &stamp)?;
+                jpo_usage::save(tx, &usage)?;
+                Ok(changes.into_iter().map(|c| c.summary).collect())
+            })
+            .await?;
+        Ok(summaries)
+    }
+
+    async fn fail(
+        &self,
+        case: &CaseRow,
+        reason: &str,
+        not_found: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StatusError> {
+        let id = case.id;
+        let reason = reason.to_owned();
+        let stamp = timestamp(now);
+        self.store
+            .call(move |c| cases_db::record_failure(c, id, &reason, not_found, &stamp))
+            .await?;
+        Ok(())
+    }
+
+    async fn save_usage(&self, usage: Vec<ApiUsage>) -> Result<(), StatusError> {
+        self.store.write(move |tx| jpo_usage::save(tx, &usage)).await?;
+        Ok(())
+    }
+}
+
+fn push_changes(report: &mut Report, case: &CaseRow, changes: Vec<String>) {
+    let label = case.label();
+    report
+        .changes
+        .extend(changes.into_iter().map(|s| (label.clone(), s)));
+}
+
+/// The JST day of a stored RFC 3339 timestamp (the JPO's day, which its caps follow).
+fn day_of(ts: &str) -> Option<chrono::NaiveDate> {
+    DateTime::parse_from_rfc3339(ts)
+        .ok()
+        .map(|t| jst_day(t.with_timezone(&Utc)))
+}

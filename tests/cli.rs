@@ -161,6 +161,13 @@ fn demo_runs_twice_in_a_row_and_writes_only_inside_its_directory() {
         "the demo lists what it archived: {out}"
     );
     assert!(out.contains(&demo.join("archive").display().to_string()), "{out}");
+    assert!(out.contains("3 EP and 3 JP case(s) refreshed"), "{out}");
+    assert!(
+        out.contains(
+            r#"CHANGE EP90000001: status "Grant of patent is intended" → "The patent has been granted""#
+        ),
+        "the demo shows the change it detected: {out}"
+    );
 
     let second = run(mailroom().current_dir(dir.path()).args(["demo", "--dir", "demo"]));
     assert!(second.status.success(), "{}", stderr(&second));
@@ -170,6 +177,15 @@ fn demo_runs_twice_in_a_row_and_writes_only_inside_its_directory() {
         "{out}"
     );
     assert!(out.contains("Nothing new since the last run"), "{out}");
+    assert_eq!(
+        out.matches("CHANGE ").count(),
+        1,
+        "one advance, one change: {out}"
+    );
+    assert!(
+        out.contains(r#"CHANGE EP90000001: status "The patent has been granted" → "No opposition filed"#),
+        "{out}"
+    );
 
     let top: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()

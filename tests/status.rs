@@ -406,3 +406,95 @@ async fn a_jpo_203_stops_that_api_for_the_day_after_one_reply() {
     );
     assert!(out.contains("today's cap is used up"), "{}", explain(&o));
 }
+
+/// The docketing exports: JSON with cases and changes, CSV tables, and an ICS that a standard
+/// calendar parser (Python's `icalendar`, installed by `.ci/run`) reads back.
+#[tokio::test]
+async fn exports_hold_cases_changes_and_a_calendar_of_office_dates() {
+    let env = Env::start(SandboxOptions::default()).await;
+    assert!(env.sync().await.status.success());
+    env.post("/_sandbox/ops/cases", json!({"count": 1, "status": "12"}))
+        .await;
+    ok(&env, &["cases", "add", "EP90000001", "--ref", "MR-9001"]).await;
+    let _ = env.run(env.mailroom(&["sync", "status"])).await;
+    env.post("/_sandbox/cases/ep/EP90000001/advance", json!({})).await;
+    let _ = env.run(env.mailroom(&["sync", "status"])).await;
+
+    let json: Value = serde_json::from_str(&ok(&env, &["export", "--format", "json"]).await).expect("JSON");
+    assert_eq!(json["communications"].as_array().map(Vec::len), Some(12));
+    let granted = json["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .find(|c| c["number"] == "EP90000001")
+        .expect("EP90000001 exported");
+    assert_eq!(granted["status_code"], "8", "{granted}");
+    assert_eq!(granted["client_reference"], "MR-9001");
+    let changes = json["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0]["kind"], "status");
+
+    let csv = ok(&env, &["export", "--format", "csv", "--table", "changes"]).await;
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("case,detected_at,kind,summary,old,new,office_date")
+    );
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("EP90000001,")),
+        "{csv}"
+    );
+    let cases_csv = ok(&env, &["export", "--format", "csv"]).await;
+    assert!(
+        cases_csv.starts_with(
+            "office,kind,number,client_reference,status_code,status_text,status_date,checked_at\n"
+        )
+    );
+
+    let ics = ok(&env, &["export", "--format", "ics"]).await;
+    assert!(
+        ics.contains("\r\n") && !ics.replace("\r\n", "").contains('\n'),
+        "CRLF only"
+    );
+    let parsed = tokio::task::spawn_blocking(move || {
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import icalendar, json, sys\n\
+                 cal = icalendar.Calendar.from_ical(sys.stdin.buffer.read())\n\
+                 print(json.dumps([[str(e.get('SUMMARY')), e.decoded('DTSTART').isoformat(), str(e.get('UID'))] \
+                 for e in cal.walk('VEVENT')]))",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(ics.as_bytes()).expect("write");
+        child.wait_with_output().expect("python3 finishes")
+    })
+    .await
+    .expect("join");
+    assert!(
+        parsed.status.success(),
+        "icalendar refused the export (pip install icalendar): {}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let events: Vec<(String, String, String)> = serde_json::from_slice(&parsed.stdout).expect("events");
+    let dispatch = events
+        .iter()
+        .filter(|e| e.0.contains("EPO communication"))
+        .count();
+    assert_eq!(dispatch, 12, "every dispatch date: {events:#?}");
+    assert!(
+        events.iter().any(|e| e.0.starts_with("EP90000001: status")),
+        "the status change: {events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| e.0.contains("time limit")),
+        "time limits from the Register: {events:#?}"
+    );
+    let uids: std::collections::BTreeSet<&str> = events.iter().map(|e| e.2.as_str()).collect();
+    assert_eq!(uids.len(), events.len(), "UIDs are unique");
+}

@@ -14,6 +14,7 @@ use anyhow::Context;
 use mailroom_sandbox::SandboxOptions;
 
 use chrono::Utc;
+use serde_json::json;
 
 use crate::config::{Config, ConfigSource, sandbox_config_toml};
 use crate::core::cases::{Kind, parse_case};
@@ -90,11 +91,29 @@ const JP_SAMPLES: [(&str, Kind, &str); 3] = [
     ("商願2024-123456", Kind::Trademark, "MR-JPT-0456"),
 ];
 
-/// The case the demo advances at the office between the two status cycles (EP3000000).
-const ADVANCED: &str = "EP14735465";
-
-/// Two status cycles with one office-side advance between them.
+/// Two status cycles with one office-side advance between them. The case advanced is a
+/// sandbox EP case made at "grant intended" on the demo's first run (its number is the first
+/// synthetic one, `EP90000001`), so the change shown is a status change.
 async fn status_demo(cfg: &Config, base: &str) -> anyhow::Result<(StatusReport, String, StatusReport)> {
+    let http = reqwest::Client::new();
+    let known: serde_json::Value = http
+        .get(format!("{base}/_sandbox/ops/cases"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .context("sandbox /_sandbox/ops/cases")?
+        .json()
+        .await
+        .context("sandbox /_sandbox/ops/cases")?;
+    if !known.to_string().contains(ADVANCED) {
+        scenario(
+            &http,
+            base,
+            "/_sandbox/ops/cases",
+            json!({"count": 1, "status": "12"}),
+        )
+        .await?;
+    }
     let store = Store::open(&cfg.storage.database)?;
     let now = timestamp(Utc::now());
     store
@@ -104,19 +123,40 @@ async fn status_demo(cfg: &Config, base: &str) -> anyhow::Result<(StatusReport, 
                     cases::add(tx, &key, number, Some(reference), Source::Manual, &now)?;
                 }
             }
+            if let Ok(key) = parse_case(ADVANCED, None, None) {
+                cases::add(tx, &key, ADVANCED, Some("MR-DEMO-EP"), Source::Manual, &now)?;
+            }
             Ok(())
         })
         .await?;
     drop(store);
     let first = super::sync::status(cfg, None, &Quiet, Utc::now()).await?;
-    let url = format!("{base}/_sandbox/cases/ep/{ADVANCED}/advance");
-    let reply = reqwest::Client::new()
-        .post(&url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .with_context(|| format!("advancing {ADVANCED} in the sandbox"))?;
-    drop(reply);
+    scenario(
+        &http,
+        base,
+        &format!("/_sandbox/cases/ep/{ADVANCED}/advance"),
+        json!({}),
+    )
+    .await?;
     let second = super::sync::status(cfg, None, &Quiet, Utc::now()).await?;
     Ok((first, ADVANCED.to_owned(), second))
 }
+
+/// A POST to the sandbox's scenario API.
+async fn scenario(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<()> {
+    http.post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("sandbox {path}"))?;
+    Ok(())
+}
+
+/// The sandbox case the demo moves forward.
+const ADVANCED: &str = "EP90000001";

@@ -259,6 +259,22 @@ async fn server_errors_are_retried_a_bounded_number_of_times() {
     let st = c.stats();
     assert_eq!((st.requests, st.retries), (4, 3));
 
+    // A 429 is waited out for its Retry-After (seconds, as HTTP says).
+    b.post(
+        "/_sandbox/faults",
+        json!({"office": "ops", "kind": "status", "status": 429, "retry_after": "1"}),
+    )
+    .await;
+    let started = Instant::now();
+    c.register(&cases[0].0).await.expect("after the 429");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let st = c.stats();
+    assert_eq!((st.requests, st.retries), (6, 4));
+
     // More failures than retries (5): the error reaches the caller and stops the cycle.
     b.post(
         "/_sandbox/faults",
@@ -270,8 +286,8 @@ async fn server_errors_are_retried_a_bounded_number_of_times() {
     assert!(e.to_string().contains("SERVER.DomainAccess"), "{e}");
     assert!(!e.is_case_error());
     let st = c.stats();
-    assert_eq!((st.requests, st.retries), (10, 8));
-    assert_eq!(b.served(REGISTER_ROUTE).await, 10);
+    assert_eq!((st.requests, st.retries), (12, 9));
+    assert_eq!(b.served(REGISTER_ROUTE).await, 12);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,8 @@
 //! - **Transient failures** (timeouts, connection errors, 408, 429, 5xx): retried up to
 //!   `retries` times with jittered exponential backoff, waiting `Retry-After` (seconds) when
 //!   given.
+//! - `Retry-After` of a 403 is read as milliseconds (OPS's throttling convention, §8.1); of a
+//!   429 or 5xx as HTTP says (seconds or a date).
 //! - Every request carries our `X-Request-ID`; errors keep the office's status, headers (no
 //!   credentials), body excerpt and OPS's own fault code and message.
 
@@ -291,7 +293,6 @@ impl OpsClient {
     fn observe(&self, bucket: Bucket, headers: &HeaderMap, retry_after: Option<Duration>) {
         let at = self.now();
         let mut f = self.fair();
-        f.stats.requests += 1;
         if let Some(v) = header(headers, c::H_THROTTLING) {
             if let Some(t) = Throttling::parse(v) {
                 f.pacer.observe(bucket, at, &t, retry_after);
@@ -314,6 +315,7 @@ impl OpsClient {
             let started = self.wait_turn(bucket).await;
             let token = self.token().await?;
             let rid = http::request_id();
+            self.fair().stats.requests += 1;
             let resp = self
                 .http
                 .get(url.clone())

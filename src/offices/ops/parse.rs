@@ -130,7 +130,12 @@ impl Tree {
                 }
                 Event::Text(t) => {
                     let s = t.decode().map_err(|err| xml_error(position, &err))?;
-                    els[current].text.push_str(&s);
+                    // Texts are trimmed: leading whitespace (all of an indented parent's) is
+                    // not kept.
+                    let text = &mut els[current].text;
+                    if !(text.is_empty() && s.trim().is_empty()) {
+                        text.push_str(&s);
+                    }
                 }
                 Event::CData(t) => {
                     let s = t.decode().map_err(|err| xml_error(position, &err))?;
@@ -404,16 +409,12 @@ fn terminal_dates(t: &Tree, biblio: usize) -> Vec<(String, String)> {
 /// errors) or `<error>` without a namespace (auth, quota). `None` for anything else,
 /// including an empty body. Never panics.
 pub fn parse_fault(body: &[u8]) -> Option<(String, String)> {
+    if !error_root(body) {
+        return None;
+    }
     let t = Tree::read(body).ok()?;
     let root = *t.els[ROOT].children.first()?;
     let e = &t.els[root];
-    let shape_ok = matches!(
-        (e.ns, e.name.as_str()),
-        (Ns::Ops | Ns::Unbound, "fault" | "error")
-    );
-    if !shape_ok {
-        return None;
-    }
     let field = |name: &str| {
         e.children
             .iter()
@@ -422,6 +423,25 @@ pub fn parse_fault(body: &[u8]) -> Option<(String, String)> {
     };
     let (code, message) = (field("code"), field("message"));
     (!code.is_empty() || !message.is_empty()).then_some((code, message))
+}
+
+fn error_shape(ns: Ns, name: &[u8]) -> bool {
+    matches!((ns, name), (Ns::Ops | Ns::Unbound, b"fault" | b"error"))
+}
+
+/// Whether the document element is an OPS error, found without reading the rest (a large
+/// Register answer is not read twice).
+fn error_root(body: &[u8]) -> bool {
+    let mut reader = NsReader::from_reader(body);
+    loop {
+        match reader.read_resolved_event() {
+            Ok((res, Event::Start(e) | Event::Empty(e))) => {
+                return error_shape(ns_of(&res), e.local_name().as_ref());
+            }
+            Ok((_, Event::Eof)) | Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,11 @@ const TARGETS: &[(&str, &[Seeds], Parser)] = &[
         ops_register,
     ),
     ("ops::parse_fault", OPS_FAULT_SEEDS, ops_fault),
+    (
+        "jpo::parse_envelope+app_progress",
+        &[Seeds::Folder("jpo-samples")],
+        jpo_app_progress,
+    ),
 ];
 
 /// The samples folder holds no bare error body, so the live ones of `shared/api/epo-ops.md`
@@ -76,6 +81,29 @@ fn ops_register(input: &[u8]) -> Outcome {
             other => other.kind().to_owned(),
         }),
     }
+}
+
+/// The JPO envelope, then `app_progress` of its data read as each kind of right.
+fn jpo_app_progress(input: &[u8]) -> Outcome {
+    use mailroom::core::cases::Kind;
+    use mailroom::offices::jpo::{parse_app_progress, parse_envelope};
+    let env = parse_envelope(input).map_err(|e| jpo_kind(&e))?;
+    let Some(data) = env.data else {
+        return Ok("envelope without data");
+    };
+    let mut outcome = Ok("parsed");
+    for kind in Kind::ALL {
+        if let Err(e) = parse_app_progress(&data, kind) {
+            outcome = Err(jpo_kind(&e));
+        }
+    }
+    outcome
+}
+
+/// The variant of a JPO parse error, without its input-dependent detail.
+fn jpo_kind(e: &mailroom::offices::jpo::JpoParseError) -> String {
+    let text = format!("{e:?}");
+    text.split(['(', ' ', '{']).next().unwrap_or("").to_owned()
 }
 
 fn ops_fault(input: &[u8]) -> Outcome {

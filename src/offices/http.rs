@@ -8,6 +8,20 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 /// `Retry-After` is honoured up to this; a longer one is treated as this.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
 
+/// How early a cached access token is renewed before it expires.
+pub const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+/// When to renew a token that lives `lifetime`: [`TOKEN_MARGIN`] early, or at half its life
+/// when it lives two margins or less (so a short-lived token is still reused). Every office
+/// client caches its tokens by this rule.
+pub fn renew_after(lifetime: Duration) -> Duration {
+    if lifetime > TOKEN_MARGIN * 2 {
+        lifetime - TOKEN_MARGIN
+    } else {
+        lifetime / 2
+    }
+}
+
 /// The body excerpt kept in an error (the log line stays readable).
 const BODY_EXCERPT: usize = 600;
 
@@ -161,6 +175,27 @@ pub fn request_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_renewed_a_minute_early_or_at_half_life() {
+        let table = [
+            (3600, 3_540_000),
+            (28_800, 28_740_000),
+            (1199, 1_139_000),
+            (121, 61_000),
+            (120, 60_000),
+            (10, 5000),
+            (3, 1500),
+            (0, 0),
+        ];
+        for (lifetime, renew_ms) in table {
+            assert_eq!(
+                renew_after(Duration::from_secs(lifetime)),
+                Duration::from_millis(renew_ms),
+                "{lifetime}"
+            );
+        }
+    }
 
     #[test]
     fn error_bodies_of_every_shape() {

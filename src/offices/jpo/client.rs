@@ -508,47 +508,18 @@ fn session_from(body: &Value, now: Instant) -> Result<Fresh, &'static str> {
     Ok(Fresh {
         access: Held {
             value: Secret::new(access),
-            renew_at: Some(now + renew_after(lifetime)),
+            renew_at: Some(now + http::renew_after(Duration::from_secs(lifetime))),
         },
         refresh: text(c::T_REFRESH_TOKEN).map(|r| Held {
             value: Secret::new(r),
-            renew_at: secs(c::T_REFRESH_EXPIRES_IN).map(|s| now + renew_after(s)),
+            renew_at: secs(c::T_REFRESH_EXPIRES_IN).map(|s| now + http::renew_after(Duration::from_secs(s))),
         }),
     })
-}
-
-/// When to stop using a token that lives `lifetime` seconds: a minute early, or at half its
-/// life when it is short (so a short-lived token is still reused).
-fn renew_after(lifetime: u64) -> Duration {
-    if lifetime > 120 {
-        Duration::from_secs(lifetime - 60)
-    } else {
-        Duration::from_millis(lifetime * 500)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_are_renewed_early() {
-        let table = [
-            (3600, 3_540_000),
-            (28_800, 28_740_000),
-            (121, 61_000),
-            (120, 60_000),
-            (3, 1500),
-            (0, 0),
-        ];
-        for (lifetime, renew_ms) in table {
-            assert_eq!(
-                renew_after(lifetime),
-                Duration::from_millis(renew_ms),
-                "{lifetime}"
-            );
-        }
-    }
 
     #[test]
     fn token_answers() {

@@ -162,7 +162,7 @@ impl Client {
         .unwrap_or(3600);
         Ok(Token {
             value: Secret::new(value),
-            renew_at: Instant::now() + renew_after(lifetime),
+            renew_at: Instant::now() + http::renew_after(Duration::from_secs(lifetime)),
         })
     }
 
@@ -351,29 +351,6 @@ impl Client {
                 Ok(MarkReply::BatchRejected)
             }
             Err(e) => Err(e),
-        }
-    }
-}
-
-/// When to renew a token that lives `lifetime` seconds: a minute early, or at half its life
-/// when it is short.
-fn renew_after(lifetime: u64) -> Duration {
-    if lifetime > 120 {
-        Duration::from_secs(lifetime - 60)
-    } else {
-        Duration::from_secs(lifetime / 2)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_renewed_early() {
-        let table = [(3600, 3540), (1199, 1139), (121, 61), (120, 60), (10, 5), (0, 0)];
-        for (lifetime, renew) in table {
-            assert_eq!(renew_after(lifetime), Duration::from_secs(renew), "{lifetime}");
         }
     }
 }

@@ -166,16 +166,6 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// When to renew a token that lives `lifetime`: [`c::TOKEN_MARGIN`] early, or at half its life
-/// when it is shorter than two margins.
-fn renew_after(lifetime: Duration) -> Duration {
-    if lifetime > c::TOKEN_MARGIN * 2 {
-        lifetime - c::TOKEN_MARGIN
-    } else {
-        lifetime / 2
-    }
-}
-
 fn join(base: &Url, path: &str) -> Result<Url, OpsError> {
     let mut url = base.clone();
     url.path_segments_mut()
@@ -484,7 +474,7 @@ impl OpsClient {
         .map_or(c::DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
         Ok(Token {
             value: Secret::new(value),
-            renew_at: Instant::now() + renew_after(lifetime),
+            renew_at: Instant::now() + http::renew_after(lifetime),
         })
     }
 }
@@ -510,18 +500,6 @@ mod tests {
         ];
         for (n, expected) in table {
             assert_eq!(register_path(n).map_err(|_| ()), expected, "{n}");
-        }
-    }
-
-    #[test]
-    fn tokens_are_renewed_a_minute_early() {
-        let table = [(1199, 1139), (3600, 3540), (121, 61), (120, 60), (10, 5), (0, 0)];
-        for (lifetime, renew) in table {
-            assert_eq!(
-                renew_after(Duration::from_secs(lifetime)),
-                Duration::from_secs(renew),
-                "{lifetime}"
-            );
         }
     }
 

@@ -12,8 +12,6 @@ pub const F_ACCESS_TOKEN: &str = "access_token";
 pub const F_EXPIRES_IN: &str = "expires_in";
 /// Used when an answer has no usable `expires_in` (the live value is 1199 s).
 pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(1199);
-/// §2.3: a token is renewed this long before it expires.
-pub const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
 /// §3.1: Register retrieval by epodoc application (`EP` + 8 digits) or publication number
 /// (`EP` + 7 digits): `{REGISTER_*}/{number}/{REGISTER_CONSTITUENTS}`, one case per request.

@@ -74,24 +74,31 @@ const CASE_COLUMNS: &str =
      checked_at, attempted_at, last_error, not_found, status_code, status_text, status_date, fingerprint,
      last_change_at";
 
-fn case_row(r: &Row<'_>) -> rusqlite::Result<CaseRow> {
-    let office: String = r.get(1)?;
-    let kind: String = r.get(2)?;
+/// The office and kind of right stored in columns `office_col` and `office_col + 1`.
+fn office_and_kind(r: &Row<'_>, office_col: usize) -> rusqlite::Result<(Office, Kind)> {
+    let office: String = r.get(office_col)?;
+    let kind: String = r.get(office_col + 1)?;
     let bad = |what: &str, v: String| {
         rusqlite::Error::FromSqlConversionFailure(
-            0,
+            office_col,
             rusqlite::types::Type::Text,
             format!("unknown {what} {v:?} in the cases table").into(),
         )
     };
+    let office = match office.as_str() {
+        "EP" => Office::Ep,
+        "JP" => Office::Jp,
+        _ => return Err(bad("office", office)),
+    };
+    Ok((office, kind.parse().map_err(|_| bad("kind", kind))?))
+}
+
+fn case_row(r: &Row<'_>) -> rusqlite::Result<CaseRow> {
+    let (office, kind) = office_and_kind(r, 1)?;
     Ok(CaseRow {
         id: r.get(0)?,
-        office: match office.as_str() {
-            "EP" => Office::Ep,
-            "JP" => Office::Jp,
-            _ => return Err(bad("office", office)),
-        },
-        kind: kind.parse().map_err(|_| bad("kind", kind))?,
+        office,
+        kind,
         number: r.get(3)?,
         input_number: r.get(4)?,
         client_reference: r.get(5)?,
@@ -364,10 +371,7 @@ pub fn changes(
     )?;
     let rows = st
         .query_map(params![since, case_id], |r| {
-            let office: String = r.get(1)?;
-            let kind: String = r.get(2)?;
-            let office = if office == "EP" { Office::Ep } else { Office::Jp };
-            let kind_of_right: Kind = kind.parse().unwrap_or(Kind::Patent);
+            let (office, kind_of_right) = office_and_kind(r, 1)?;
             let number: String = r.get(3)?;
             let case = CaseKey {
                 office,

@@ -4,7 +4,7 @@
 //! cargo run --release --example fuzz_parsers -- ITERATIONS [SEED]
 //! ```
 //!
-//! Each execution takes a recorded sample of one target (the files of a folder in `shared/`, or
+//! Each execution takes a recorded sample of one target (the files of a folder in `sandbox/data/`, or
 //! a recorded body quoted in the API notes),
 //! applies one to three mutations (bit flips, truncation, splicing two samples, duplicating or
 //! removing a tag, random bytes, deep nesting) and feeds the result to the target inside
@@ -30,7 +30,7 @@ type Parser = fn(&[u8]) -> Outcome;
 
 /// Where a target's seeds come from.
 enum Seeds {
-    /// Every file of a folder under `shared/` (but its README).
+    /// Every file of a folder under `sandbox/data/` (but its README).
     Folder(&'static str),
     /// One recorded body quoted in the API notes.
     Body(&'static str, &'static [u8]),
@@ -258,12 +258,12 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>, samples: &[(String, Vec<u8>)]) -> 
     MUTATIONS[which]
 }
 
-fn shared_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sandbox/data")
 }
 
 fn load_folder(folder: &str, samples: &mut Vec<(String, Vec<u8>)>) -> Result<(), String> {
-    let dir = shared_dir().join(folder);
+    let dir = samples_dir().join(folder);
     let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut found = Vec::new();
     for entry in entries {

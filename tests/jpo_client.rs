@@ -133,7 +133,7 @@ impl Env {
 
 /// The status a recorded sample parses to.
 fn recorded(file: &str, right: Kind) -> mailroom::core::status::JpStatus {
-    let path = format!("{}/../shared/jpo-samples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/sandbox/data/jpo-samples/{file}", env!("CARGO_MANIFEST_DIR"));
     let env = parse_envelope(&std::fs::read(path).expect("sample")).expect("envelope");
     parse_app_progress(env.data.as_ref().expect("data"), right).expect("status")
 }
@@ -469,7 +469,7 @@ async fn scripted_office(answers: Vec<(u16, String)>) -> (String, tokio::task::J
 async fn answers_the_sandbox_never_gives() {
     let env = Env::start().await;
     let sample = std::fs::read_to_string(format!(
-        "{}/../shared/jpo-samples/patent_app_progress_2020123456.json",
+        "{}/sandbox/data/jpo-samples/patent_app_progress_2020123456.json",
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("sample");

@@ -157,7 +157,7 @@ impl Bench {
 }
 
 fn sample(name: &str) -> Vec<u8> {
-    let path = format!("{}/../shared/ops-samples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/sandbox/data/ops-samples/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

@@ -883,7 +883,7 @@ fn urlencode(s: &str) -> String {
 
 fn sample(file: &str) -> String {
     std::fs::read_to_string(format!(
-        "{}/../../shared/ops-samples/{file}",
+        "{}/data/ops-samples/{file}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()

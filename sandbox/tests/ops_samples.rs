@@ -1,4 +1,4 @@
-//! Round-trip fidelity: every recorded OPS sample in `shared/ops-samples/` is requested from the
+//! Round-trip fidelity: every recorded OPS sample in `sandbox/data/ops-samples/` (the repository copy of `shared/ops-samples/`) is requested from the
 //! sandbox and the answer is compared with the file element by element, namespace-aware, with
 //! an independent parser (roxmltree). The stylesheet PI and whitespace-only text between
 //! elements are ignored; attributes are compared by (namespace, name). Register answers are
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 const REG: &str = "http://www.epo.org/register";
 
 fn samples_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/ops-samples"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/ops-samples"))
 }
 
 fn read(file: &str) -> String {

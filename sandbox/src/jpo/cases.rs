@@ -40,7 +40,7 @@ macro_rules! sample {
     ($file:literal) => {
         include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/jpo-samples/",
+            "/data/jpo-samples/",
             $file
         ))
     };

@@ -108,7 +108,7 @@ mod tests {
 
     const OFFICIAL: &str = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/jpo-samples/official_openapi_examples.json"
+        "/data/jpo-samples/official_openapi_examples.json"
     ));
 
     #[test]

@@ -201,7 +201,7 @@ mod tests {
     fn body_has_the_recorded_keys_in_order() {
         let recorded: Value = serde_json::from_str(include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/jpo-samples/token_response_redacted.json"
+            "/data/jpo-samples/token_response_redacted.json"
         )))
         .unwrap();
         let body = Tokens::new(1).login("u", Lifetimes::default(), Instant::now());

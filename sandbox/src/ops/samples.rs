@@ -1,4 +1,4 @@
-//! The real recorded OPS responses in `shared/ops-samples/`, embedded at build time and parsed
+//! The real recorded OPS responses in `sandbox/data/ops-samples/` (verbatim copies of `shared/ops-samples/`), embedded at build time and parsed
 //! once at start-up.
 //!
 //! Register retrieval samples become the sandbox's own cases (see [`super::register`]); the
@@ -13,7 +13,7 @@ macro_rules! sample {
             $file,
             include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/ops-samples/",
+                "/data/ops-samples/",
                 $file
             )),
         )

@@ -526,7 +526,7 @@ mod tests {
         let now = Instant::now();
         let recorded: Value = serde_json::from_str(include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/jpo-samples/token_response_redacted.json"
+            "/sandbox/data/jpo-samples/token_response_redacted.json"
         )))
         .unwrap();
         let s = session_from(&recorded, now).unwrap();

@@ -211,7 +211,7 @@ mod tests {
     fn a_bare_http_status_gets_the_action_of_its_official_code() {
         let official: serde_json::Value = serde_json::from_str(include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/jpo-samples/official_openapi_examples.json"
+            "/sandbox/data/jpo-samples/official_openapi_examples.json"
         )))
         .unwrap();
         for key in official["error_examples"].as_object().unwrap().keys() {

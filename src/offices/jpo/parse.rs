@@ -231,7 +231,7 @@ mod tests {
         ($file:literal) => {
             include_bytes!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../shared/jpo-samples/",
+                "/sandbox/data/jpo-samples/",
                 $file
             ))
         };

@@ -452,7 +452,7 @@ mod tests {
         ($file:literal) => {
             include_bytes!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../shared/ops-samples/",
+                "/sandbox/data/ops-samples/",
                 $file
             ))
             .as_slice()

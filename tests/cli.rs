@@ -1,4 +1,7 @@
 //! The `mailroom` binary as a user runs it: exit statuses, one-line errors, the sandbox command.
+//! Every run of the binary has a deadline (`common::output_within`) after which it is killed.
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
@@ -13,8 +16,10 @@ fn mailroom() -> Command {
     c
 }
 
+/// Runs the binary to completion; killed, failing the test, after 60 s (the demo, the
+/// longest, takes a few seconds).
 fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run mailroom")
+    common::output_within(cmd, Duration::from_secs(60))
 }
 
 fn stderr(o: &Output) -> String {

@@ -1,9 +1,17 @@
 //! Crash safety, the isync/mbsync way: the real binary is killed at every named step of the
 //! pipeline and at random moments; after each crash, nothing the office shows as handled may
 //! be missing from the archive, and a re-run must finish the job without duplicating anything.
+//! "Missing" is judged against the bytes the sandbox serves (see `common`), and every check
+//! reports how much it saw, so that a run where nothing was marked cannot pass as proof.
+//!
+//! `abort()` and SIGKILL keep the page cache, so these tests cannot see a missing fsync:
+//! `tests/durability.rs` proves the order of the syscalls instead.
 
 mod common;
 
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{Env, stderr, stdout};
@@ -27,7 +35,13 @@ async fn recover_and_check(env: &Env) {
         stdout(&out),
         stderr(&out)
     );
-    env.assert_all_done().await;
+    let marked = env.assert_all_done().await;
+    let at_office = env.mailbox().await.len();
+    assert!(at_office > 0, "an empty mailbox proves nothing");
+    assert_eq!(
+        marked, at_office,
+        "every communication was marked by mailroom and checked against what the sandbox serves"
+    );
     let (activity, docs, states) = (env.activity().await.len(), env.db_documents(), env.db_states());
     let out = env.sync().await;
     assert!(out.status.success(), "{}", stderr(&out));
@@ -47,6 +61,7 @@ async fn recover_and_check(env: &Env) {
 async fn killed_at_every_step_nothing_is_lost_or_duplicated() {
     // `name:2` crashes at the second communication or batch, i.e. with work half done; the
     // listing steps happen once per run.
+    let mut crashes_after_marking = 0;
     for name in mailroom::failpoint::NAMES {
         let nths: &[&str] = if matches!(*name, "after_list" | "after_record_seen") {
             &["1"]
@@ -65,10 +80,24 @@ async fn killed_at_every_step_nothing_is_lost_or_duplicated() {
             let reached = stderr(&out).contains(&format!("failpoint {name} reached"));
             assert!(reached, "{spec} was never reached: {}", stderr(&out));
             assert!(!out.status.success(), "{spec}: the process survived its crash");
-            env.assert_nothing_handled_unarchived().await;
+            let checked = env.assert_nothing_handled_unarchived().await;
+            // These steps come after a mark request was answered: the office must show marks,
+            // each of them checked above, or the crash check was empty.
+            if matches!(*name, "after_mark_request" | "after_record_handled") {
+                assert!(checked > 0, "{spec}: nothing marked before the crash");
+                assert!(
+                    !env.db_documents().is_empty(),
+                    "{spec}: nothing archived before the crash"
+                );
+                crashes_after_marking += 1;
+            }
             recover_and_check(&env).await;
         }
     }
+    assert_eq!(
+        crashes_after_marking, 4,
+        "the marking failpoints were all exercised"
+    );
 }
 
 /// A small deterministic PRNG: the sequence of kill times is the same on every run.
@@ -96,6 +125,7 @@ async fn fifty_sigkills_during_a_500_communication_sync() {
     let started = Instant::now();
     let mut killed_running = 0;
     let mut handled_after_kill = Vec::new();
+    let mut checked_after_kill = Vec::new();
     // Kill until 50 kills have hit a running sync (bounded in rounds and time).
     for round in 0..150 {
         if killed_running == 50 {
@@ -105,14 +135,28 @@ async fn fifty_sigkills_during_a_500_communication_sync() {
             started.elapsed() < Duration::from_secs(600),
             "round {round}: the kill loop takes too long"
         );
-        let mut child = env.spawn(env.mailroom(&["sync", "mailbox"]));
-        tokio::time::sleep(Duration::from_millis(20 + rng.next() % 600)).await;
+        let mut cmd = env.mailroom(&["sync", "mailbox"]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn mailroom");
+        let started_work = first_line(child.stderr.take().expect("stderr"));
+        // The random delay is the crash point; it counts from the child's first log line
+        // ("listed …", once the listing is recorded), so that process start-up, slow on a
+        // loaded machine, does not eat it. Kills at the listing steps are the failpoint
+        // test's (`after_list`, `after_record_seen`).
+        let working =
+            tokio::task::spawn_blocking(move || started_work.recv_timeout(Duration::from_secs(30)).is_ok())
+                .await
+                .expect("join");
+        if working {
+            tokio::time::sleep(Duration::from_millis(rng.next() % 300)).await;
+        }
         if child.try_wait().expect("try_wait").is_none() {
             killed_running += 1;
         }
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
-        env.assert_nothing_handled_unarchived().await;
+        let checked = env.assert_nothing_handled_unarchived().await;
+        checked_after_kill.push(checked);
         handled_after_kill.push(env.mailbox().await.values().filter(|h| **h).count());
     }
     eprintln!(
@@ -124,6 +168,64 @@ async fn fifty_sigkills_during_a_500_communication_sync() {
         mid_marking >= 5,
         "too few kills landed while marking was under way: {handled_after_kill:?}"
     );
+    assert!(
+        checked_after_kill.iter().filter(|&&n| n > 0).count() >= mid_marking,
+        "the checks after the kills saw the marks: {checked_after_kill:?}"
+    );
     recover_and_check(&env).await;
     assert_eq!(env.mailbox().await.len(), 500);
+}
+
+/// Signals the first line the child writes to `stderr` (its first log line: it is working),
+/// then keeps draining the pipe so the child never blocks on it. Disconnects without a
+/// signal if the child exits silently.
+fn first_line(stderr: std::process::ChildStderr) -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        if matches!(lines.next(), Some(Ok(_))) {
+            let _ = tx.send(());
+        }
+        lines.map_while(Result::ok).for_each(drop);
+    });
+    rx
+}
+
+/// The checks compare the archive with what the sandbox served, not with mailroom's own
+/// record: a file replaced together with its recorded hash and size (what a bug storing the
+/// wrong bytes would leave behind) passes a record-only check, and must fail these.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_that_matches_its_record_but_not_what_was_served_fails_the_checks() {
+    use sha2::{Digest, Sha256};
+
+    let env = Env::empty().await;
+    env.create(2, 5_000).await;
+    let out = env.sync().await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.assert_all_done().await, 2);
+    let (id, path, _, _) = env.db_documents().remove(0);
+    let wrong = b"%PDF-1.7\n% not the office's document\n%%EOF\n".to_vec();
+    std::fs::write(env.archive_dir().join(&path), &wrong).expect("overwrite");
+    let updated = env
+        .db()
+        .execute(
+            "UPDATE documents SET sha256 = ?1, size = ?2 WHERE communication_id = ?3 AND path = ?4",
+            (
+                common::hex(&Sha256::digest(&wrong)),
+                wrong.len() as i64,
+                &id,
+                &path,
+            ),
+        )
+        .expect("update the record");
+    assert_eq!(updated, 1);
+    let check = tokio::spawn(async move { env.assert_all_done().await });
+    let failure = check.await.expect_err("the check must fail").into_panic();
+    let message = failure.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "{id}: the archived files are not the documents the sandbox serves"
+        )),
+        "{message}"
+    );
 }

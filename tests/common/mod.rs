@@ -1,13 +1,20 @@
 //! Shared test harness: a sandbox on 127.0.0.1 with an OS-assigned port, a temporary data
 //! directory with the matching mailroom configuration, the real `mailroom` binary, and checks
 //! of the promises (nothing lost, nothing duplicated, nothing handled before it is archived).
+//!
+//! The checks compare the archive with the bytes the sandbox serves, fetched by the harness
+//! itself over the B2B API, never with mailroom's own record alone: a file that matches a hash
+//! mailroom computed from wrong bytes would otherwise pass.
 
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use mailroom_sandbox::{RunningSandbox, SandboxOptions};
 use serde_json::{Value, json};
@@ -17,6 +24,9 @@ pub struct Env {
     pub sandbox: RunningSandbox,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
+    /// SHA-256 of each document the sandbox served to the harness, by (communication id,
+    /// document id): the bytes are a pure function of the seed, so one download is enough.
+    served: Mutex<BTreeMap<(String, String), String>>,
 }
 
 impl Env {
@@ -40,7 +50,12 @@ impl Env {
             .timeout(Duration::from_secs(60))
             .build()
             .expect("client");
-        Env { sandbox, dir, http }
+        Env {
+            sandbox,
+            dir,
+            http,
+            served: Mutex::default(),
+        }
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -84,12 +99,11 @@ impl Env {
             .expect("spawn mailroom")
     }
 
-    /// Runs the binary to completion (bounded: 120 s) off the async threads.
+    /// Runs the binary to completion off the async threads; killed (and the test failed)
+    /// after 120 s.
     pub async fn run(&self, mut cmd: Command) -> Output {
-        let task = tokio::task::spawn_blocking(move || cmd.output().expect("run mailroom"));
-        tokio::time::timeout(Duration::from_secs(120), task)
+        tokio::task::spawn_blocking(move || output_within(&mut cmd, Duration::from_secs(120)))
             .await
-            .expect("mailroom finishes within 120 s")
             .expect("join")
     }
 
@@ -230,42 +244,160 @@ impl Env {
     }
 
     /// The promise at any instant, even right after a crash: whatever the office shows as
-    /// marked handled by mailroom is recorded as archived and its files on disk match the
-    /// recorded hash and size.
-    pub async fn assert_nothing_handled_unarchived(&self) {
+    /// marked handled by mailroom is recorded as archived, and its files on disk hold the
+    /// bytes the sandbox serves for it (and match the recorded hash and size). Returns how
+    /// many marked communications it checked, so a caller can tell a real check from an
+    /// empty one.
+    pub async fn assert_nothing_handled_unarchived(&self) -> usize {
         let marked = self.marked_by_api().await;
         if marked.is_empty() {
-            return;
+            return 0;
         }
         let states = self.db_states();
-        let docs = self.db_documents();
         for id in &marked {
             let st = states.get(id).map(String::as_str);
             assert!(
                 matches!(st, Some("archived" | "handled")),
                 "{id} marked handled at the office but locally {st:?}"
             );
+        }
+        self.assert_archived_as_served(&marked).await;
+        marked.len()
+    }
+
+    /// For each of `ids`: every recorded document file exists, matches its recorded hash and
+    /// size, and the files together hold exactly the documents the sandbox serves for it.
+    pub async fn assert_archived_as_served(&self, ids: &BTreeSet<String>) {
+        let served = self.served_sha256(ids).await;
+        let docs = self.db_documents();
+        for id in ids {
             let mine: Vec<_> = docs.iter().filter(|d| &d.0 == id).collect();
-            assert!(
-                !mine.is_empty(),
-                "{id} marked handled without an archived document"
-            );
+            assert!(!mine.is_empty(), "{id} has no archived document");
+            let mut on_disk = Vec::new();
             for (_, path, sha, size) in mine {
                 let bytes = std::fs::read(self.archive_dir().join(path))
                     .unwrap_or_else(|e| panic!("{id}: {path}: {e}"));
                 assert_eq!(bytes.len() as u64, *size, "{path}");
-                assert_eq!(
-                    &hex(&Sha256::digest(&bytes)),
-                    sha,
-                    "{path} does not match its recorded hash"
-                );
+                let digest = hex(&Sha256::digest(&bytes));
+                assert_eq!(&digest, sha, "{path} does not match its recorded hash");
+                on_disk.push(digest);
             }
+            on_disk.sort();
+            let expected = served.get(id).cloned().unwrap_or_default();
+            assert!(!expected.is_empty(), "the sandbox serves nothing for {id}");
+            assert_eq!(
+                on_disk, expected,
+                "{id}: the archived files are not the documents the sandbox serves"
+            );
         }
     }
 
-    /// The end state: every communication at the office is handled, archived exactly once,
-    /// and every file matches its record; no temporary file is left.
-    pub async fn assert_all_done(&self) {
+    /// SHA-256 (hex, sorted) of the documents the sandbox serves for each of `ids`, as a client
+    /// of the current contract profile sees them (the flat profile shows the first document
+    /// only). Downloaded by the harness with its own token and `setHandled=false`, each answer
+    /// checked against the listed size and the PDF header; a queued fault a test left behind
+    /// only costs a retry (bounded).
+    pub async fn served_sha256(&self, ids: &BTreeSet<String>) -> BTreeMap<String, Vec<String>> {
+        let nested = self.get("/_sandbox/myepo/settings").await["profile"]
+            .as_str()
+            .expect("profile")
+            .contains("nested");
+        let listing = self.get("/_sandbox/myepo/communications").await;
+        let mut wanted = Vec::new();
+        for c in listing.as_array().expect("mailbox list") {
+            let id = c["id"].as_str().expect("id");
+            if !ids.contains(id) {
+                continue;
+            }
+            let documents = c["documents"].as_array().expect("documents");
+            let shown = if nested { documents.len() } else { 1 };
+            for d in &documents[..shown] {
+                let doc = d["document_id"].as_str().expect("document_id").to_owned();
+                let size = d["file_size"].as_u64().expect("file_size");
+                wanted.push((id.to_owned(), doc, size));
+            }
+        }
+        let mut token = None;
+        for (id, doc, size) in wanted {
+            let key = (id.clone(), doc.clone());
+            if self.served.lock().expect("lock").contains_key(&key) {
+                continue;
+            }
+            let path = if nested {
+                format!("/v1/communications/{id}/documents/{doc}")
+            } else {
+                format!("/v1/communications/{id}/file")
+            };
+            let url = format!("{}{path}?setHandled=false", self.sandbox.urls().myepo_api_base);
+            let mut body = None;
+            for _ in 0..12 {
+                let bearer = match &token {
+                    Some(t) => t,
+                    None => token.insert(self.reference_token().await),
+                };
+                let answer = self
+                    .http
+                    .get(&url)
+                    .bearer_auth(bearer)
+                    .header("accept", "application/pdf")
+                    .send()
+                    .await;
+                let Ok(answer) = answer else { continue };
+                if answer.status() == reqwest::StatusCode::UNAUTHORIZED {
+                    token = None;
+                    continue;
+                }
+                if !answer.status().is_success() {
+                    continue;
+                }
+                if let Ok(bytes) = answer.bytes().await
+                    && bytes.len() as u64 == size
+                    && bytes.starts_with(b"%PDF-")
+                {
+                    body = Some(bytes);
+                    break;
+                }
+            }
+            let bytes = body.unwrap_or_else(|| panic!("the sandbox never served {id}/{doc} whole"));
+            let digest = hex(&Sha256::digest(&bytes));
+            self.served.lock().expect("lock").insert(key, digest);
+        }
+        let served = self.served.lock().expect("lock");
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for ((id, _), digest) in served.iter().filter(|((id, _), _)| ids.contains(id)) {
+            out.entry(id.clone()).or_default().push(digest.clone());
+        }
+        out.values_mut().for_each(|v| v.sort());
+        out
+    }
+
+    /// A MyEPO token of the harness's own (client credentials, like mailroom's).
+    async fn reference_token(&self) -> String {
+        let urls = self.sandbox.urls();
+        let r = self
+            .http
+            .post(&urls.myepo_token)
+            .basic_auth(
+                mailroom_sandbox::credentials::MYEPO_CLIENT_ID,
+                Some(mailroom_sandbox::credentials::MYEPO_CLIENT_SECRET),
+            )
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=client_credentials&scope={}",
+                mailroom_sandbox::credentials::MYEPO_SCOPE
+            ))
+            .send()
+            .await
+            .expect("token request");
+        let v: Value = r.json().await.expect("token json");
+        v["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// The end state: every communication at the office is handled, archived exactly once
+    /// with the bytes the sandbox serves, and every file matches its record; no temporary
+    /// file is left. Returns how many communications mailroom itself marked handled (all
+    /// checked).
+    pub async fn assert_all_done(&self) -> usize {
         let mailbox = self.mailbox().await;
         let states = self.db_states();
         for (id, handled) in &mailbox {
@@ -287,12 +419,15 @@ impl Env {
         assert_eq!(paths.len(), docs.len(), "no two documents share a path");
         let ids: BTreeSet<_> = docs.iter().map(|d| d.0.clone()).collect();
         assert_eq!(ids.len(), mailbox.len(), "every communication has its documents");
-        self.assert_nothing_handled_unarchived().await;
+        self.assert_archived_as_served(&mailbox.keys().cloned().collect())
+            .await;
+        let marked = self.assert_nothing_handled_unarchived().await;
         assert!(
             self.temp_files().is_empty(),
             "temporary files left: {:?}",
             self.temp_files()
         );
+        marked
     }
 }
 
@@ -318,4 +453,77 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs `cmd` to completion with its output captured; past `limit` it is killed and the test
+/// fails, naming the command and showing what it printed so far.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+    let (tx, rx) = mpsc::channel();
+    let readers = [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ];
+    for (n, pipe) in readers.into_iter().enumerate() {
+        let tx = tx.clone();
+        let mut pipe = pipe.expect("piped");
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            let _ = tx.send((n, buf));
+        });
+    }
+    drop(tx);
+    let mut streams = [Vec::new(), Vec::new()];
+    for _ in 0..2 {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((n, buf)) => streams[n] = buf,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{:?} {:?} did not finish within {limit:?}",
+                    cmd.get_program(),
+                    cmd.get_args().collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+    // Both pipes are closed: the process is exiting. Reaping it is bounded all the same.
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{:?} closed its output but did not exit within {limit:?}",
+                cmd.get_program()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let [stdout, stderr] = streams;
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// A test that cannot run here says so in the log as `SKIPPED <test>: <why>`; on CI
+/// (`CI=true`), where the reason is a missing install step, it fails instead.
+pub fn skip_or_fail_on_ci(test: &str, why: &str) {
+    eprintln!("SKIPPED {test}: {why}");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test} must run on CI: {why}"
+    );
 }

@@ -215,9 +215,7 @@ async fn token_expiry_mid_cycle_and_a_5xx_burst_are_ridden_out() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     env.fault(json!({"office": "ops", "kind": "expire_token"})).await;
-    let o = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
-        .await
-        .expect("join");
+    let o = env.finish(child).await;
     assert!(o.status.success(), "{}", explain(&o));
     assert!(
         stdout(&o).contains("60 EP and 0 JP case(s) refreshed"),
@@ -472,7 +470,7 @@ async fn exports_hold_cases_changes_and_a_calendar_of_office_dates() {
             .expect("python3 runs");
         use std::io::Write;
         child.stdin.take().expect("stdin").write_all(ics.as_bytes()).expect("write");
-        child.wait_with_output().expect("python3 finishes")
+        common::wait_within(child, "python3 (icalendar)", std::time::Duration::from_secs(60))
     })
     .await
     .expect("join");

@@ -26,7 +26,11 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     entries
         .map(|entry| {
             let path = entry.expect("directory entry").path();
-            let name = path.file_name().expect("a file name").to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .expect("a file name")
+                .to_string_lossy()
+                .into_owned();
             let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             (name, bytes)
         })

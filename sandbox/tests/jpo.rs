@@ -15,11 +15,7 @@ use serde_json::{Value, json};
 
 macro_rules! sample {
     ($file:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/data/jpo-samples/",
-            $file
-        ))
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/jpo-samples/", $file))
     };
 }
 

@@ -882,11 +882,7 @@ fn urlencode(s: &str) -> String {
 }
 
 fn sample(file: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/data/ops-samples/{file}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    std::fs::read_to_string(format!("{}/data/ops-samples/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 #[tokio::test]

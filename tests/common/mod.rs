@@ -9,7 +9,7 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
@@ -97,6 +97,14 @@ impl Env {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn mailroom")
+    }
+
+    /// Waits off the async threads for a child from [`Env::spawn`]; killed (and the test
+    /// failed) after 120 s.
+    pub async fn finish(&self, child: std::process::Child) -> Output {
+        tokio::task::spawn_blocking(move || wait_within(child, "mailroom", Duration::from_secs(120)))
+            .await
+            .expect("join")
     }
 
     /// Runs the binary to completion off the async threads; killed (and the test failed)
@@ -458,13 +466,20 @@ pub fn stderr(o: &Output) -> String {
 /// Runs `cmd` to completion with its output captured; past `limit` it is killed and the test
 /// fails, naming the command and showing what it printed so far.
 pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+    let what = format!("{:?} {:?}", cmd.get_program(), cmd.get_args().collect::<Vec<_>>());
+    wait_within(child, &what, limit)
+}
+
+/// Waits for a child started with piped stdout and stderr (e.g. by [`Env::spawn`]) and collects
+/// its output; past `limit` it is killed and the test fails, naming `what`.
+pub fn wait_within(mut child: std::process::Child, what: &str, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
     let (tx, rx) = mpsc::channel();
     let readers = [
         child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
@@ -487,11 +502,7 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!(
-                    "{:?} {:?} did not finish within {limit:?}",
-                    cmd.get_program(),
-                    cmd.get_args().collect::<Vec<_>>()
-                );
+                panic!("{what} did not finish within {limit:?}");
             }
         }
     }
@@ -503,10 +514,7 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
-                "{:?} closed its output but did not exit within {limit:?}",
-                cmd.get_program()
-            );
+            panic!("{what} closed its output but did not exit within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -521,7 +529,9 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> Output {
 /// A test that cannot run here says so in the log as `SKIPPED <test>: <why>`; on CI
 /// (`CI=true`), where the reason is a missing install step, it fails instead.
 pub fn skip_or_fail_on_ci(test: &str, why: &str) {
-    eprintln!("SKIPPED {test}: {why}");
+    // Straight to the process's stderr: the test harness captures `eprintln!` of a passing
+    // test, and a skip must show in the CI log.
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
         "{test} must run on CI: {why}"

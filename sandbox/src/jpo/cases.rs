@@ -38,11 +38,7 @@ use super::progress::{self, Advance};
 
 macro_rules! sample {
     ($file:literal) => {
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/data/jpo-samples/",
-            $file
-        ))
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/jpo-samples/", $file))
     };
 }
 

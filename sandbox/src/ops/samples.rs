@@ -11,11 +11,7 @@ macro_rules! sample {
     ($file:literal) => {
         (
             $file,
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/data/ops-samples/",
-                $file
-            )),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/ops-samples/", $file)),
         )
     };
 }

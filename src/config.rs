@@ -1140,6 +1140,70 @@ password = "s3cr3t-jpo"
     }
 
     #[test]
+    fn every_value_keeps_its_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "ops.secret", "s");
+        let file = write(
+            dir.path(),
+            "c.toml",
+            "[storage]\ndatabase = 'db'\n[myepo]\ntoken_url = 'http://x/t'\napi_base_url = 'http://x/a'\n\
+             client_id = 'id'\nclient_secret = 's'\npage_size = 50\n\
+             [ops]\nconsumer_key = 'k'\nconsumer_secret_file = 'ops.secret'\n",
+        );
+        let env = [("MAILROOM_MYEPO__PAGE_SIZE".to_owned(), "20".to_owned())];
+        let cfg = Config::load_with_env(&ConfigSource::Named(file.clone()), &env).unwrap();
+        let o = &cfg.origins;
+        let table = [
+            ("storage.database", Origin::File(file.clone())),
+            ("storage.archive_dir", Origin::Default),
+            ("myepo.page_size", Origin::Env("MAILROOM_MYEPO__PAGE_SIZE".into())),
+            ("myepo.batch_size", Origin::Default),
+            ("myepo.client_secret", Origin::File(file.clone())),
+            (
+                "ops.consumer_secret",
+                Origin::SecretFile {
+                    path: dir.path().join("ops.secret"),
+                    named_in: Box::new(Origin::File(file.clone())),
+                },
+            ),
+        ];
+        for (key, expected) in table {
+            assert_eq!(o.of(key), &expected, "{key}");
+        }
+        assert!(o.has_section("ops") && !o.has_section("jpo"));
+        assert_eq!(
+            cfg.notices,
+            [format!(
+                "storage.archive_dir is not set in {}; using the default {}",
+                file.display(),
+                default_state_dir().join("archive").display()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_writing_command_needs_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.toml");
+        let e = Config::load_for_write_with_env(&ConfigSource::Default(missing.clone()), &[]).unwrap_err();
+        assert!(matches!(&e, ConfigError::NoFile(p) if *p == missing), "{e}");
+        assert!(e.to_string().contains("mailroom sandbox --print-config"), "{e}");
+        let cfg = Config::load_with_env(&ConfigSource::Default(missing.clone()), &[]).unwrap();
+        assert!(
+            cfg.notices[0].starts_with(&format!("no configuration file at {}", missing.display())),
+            "{:?}",
+            cfg.notices
+        );
+        let present = write(
+            dir.path(),
+            "present.toml",
+            "[storage]\ndatabase = 'db'\narchive_dir = 'a'\n",
+        );
+        let cfg = Config::load_for_write_with_env(&ConfigSource::Default(present), &[]).unwrap();
+        assert!(cfg.notices.is_empty(), "{:?}", cfg.notices);
+    }
+
+    #[test]
     fn the_example_config_uses_only_known_keys() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
         let e = Config::load_with_env(&ConfigSource::Named(example), &[])

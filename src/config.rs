@@ -115,7 +115,7 @@ impl Origins {
     }
 
     /// Every leaf value of a merged figment with the provider that set it.
-    fn of_figment(fig: &Figment) -> Result<Self, figment::Error> {
+    fn of_figment(fig: &Figment) -> Result<Self, ConfigError> {
         fn walk(
             fig: &Figment,
             prefix: &str,

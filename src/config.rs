@@ -756,6 +756,12 @@ impl RawConfig {
             }),
             _ => None,
         };
+        if myepo.as_ref().is_some_and(|m| !m.mark_handled) {
+            notices.push(format!(
+                "marking handled at the EPO is OFF (mark_handled = false, from {}): communications are archived and stay unhandled there",
+                origins.of("myepo.mark_handled")
+            ));
+        }
         let ops = match self.ops {
             Some(o) if o.enabled => Some(Ops {
                 base_url: parse_url("ops.base_url", &o.base_url)?,

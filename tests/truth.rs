@@ -116,6 +116,12 @@ fn config_shows_every_value_with_where_it_came_from() {
         )),
         "{err}"
     );
+    assert!(
+        err.contains(&format!(
+            "mailroom: marking handled at the EPO is OFF (mark_handled = false, from {f})"
+        )),
+        "every command says so on stderr: {err}"
+    );
 }
 
 #[test]

@@ -145,6 +145,8 @@ impl Origins {
 }
 
 impl Origin {
+    /// mailroom merges two providers, the TOML file and [`EnvVars`]: a value not from a file
+    /// is from the environment, named as the variable it was read from.
     fn of_metadata(md: &figment::Metadata, key: &str) -> Origin {
         match &md.source {
             Some(figment::Source::File(p)) => Origin::File(p.clone()),
@@ -292,8 +294,8 @@ pub enum ConfigError {
     Missing(PathBuf),
     #[error(
         "no configuration file at {0} (no --config, $MAILROOM_CONFIG not set), and this command writes: \
-         create one from config.example.toml, or try the sandbox's with `mailroom sandbox --print-config > mailroom.toml` \
-         and `mailroom --config mailroom.toml …`"
+         create it from config.example.toml; to try mailroom without an office account, run \
+         `mailroom sandbox --print-config > mailroom.toml` in another terminal and use `mailroom --config mailroom.toml …`"
     )]
     NoFile(PathBuf),
     #[error("{0}")]
@@ -452,7 +454,7 @@ impl Config {
         env: &[(String, String)],
     ) -> Result<Self, ConfigError> {
         match source {
-            ConfigSource::Default(p) if !p.is_file() => Err(ConfigError::NoFile(p.clone())),
+            ConfigSource::Default(p) if !source.exists() => Err(ConfigError::NoFile(p.clone())),
             _ => Self::load_with_env(source, env),
         }
     }

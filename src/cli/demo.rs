@@ -253,3 +253,30 @@ async fn scenario(
 
 /// The sandbox case the demo moves forward.
 const ADVANCED: &str = "EP90000001";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_commands_quote_only_what_needs_it() {
+        let addr: std::net::SocketAddr = "127.0.0.1:4567".parse().unwrap();
+        let table = [
+            (
+                "/tmp/demo/sandbox",
+                "mailroom sandbox --state-dir /tmp/demo/sandbox --listen 127.0.0.1:4567",
+            ),
+            (
+                "/home/a b/sandbox",
+                "mailroom sandbox --state-dir '/home/a b/sandbox' --listen 127.0.0.1:4567",
+            ),
+            (
+                "/it's/sandbox",
+                r"mailroom sandbox --state-dir '/it'\''s/sandbox' --listen 127.0.0.1:4567",
+            ),
+        ];
+        for (dir, expected) in table {
+            assert_eq!(restart_command(Path::new(dir), addr), expected);
+        }
+    }
+}

@@ -45,8 +45,10 @@ const TEMP_ATTEMPTS: usize = 8;
 const WRITE_BUFFER: usize = 256 << 10;
 /// Every PDF starts with this.
 const PDF_MAGIC: &[u8] = b"%PDF-";
-/// How many leading bytes a [`ArchiveError::NotPdf`] shows.
-const HEAD_LEN: usize = 16;
+/// How many leading bytes are kept for [`ArchiveError::NotPdf`] (enough for [`SHOWN_CHARS`]).
+const HEAD_LEN: usize = 64;
+/// How many characters of a text body a [`ArchiveError::NotPdf`] shows.
+const SHOWN_CHARS: usize = 60;
 const PDF: &str = "application/pdf";
 const ZIP: &str = "application/zip";
 
@@ -54,11 +56,11 @@ const ZIP: &str = "application/zip";
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     /// A filesystem call failed (other than for lack of space).
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path}: {cause}")]
     Io {
         op: &'static str,
         path: PathBuf,
-        source: io::Error,
+        cause: io::Error,
     },
     /// The filesystem is full or the quota is exhausted (ENOSPC, EDQUOT), on write, fsync or close.
     #[error(
@@ -74,9 +76,11 @@ pub enum ArchiveError {
         expected: u64,
         got: u64,
     },
-    /// A document expected to be a PDF does not start with `%PDF-`.
-    #[error("{path}: not a PDF: it starts with {first_bytes_hex} (hex) instead of %PDF-")]
-    NotPdf { path: PathBuf, first_bytes_hex: String },
+    /// A document expected to be a PDF does not start with `%PDF-`. `starts_with` is what it
+    /// starts with as people can read it ([`show_head`]): quoted text for a text body (an HTML
+    /// maintenance page), hex for a binary one.
+    #[error("{path}: not a PDF: it starts with {starts_with} instead of %PDF-")]
+    NotPdf { path: PathBuf, starts_with: String },
     /// A non-PDF media type was declared and the response's Content-Type disagrees with it.
     #[error("{path}: declared as {declared} but the response Content-Type is {got}")]
     ContentTypeMismatch {
@@ -110,7 +114,7 @@ fn io_fail(op: &'static str, path: &Path, source: io::Error) -> ArchiveError {
         _ => ArchiveError::Io {
             op,
             path: path.to_path_buf(),
-            source,
+            cause: source,
         },
     }
 }
@@ -883,8 +887,36 @@ fn check_type(path: &Path, expect: &Expectation, head: &[u8]) -> Result<(), Arch
         _ if head.starts_with(PDF_MAGIC) => Ok(()),
         _ => Err(ArchiveError::NotPdf {
             path: path.to_path_buf(),
-            first_bytes_hex: to_hex(head),
+            starts_with: show_head(head),
         }),
+    }
+}
+
+/// The first bytes of a body for an error message: up to [`SHOWN_CHARS`] characters, quoted
+/// and escaped, when they are text (UTF-8 without control characters other than whitespace; a
+/// character cut at the end of `head` is dropped), else hex. `…` marks that more may follow.
+fn show_head(head: &[u8]) -> String {
+    if head.is_empty() {
+        return "nothing (the body is empty)".to_owned();
+    }
+    let text = match std::str::from_utf8(head) {
+        Ok(t) => Some(t),
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    }
+    .filter(|t| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+    });
+    let more = if head.len() >= HEAD_LEN { "…" } else { "" };
+    match text {
+        Some(t) => {
+            let shown: String = t.chars().take(SHOWN_CHARS).collect();
+            let more = if shown.len() < t.len() { "…" } else { more };
+            format!("\"{}\"{more} (text)", shown.escape_debug())
+        }
+        None => format!("{}{more} (hex)", to_hex(head)),
     }
 }
 
@@ -1277,10 +1309,11 @@ mod tests {
             content_type: Some("text/html".to_owned()),
         };
         let err = commit_fails(body, &expect).await;
-        let ArchiveError::NotPdf { first_bytes_hex, .. } = &err else {
-            panic!("{err}")
-        };
-        assert_eq!(first_bytes_hex, &to_hex(&body[..HEAD_LEN]));
+        assert!(
+            err.to_string()
+                .ends_with(r#"not a PDF: it starts with "<!DOCTYPE html><title>Maintenance</title>" (text) instead of %PDF-"#),
+            "{err}"
+        );
         let only_header = Expectation {
             media_type: None,
             content_type: Some("application/pdf".to_owned()),
@@ -1570,6 +1603,28 @@ mod tests {
     }
 
     #[test]
+    fn a_non_pdf_start_shows_as_text_or_hex() {
+        let page = b"<!DOCTYPE html>\n<html><head><title>Service unavailable - down for maintenance</title>";
+        let table: [(&[u8], String); 6] = [
+            (b"", "nothing (the body is empty)".to_owned()),
+            (b"<html>", r#""<html>" (text)"#.to_owned()),
+            (
+                &page[..HEAD_LEN],
+                format!(
+                    r#""{}"… (text)"#,
+                    "<!DOCTYPE html>\\n<html><head><title>Service unavailable - dow"
+                ),
+            ),
+            (b"caf\xc3", r#""caf" (text)"#.to_owned()),
+            (b"\x89PNG\r\n\x1a\n", "89504e470d0a1a0a (hex)".to_owned()),
+            (b"PK\x03\x04", "504b0304 (hex)".to_owned()),
+        ];
+        for (head, expected) in table {
+            assert_eq!(show_head(head), expected, "{head:?}");
+        }
+    }
+
+    #[test]
     fn errors_display_on_one_line_naming_the_file() {
         let path = PathBuf::from("/srv/archive/EP/x.pdf");
         let errors = [
@@ -1588,7 +1643,7 @@ mod tests {
             },
             ArchiveError::NotPdf {
                 path: path.clone(),
-                first_bytes_hex: "3c68".to_owned(),
+                starts_with: show_head(b"<h"),
             },
             ArchiveError::ContentTypeMismatch {
                 path: path.clone(),

@@ -16,7 +16,14 @@
 //! Unknown keys are errors naming the key path, so a typo never silently disables a setting.
 //! Relative paths in the file are relative to the file's directory; relative paths from the
 //! environment are relative to the working directory.
+//!
+//! Nothing falls back silently: every loaded value keeps its [`Origin`] (`Config::origins`,
+//! from figment's per-value metadata; a key no provider set is [`Origin::Default`]), and what
+//! was assumed is listed in `Config::notices` (no file at the default path, storage on its
+//! default paths) for the CLI to print. A command that writes loads with
+//! [`Config::load_for_write`], which refuses to run on defaults when there is no file.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -58,6 +65,99 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// Where one configuration value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// No provider set it: the built-in default.
+    Default,
+    /// The configuration file.
+    File(PathBuf),
+    /// An environment variable (its full name, `MAILROOM_MYEPO__PAGE_SIZE`).
+    Env(String),
+    /// A secret read from the file named by `<key>_file`; `named_in` is where that key was set.
+    SecretFile { path: PathBuf, named_in: Box<Origin> },
+    /// A secret read from systemd's `$CREDENTIALS_DIRECTORY`.
+    Credential(PathBuf),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+            Origin::Env(var) => f.write_str(var),
+            Origin::SecretFile { path, named_in } => {
+                write!(f, "the file {} (named by {named_in})", path.display())
+            }
+            Origin::Credential(p) => write!(f, "the systemd credential {}", p.display()),
+        }
+    }
+}
+
+/// The [`Origin`] of every value a provider set, by dotted key; any other key is a default.
+#[derive(Debug, Clone, Default)]
+pub struct Origins(BTreeMap<String, Origin>);
+
+impl Origins {
+    /// The origin of `key` (`section.key`); [`Origin::Default`] when no provider set it.
+    pub fn of(&self, key: &str) -> &Origin {
+        self.0.get(key).unwrap_or(&Origin::Default)
+    }
+
+    /// Every key a provider set, with its origin, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Origin)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Whether any key of `section` was set by a provider (the section exists somewhere).
+    pub fn has_section(&self, section: &str) -> bool {
+        self.0.keys().any(|k| k.split('.').next() == Some(section))
+    }
+
+    /// Every leaf value of a merged figment with the provider that set it.
+    fn of_figment(fig: &Figment) -> Result<Self, ConfigError> {
+        fn walk(
+            fig: &Figment,
+            prefix: &str,
+            dict: &figment::value::Dict,
+            out: &mut BTreeMap<String, Origin>,
+        ) {
+            for (k, v) in dict {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                match v {
+                    figment::value::Value::Dict(_, inner) => walk(fig, &key, inner, out),
+                    _ => {
+                        if let Some(md) = fig.find_metadata(&key) {
+                            out.insert(key.clone(), Origin::of_metadata(md, &key));
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(fig, "", &fig.extract::<figment::value::Dict>()?, &mut out);
+        Ok(Origins(out))
+    }
+}
+
+impl Origin {
+    /// mailroom merges two providers, the TOML file and [`EnvVars`]: a value not from a file
+    /// is from the environment, named as the variable it was read from.
+    fn of_metadata(md: &figment::Metadata, key: &str) -> Origin {
+        match &md.source {
+            Some(figment::Source::File(p)) => Origin::File(p.clone()),
+            _ => {
+                let path: Vec<&str> = key.split('.').collect();
+                Origin::Env(md.interpolate(&figment::Profile::Default, &path))
+            }
+        }
+    }
+}
+
 /// Accepts any scalar as text: an environment override such as `MAILROOM_JPO__USERNAME=12345`
 /// arrives as a number, yet names, ids and secrets are strings.
 fn scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -88,6 +188,11 @@ fn opt_scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, 
 pub struct Config {
     /// The file it was read from, if any.
     pub source: Option<PathBuf>,
+    /// Where each value came from, by dotted key (`myepo.page_size`).
+    pub origins: Origins,
+    /// What the loader assumed because nothing said otherwise, one fact per line (no file at
+    /// the default path, a storage path left at its default). The CLI prints them on stderr.
+    pub notices: Vec<String>,
     pub storage: Storage,
     pub myepo: Option<Myepo>,
     pub ops: Option<Ops>,
@@ -187,15 +292,21 @@ pub struct Jpo {
 pub enum ConfigError {
     #[error("configuration file {0} does not exist")]
     Missing(PathBuf),
+    #[error(
+        "no configuration file at {0} (no --config, $MAILROOM_CONFIG not set), and this command writes: \
+         create it from config.example.toml; to try mailroom without an office account, run \
+         `mailroom sandbox --print-config > mailroom.toml` in another terminal and use `mailroom --config mailroom.toml …`"
+    )]
+    NoFile(PathBuf),
     #[error("{0}")]
     Invalid(String),
     #[error("{key}: both {key} and {key}_file are set; keep one")]
     AmbiguousSecret { key: String },
-    #[error("{key}_file: cannot read {path}: {source}")]
+    #[error("{key}_file: cannot read {path}: {cause}")]
     SecretFile {
         key: String,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{key}: no value (set {key}, {key}_file, or the systemd credential {cred})")]
     MissingSecret { key: String, cred: String },
@@ -308,13 +419,44 @@ impl ConfigSource {
             None => ConfigSource::Default(default_config_path()),
         }
     }
+
+    /// The file this source names or looks for.
+    pub fn path(&self) -> &Path {
+        match self {
+            ConfigSource::Named(p) | ConfigSource::Default(p) => p,
+        }
+    }
+
+    /// Whether the file is there.
+    pub fn exists(&self) -> bool {
+        self.path().is_file()
+    }
 }
 
 impl Config {
-    /// Loads from `source` plus the process environment.
+    /// Loads from `source` plus the process environment, for a command that only reads: with
+    /// no file at the default path it runs on the defaults, and says so in `notices`.
     pub fn load(source: &ConfigSource) -> Result<Self, ConfigError> {
         let env: Vec<(String, String)> = std::env::vars().collect();
         Self::load_with_env(source, &env)
+    }
+
+    /// [`Config::load`] for a command that writes (syncs, case changes): there must be a
+    /// configuration file, since defaults alone would archive into a place nobody chose.
+    pub fn load_for_write(source: &ConfigSource) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_for_write_with_env(source, &env)
+    }
+
+    /// [`Config::load_for_write`] with the given environment (tests pass their own).
+    pub fn load_for_write_with_env(
+        source: &ConfigSource,
+        env: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        match source {
+            ConfigSource::Default(p) if !source.exists() => Err(ConfigError::NoFile(p.clone())),
+            _ => Self::load_with_env(source, env),
+        }
     }
 
     /// Loads from `source` plus the given environment (tests pass their own).
@@ -330,11 +472,19 @@ impl Config {
         }
         let fig = fig.merge(EnvVars::from_env(env));
         let raw: RawConfig = fig.extract()?;
+        let origins = Origins::of_figment(&fig)?;
         let creds_dir = env
             .iter()
             .find(|(k, _)| k == "CREDENTIALS_DIRECTORY")
             .map(|(_, v)| PathBuf::from(v));
-        raw.validate(file, creds_dir.as_deref())
+        let mut notices = Vec::new();
+        if file.is_none() {
+            notices.push(format!(
+                "no configuration file at {} (no --config, $MAILROOM_CONFIG not set); using the defaults and MAILROOM_* variables",
+                source.path().display()
+            ));
+        }
+        raw.validate(file, creds_dir.as_deref(), origins, notices)
     }
 }
 
@@ -539,7 +689,13 @@ fn jpo_default_api_base() -> String {
 }
 
 impl RawConfig {
-    fn validate(self, source: Option<PathBuf>, creds: Option<&Path>) -> Result<Config, ConfigError> {
+    fn validate(
+        self,
+        source: Option<PathBuf>,
+        creds: Option<&Path>,
+        mut origins: Origins,
+        mut notices: Vec<String>,
+    ) -> Result<Config, ConfigError> {
         let state = default_state_dir();
         let storage = Storage {
             database: self
@@ -551,6 +707,21 @@ impl RawConfig {
                 .archive_dir
                 .map_or_else(|| state.join("archive"), |p| p.relative()),
         };
+        let place = source
+            .as_ref()
+            .map(|p| format!(" in {}", p.display()))
+            .unwrap_or_default();
+        for (key, value) in [
+            ("storage.database", &storage.database),
+            ("storage.archive_dir", &storage.archive_dir),
+        ] {
+            if *origins.of(key) == Origin::Default {
+                notices.push(format!(
+                    "{key} is not set{place}; using the default {}",
+                    value.display()
+                ));
+            }
+        }
         let myepo = match self.myepo {
             Some(m) if m.enabled => Some(Myepo {
                 token_url: parse_url("myepo.token_url", &m.token_url)?,
@@ -561,6 +732,7 @@ impl RawConfig {
                     m.client_secret,
                     m.client_secret_file,
                     creds,
+                    &mut origins,
                 )?,
                 client_id: non_empty("myepo.client_id", m.client_id)?,
                 scope: m.scope.filter(|s| !s.trim().is_empty()),
@@ -586,6 +758,12 @@ impl RawConfig {
             }),
             _ => None,
         };
+        if myepo.as_ref().is_some_and(|m| !m.mark_handled) {
+            notices.push(format!(
+                "marking handled at the EPO is OFF (mark_handled = false, from {}): communications are archived and stay unhandled there",
+                origins.of("myepo.mark_handled")
+            ));
+        }
         let ops = match self.ops {
             Some(o) if o.enabled => Some(Ops {
                 base_url: parse_url("ops.base_url", &o.base_url)?,
@@ -595,6 +773,7 @@ impl RawConfig {
                     o.consumer_secret,
                     o.consumer_secret_file,
                     creds,
+                    &mut origins,
                 )?,
                 consumer_key: non_empty("ops.consumer_key", o.consumer_key)?,
                 window: window("ops.window_secs", o.window_secs)?,
@@ -615,7 +794,14 @@ impl RawConfig {
             Some(j) if j.enabled => Some(Jpo {
                 token_url: parse_url("jpo.token_url", &j.token_url)?,
                 api_base_url: parse_url("jpo.api_base_url", &j.api_base_url)?,
-                password: secret("jpo", "password", j.password, j.password_file, creds)?,
+                password: secret(
+                    "jpo",
+                    "password",
+                    j.password,
+                    j.password_file,
+                    creds,
+                    &mut origins,
+                )?,
                 username: non_empty("jpo.username", j.username)?,
                 window: window("jpo.window_secs", j.window_secs)?,
                 requests_per_window: in_range("jpo.requests_per_window", j.requests_per_window, 1, 1000)?,
@@ -634,6 +820,8 @@ impl RawConfig {
         };
         Ok(Config {
             source,
+            origins,
+            notices,
             storage,
             myepo,
             ops,
@@ -683,30 +871,37 @@ fn parse_url(key: &str, v: &str) -> Result<url::Url, ConfigError> {
     Ok(u)
 }
 
+/// Resolves a secret from inline, `_file` or systemd credential, and records where it came
+/// from under the secret's own key in `origins`.
 fn secret(
     section: &str,
     key: &str,
     inline: Option<Secret>,
     file: Option<RelativePathBuf>,
     creds: Option<&Path>,
+    origins: &mut Origins,
 ) -> Result<Secret, ConfigError> {
     let full = format!("{section}.{key}");
-    let read = |path: PathBuf| {
-        std::fs::read_to_string(&path)
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
             .map(|s| Secret(s.trim_end_matches(['\r', '\n']).to_owned()))
-            .map_err(|source| ConfigError::SecretFile {
+            .map_err(|cause| ConfigError::SecretFile {
                 key: full.clone(),
-                path,
-                source,
+                path: path.to_path_buf(),
+                cause,
             })
     };
     let cred = format!("{section}.{key}");
-    let value = match (inline, file) {
+    let (value, origin) = match (inline, file) {
         (Some(_), Some(_)) => return Err(ConfigError::AmbiguousSecret { key: full }),
-        (Some(s), None) => s,
-        (None, Some(f)) => read(f.relative())?,
+        (Some(s), None) => (s, origins.of(&full).clone()),
+        (None, Some(f)) => {
+            let path = f.relative();
+            let named_in = Box::new(origins.of(&format!("{full}_file")).clone());
+            (read(&path)?, Origin::SecretFile { path, named_in })
+        }
         (None, None) => match creds.map(|d| d.join(&cred)).filter(|p| p.is_file()) {
-            Some(p) => read(p)?,
+            Some(p) => (read(&p)?, Origin::Credential(p)),
             None => return Err(ConfigError::MissingSecret { key: full, cred }),
         },
     };
@@ -716,6 +911,7 @@ fn secret(
             reason: "the secret is empty".into(),
         });
     }
+    origins.0.insert(full, origin);
     Ok(value)
 }
 
@@ -949,6 +1145,70 @@ password = "s3cr3t-jpo"
         let cfg = Config::load_with_env(&ConfigSource::Default(missing), &[]).unwrap();
         assert!(cfg.source.is_none() && cfg.myepo.is_none() && cfg.ops.is_none() && cfg.jpo.is_none());
         assert_eq!(cfg.storage.archive_dir, default_state_dir().join("archive"));
+    }
+
+    #[test]
+    fn every_value_keeps_its_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "ops.secret", "s");
+        let file = write(
+            dir.path(),
+            "c.toml",
+            "[storage]\ndatabase = 'db'\n[myepo]\ntoken_url = 'http://x/t'\napi_base_url = 'http://x/a'\n\
+             client_id = 'id'\nclient_secret = 's'\npage_size = 50\n\
+             [ops]\nconsumer_key = 'k'\nconsumer_secret_file = 'ops.secret'\n",
+        );
+        let env = [("MAILROOM_MYEPO__PAGE_SIZE".to_owned(), "20".to_owned())];
+        let cfg = Config::load_with_env(&ConfigSource::Named(file.clone()), &env).unwrap();
+        let o = &cfg.origins;
+        let table = [
+            ("storage.database", Origin::File(file.clone())),
+            ("storage.archive_dir", Origin::Default),
+            ("myepo.page_size", Origin::Env("MAILROOM_MYEPO__PAGE_SIZE".into())),
+            ("myepo.batch_size", Origin::Default),
+            ("myepo.client_secret", Origin::File(file.clone())),
+            (
+                "ops.consumer_secret",
+                Origin::SecretFile {
+                    path: dir.path().join("ops.secret"),
+                    named_in: Box::new(Origin::File(file.clone())),
+                },
+            ),
+        ];
+        for (key, expected) in table {
+            assert_eq!(o.of(key), &expected, "{key}");
+        }
+        assert!(o.has_section("ops") && !o.has_section("jpo"));
+        assert_eq!(
+            cfg.notices,
+            [format!(
+                "storage.archive_dir is not set in {}; using the default {}",
+                file.display(),
+                default_state_dir().join("archive").display()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_writing_command_needs_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.toml");
+        let e = Config::load_for_write_with_env(&ConfigSource::Default(missing.clone()), &[]).unwrap_err();
+        assert!(matches!(&e, ConfigError::NoFile(p) if *p == missing), "{e}");
+        assert!(e.to_string().contains("mailroom sandbox --print-config"), "{e}");
+        let cfg = Config::load_with_env(&ConfigSource::Default(missing.clone()), &[]).unwrap();
+        assert!(
+            cfg.notices[0].starts_with(&format!("no configuration file at {}", missing.display())),
+            "{:?}",
+            cfg.notices
+        );
+        let present = write(
+            dir.path(),
+            "present.toml",
+            "[storage]\ndatabase = 'db'\narchive_dir = 'a'\n",
+        );
+        let cfg = Config::load_for_write_with_env(&ConfigSource::Default(present), &[]).unwrap();
+        assert!(cfg.notices.is_empty(), "{:?}", cfg.notices);
     }
 
     #[test]

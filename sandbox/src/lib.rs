@@ -142,15 +142,12 @@ impl Default for SandboxOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("cannot read sandbox state {path}: {source}")]
-    StateRead { path: PathBuf, source: std::io::Error },
+    #[error("cannot read sandbox state {path}: {cause}")]
+    StateRead { path: PathBuf, cause: std::io::Error },
     #[error("sandbox state {path} is not usable: {reason}")]
     StateParse { path: PathBuf, reason: String },
-    #[error("cannot bind {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error("cannot bind {addr}: {cause}")]
+    Bind { addr: SocketAddr, cause: std::io::Error },
     #[error("the sandbox server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -271,7 +268,7 @@ fn restore(sh: &Shared, path: &Path) -> Result<(), SandboxError> {
         Err(source) => {
             return Err(SandboxError::StateRead {
                 path: path.to_owned(),
-                source,
+                cause: source,
             });
         }
     };
@@ -371,10 +368,10 @@ pub async fn spawn(opts: SandboxOptions, addr: SocketAddr) -> Result<RunningSand
     let sandbox = Sandbox::new(opts)?;
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| SandboxError::Bind { addr, source })?;
+        .map_err(|source| SandboxError::Bind { addr, cause: source })?;
     let addr = listener
         .local_addr()
-        .map_err(|source| SandboxError::Bind { addr, source })?;
+        .map_err(|source| SandboxError::Bind { addr, cause: source })?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(sandbox.serve(listener, async {
         let _ = rx.await;

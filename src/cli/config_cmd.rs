@@ -1,41 +1,209 @@
-//! `mailroom config`: the effective configuration, secrets redacted.
+//! `mailroom config`: the effective configuration, secrets redacted, each value with where it
+//! came from.
+//!
+//! Every key of every enabled section is printed after defaults, file and environment, as
+//! `key = value  # from ORIGIN` (`default`, the file's path, or the `MAILROOM_…` variable), grouped
+//! by section. The output is valid TOML (the origins are comments) so tools can read it, but it
+//! is a report, not a file to load back: secrets read as `"[redacted]"` and a `<key>_file`
+//! secret is shown under `<key>` with the file it was read from. A read-only roll-out
+//! (`mark_handled = false`) is announced in the first line.
 
-use crate::config::Config;
+use crate::config::{Config, Origins};
 
 pub fn run(cfg: &Config) -> anyhow::Result<()> {
     super::print_stdout(&render(cfg))
 }
 
+/// One section being printed: its values and the origins to annotate them with.
+struct Section<'a> {
+    name: &'static str,
+    origins: &'a Origins,
+    out: &'a mut String,
+}
+
+impl Section<'_> {
+    fn key(&mut self, key: &str, value: toml::Value) {
+        let origin = self.origins.of(&format!("{}.{key}", self.name));
+        self.out.push_str(&format!("{key} = {value}  # from {origin}\n"));
+    }
+
+    fn text(&mut self, key: &str, value: impl ToString) {
+        self.key(key, toml::Value::String(value.to_string()));
+    }
+
+    fn int(&mut self, key: &str, value: impl Into<u64>) {
+        // Every integer setting is far below i64::MAX; saturate rather than misprint.
+        let v = i64::try_from(value.into()).unwrap_or(i64::MAX);
+        self.key(key, toml::Value::Integer(v));
+    }
+
+    fn float(&mut self, key: &str, value: f64) {
+        self.key(key, toml::Value::Float(value));
+    }
+
+    fn flag(&mut self, key: &str, value: bool) {
+        self.key(key, toml::Value::Boolean(value));
+    }
+
+    fn secret(&mut self, key: &str) {
+        self.text(key, "[redacted]");
+    }
+
+    /// A section that is off: why (its `enabled = false`, or that nothing configures it).
+    fn off(&mut self, what: &str) {
+        if self.origins.has_section(self.name) {
+            self.flag("enabled", false);
+            self.out.push_str(&format!(
+                "# {what} is switched off; its other keys are not read\n"
+            ));
+        } else {
+            self.out.push_str(&format!(
+                "# not configured (no [{}] in the file, no MAILROOM_{}__* variable): {what} is off\n",
+                self.name,
+                self.name.to_ascii_uppercase()
+            ));
+        }
+    }
+}
+
 fn render(cfg: &Config) -> String {
     let mut out = String::new();
-    let source = cfg.source.as_ref().map_or_else(
-        || "(no file: defaults and environment)".into(),
-        |p| p.display().to_string(),
-    );
-    out.push_str(&format!(
-        "# source: {source}\n[storage]\ndatabase = {:?}\narchive_dir = {:?}\n",
-        cfg.storage.database, cfg.storage.archive_dir
-    ));
+    if cfg.myepo.as_ref().is_some_and(|m| !m.mark_handled) {
+        out.push_str(&format!(
+            "# WARNING: marking handled at the EPO is OFF (mark_handled = false, from {})\n",
+            cfg.origins.of("myepo.mark_handled")
+        ));
+    }
+    match &cfg.source {
+        Some(p) => out.push_str(&format!("# configuration file: {}\n", p.display())),
+        None => out.push_str("# no configuration file: defaults and MAILROOM_* variables only\n"),
+    }
+    let origins = &cfg.origins;
+
+    let mut s = section("storage", origins, &mut out);
+    s.text("database", cfg.storage.database.display());
+    s.text("archive_dir", cfg.storage.archive_dir.display());
+
+    let mut s = section("myepo", origins, &mut out);
     match &cfg.myepo {
-        Some(m) => out.push_str(&format!(
-            "\n[myepo]\ntoken_url = \"{}\"\napi_base_url = \"{}\"\nclient_id = {:?}\nclient_secret = \"{}\"\nscope = {:?}\n",
-            m.token_url, m.api_base_url, m.client_id, m.client_secret, m.scope.as_deref().unwrap_or("")
-        )),
-        None => out.push_str("\n# [myepo] disabled\n"),
+        Some(m) => {
+            s.flag("enabled", true);
+            s.text("token_url", &m.token_url);
+            s.text("api_base_url", &m.api_base_url);
+            s.text("client_id", &m.client_id);
+            s.secret("client_secret");
+            match &m.scope {
+                Some(scope) => s.text("scope", scope),
+                None => s.out.push_str("# scope is not set (default)\n"),
+            }
+            s.text("auth_method", format!("{:?}", m.auth_method).to_ascii_lowercase());
+            s.flag("mark_handled", m.mark_handled);
+            s.int("reconcile_window_days", m.reconcile_window_days);
+            s.int("page_size", m.page_size);
+            s.int("batch_size", m.batch_size);
+            s.int("max_attempts", m.max_attempts);
+            s.int("retries", m.retries);
+            s.int("retry_base_delay_ms", duration_ms(m.retry_base_delay));
+            s.int("read_timeout_secs", m.read_timeout.as_secs());
+        }
+        None => s.off("the mailbox job"),
     }
+
+    let mut s = section("ops", origins, &mut out);
     match &cfg.ops {
-        Some(o) => out.push_str(&format!(
-            "\n[ops]\nbase_url = \"{}\"\nconsumer_key = {:?}\nconsumer_secret = \"{}\"\n",
-            o.base_url, o.consumer_key, o.consumer_secret
-        )),
-        None => out.push_str("\n# [ops] disabled\n"),
+        Some(o) => {
+            s.flag("enabled", true);
+            s.text("base_url", &o.base_url);
+            s.text("consumer_key", &o.consumer_key);
+            s.secret("consumer_secret");
+            s.int("week_quota_bytes", o.week_quota_bytes);
+            s.float("quota_stop_share", o.quota_stop_share);
+            s.int("retries", o.retries);
+            s.int("retry_base_delay_ms", duration_ms(o.retry_base_delay));
+            s.int("read_timeout_secs", o.read_timeout.as_secs());
+            s.float("window_secs", o.window.as_secs_f64());
+        }
+        None => s.off("EP status (OPS)"),
     }
+
+    let mut s = section("jpo", origins, &mut out);
     match &cfg.jpo {
-        Some(j) => out.push_str(&format!(
-            "\n[jpo]\ntoken_url = \"{}\"\napi_base_url = \"{}\"\nusername = {:?}\npassword = \"{}\"\n",
-            j.token_url, j.api_base_url, j.username, j.password
-        )),
-        None => out.push_str("\n# [jpo] disabled\n"),
+        Some(j) => {
+            s.flag("enabled", true);
+            s.text("token_url", &j.token_url);
+            s.text("api_base_url", &j.api_base_url);
+            s.text("username", &j.username);
+            s.secret("password");
+            s.int("daily_cap", j.daily_cap);
+            s.int("priority_days", j.priority_days);
+            s.int("requests_per_window", j.requests_per_window);
+            s.float("window_secs", j.window.as_secs_f64());
+            s.int("retries", j.retries);
+            s.int("retry_base_delay_ms", duration_ms(j.retry_base_delay));
+            s.int("read_timeout_secs", j.read_timeout.as_secs());
+        }
+        None => s.off("JP status (JPO)"),
     }
     out
+}
+
+/// Starts printing section `name`.
+fn section<'a>(name: &'static str, origins: &'a Origins, out: &'a mut String) -> Section<'a> {
+    out.push_str(&format!("\n[{name}]\n"));
+    Section { name, origins, out }
+}
+
+fn duration_ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::ConfigSource;
+
+    /// Every key of `config.example.toml` is printed in its section, so a new setting cannot
+    /// be left out of `mailroom config` (a `<key>_file` secret is printed as `<key>`).
+    #[test]
+    fn every_key_of_the_example_is_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let example = std::fs::read_to_string(root.join("config.example.toml")).unwrap();
+        for secret in ["myepo.client_secret", "ops.consumer_secret", "jpo.password"] {
+            std::fs::write(dir.path().join(secret), "s").unwrap();
+        }
+        let text = example
+            .replace("/etc/mailroom/", &format!("{}/", dir.path().display()))
+            .replace("# scope = ", "scope = ");
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, &text).unwrap();
+        let cfg = Config::load_with_env(&ConfigSource::Named(file.clone()), &[]).unwrap();
+        let shown: toml::Table = toml::from_str(&render(&cfg)).expect("the output is TOML");
+        let example: toml::Table = toml::from_str(&text).unwrap();
+        for (section, keys) in &example {
+            let keys = keys.as_table().unwrap();
+            for key in keys.keys() {
+                let key = key.strip_suffix("_file").unwrap_or(key);
+                assert!(
+                    shown[section].as_table().unwrap().contains_key(key),
+                    "[{section}] {key} is not shown"
+                );
+            }
+        }
+        let out = render(&cfg);
+        assert!(
+            out.contains(&format!("page_size = 100  # from {}", file.display())),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "client_secret = \"[redacted]\"  # from the file {}/myepo.client_secret (named by {})",
+                dir.path().display(),
+                file.display()
+            )),
+            "{out}"
+        );
+    }
 }

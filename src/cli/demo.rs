@@ -6,9 +6,16 @@
 //! configuration to `DIR/mailroom.toml`, runs one full mailbox cycle into `DIR/archive/` and
 //! `DIR/mailroom.sqlite3`, then the status job: the mailbox's EP applications plus the three
 //! recorded JP sample cases are refreshed, the sandbox advances one case at the office, and a
-//! second status cycle finds that change. It says what happened. Nothing is written outside DIR.
+//! second status cycle finds that change. It says what happened, and where each case it
+//! follows came from (the mailbox, a sandbox sample it added, or added by hand). Nothing is
+//! written outside DIR.
+//!
+//! The sandbox lives only as long as the demo, so `DIR/mailroom.toml` would point at a dead
+//! port afterwards. Decision: the file says so in a comment header, with the command that
+//! starts the same sandbox (its state, its address) again; the demo prints that command too.
+//! Read-only commands (`communications`, `cases list`, `changes`) need no sandbox.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use mailroom_sandbox::SandboxOptions;
@@ -41,8 +48,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("cannot start the sandbox")?;
     let config_path = dir.join("mailroom.toml");
+    let restart = restart_command(&dir.join("sandbox"), sandbox.addr());
     let result = async {
-        std::fs::write(&config_path, sandbox_config_toml(&sandbox.urls(), &dir, 1.0))
+        let text = format!(
+            "{}{}",
+            dead_sandbox_header(&sandbox.base_url(), &restart, &dir),
+            sandbox_config_toml(&sandbox.urls(), &dir, 1.0)
+        );
+        std::fs::write(&config_path, text)
             .with_context(|| format!("cannot write {}", config_path.display()))?;
         // The demo's own file only: the caller's MAILROOM_* variables must not bend it.
         let cfg = Config::load_with_env(&ConfigSource::Named(config_path.clone()), &[])?;
@@ -54,6 +67,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let base = sandbox.base_url();
     sandbox.stop().await.context("stopping the sandbox")?;
     let (cfg, report, (first, advanced, second)) = result?;
+    let followed = followed_cases(&cfg).await?;
 
     let mut out =
         format!("mailroom demo — against the built-in sandbox (simulated EPO MyEPO Mailbox at {base})\n\n");
@@ -72,8 +86,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "\nThe sandbox now moves {advanced} forward at the office; the next cycle finds:\n"
     ));
     out.push_str(&super::sync::status_summary(&second));
+    out.push_str("\nThe cases followed, and where each came from:\n");
+    out.push_str(&followed);
     out.push_str(&format!(
-        "\narchive:   {}\ndatabase:  {}\nconfig:    {}\n\nSee what was archived:\n  mailroom --config {} communications\nSee the cases and their changes:\n  mailroom --config {} cases list\n  mailroom --config {} changes\n",
+        "\narchive:   {}\ndatabase:  {}\nconfig:    {}\n\nSee what was archived:\n  mailroom --config {} communications\nSee the cases and their changes:\n  mailroom --config {} cases list\n  mailroom --config {} changes\n\nThe demo's sandbox has stopped. To sync again with this configuration, start it again:\n  {restart}\n",
         cfg.storage.archive_dir.display(),
         cfg.storage.database.display(),
         config_path.display(),
@@ -82,6 +98,83 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         config_path.display(),
     ));
     super::print_stdout(&out)
+}
+
+/// The comment header of the configuration the demo leaves behind.
+fn dead_sandbox_header(base: &str, restart: &str, dir: &Path) -> String {
+    format!(
+        "# Written by `mailroom demo`. Its sandbox served {base} only while the demo ran: it has\n\
+         # stopped, so a job run with this file cannot reach an office until it is started again\n\
+         # on the same address with the same state:\n\
+         #   {restart}\n\
+         # (or run `mailroom demo --dir {}` again, which starts a new one and rewrites this file).\n",
+        shell_word(&dir.to_string_lossy())
+    )
+}
+
+/// The command that serves the demo's sandbox again: its state directory, its address.
+fn restart_command(state_dir: &Path, addr: std::net::SocketAddr) -> String {
+    format!(
+        "mailroom sandbox --state-dir {} --listen {addr}",
+        shell_word(&state_dir.to_string_lossy())
+    )
+}
+
+/// `s` as one POSIX shell word: unchanged when plain, else single-quoted.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | ':' | '=' | '+' | ','));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Where a case came from, as the demo tells it: the cases it added itself are the sandbox's
+/// samples; the others keep their stored source (`mailbox`, or `manual`/`import` for a case
+/// someone added to the demo's database).
+fn origin_of(case: &cases::CaseRow) -> &str {
+    let ours = JP_SAMPLES
+        .iter()
+        .filter_map(|(number, kind, _)| parse_case(number, None, Some(*kind)).ok())
+        .chain(parse_case(ADVANCED, None, None).ok())
+        .any(|key| key == case.key());
+    if ours { "sandbox sample" } else { &case.source }
+}
+
+/// The followed cases as a table: label, reference, where the case came from, current status.
+async fn followed_cases(cfg: &Config) -> anyhow::Result<String> {
+    let store = Store::open(&cfg.storage.database)?;
+    let list = store.call(|c| cases::list(c)).await?;
+    let rows: Vec<[String; 4]> = list
+        .iter()
+        .map(|case| {
+            [
+                case.label(),
+                case.client_reference.clone().unwrap_or_else(|| "-".into()),
+                origin_of(case).to_owned(),
+                case.status_text.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let header = ["CASE", "REFERENCE", "SOURCE", "STATUS"].map(String::from);
+    let width = |i: usize| {
+        rows.iter()
+            .chain([&header])
+            .map(|r| r[i].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    let mut out = String::new();
+    for [case, reference, source, status] in [&header].into_iter().chain(&rows) {
+        out.push_str(&format!(
+            "  {case:<w0$}  {reference:<w1$}  {source:<w2$}  {status}\n"
+        ));
+    }
+    Ok(out)
 }
 
 /// The JP cases of `shared/jpo-samples` the sandbox serves as recorded: (number, kind, reference).
@@ -160,3 +253,30 @@ async fn scenario(
 
 /// The sandbox case the demo moves forward.
 const ADVANCED: &str = "EP90000001";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_commands_quote_only_what_needs_it() {
+        let addr: std::net::SocketAddr = "127.0.0.1:4567".parse().unwrap();
+        let table = [
+            (
+                "/tmp/demo/sandbox",
+                "mailroom sandbox --state-dir /tmp/demo/sandbox --listen 127.0.0.1:4567",
+            ),
+            (
+                "/home/a b/sandbox",
+                "mailroom sandbox --state-dir '/home/a b/sandbox' --listen 127.0.0.1:4567",
+            ),
+            (
+                "/it's/sandbox",
+                r"mailroom sandbox --state-dir '/it'\''s/sandbox' --listen 127.0.0.1:4567",
+            ),
+        ];
+        for (dir, expected) in table {
+            assert_eq!(restart_command(Path::new(dir), addr), expected);
+        }
+    }
+}

@@ -108,19 +108,51 @@ fn try_main(cli: Cli) -> Result<(), Failure> {
     runtime.block_on(async move {
         match cli.command {
             Command::Demo(args) => Ok(demo::run(args).await?),
-            Command::Sync(job) => sync::run(job, &load_config(&source)?).await,
-            Command::Communications(args) => Ok(communications::run(args, &load_config(&source)?).await?),
-            Command::Cases(cmd) => cases::run(cmd, &load_config(&source)?).await,
-            Command::Changes(args) => Ok(changes::run(args, &load_config(&source)?).await?),
-            Command::Export(args) => Ok(export::run(args, &load_config(&source)?).await?),
+            Command::Sync(job) => sync::run(job, &load_config(&source, Access::Write)?).await,
+            Command::Communications(args) => {
+                Ok(communications::run(args, &load_config(&source, Access::Read)?).await?)
+            }
+            Command::Cases(cmd) => {
+                let access = match cmd {
+                    cases::Command::Add { .. }
+                    | cases::Command::Remove { .. }
+                    | cases::Command::Import { .. } => Access::Write,
+                    cases::Command::List { .. } | cases::Command::Show { .. } => Access::Read,
+                };
+                cases::run(cmd, &load_config(&source, access)?).await
+            }
+            Command::Changes(args) => Ok(changes::run(args, &load_config(&source, Access::Read)?).await?),
+            Command::Export(args) => Ok(export::run(args, &load_config(&source, Access::Read)?).await?),
             Command::Sandbox(args) => Ok(sandbox::run(args).await?),
-            Command::Config => Ok(config_cmd::run(&load_config(&source)?)?),
+            Command::Config => Ok(config_cmd::run(&load_config(&source, Access::Read)?)?),
         }
     })
 }
 
-fn load_config(source: &ConfigSource) -> anyhow::Result<Config> {
-    Ok(Config::load(source)?)
+/// What a command does with mailroom's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Only reads: may run on the defaults when there is no configuration file.
+    Read,
+    /// Writes (a sync, a case change): needs a configuration file ([`Config::load_for_write`]).
+    Write,
+}
+
+/// Loads the configuration for a command and prints on stderr, one line each, what was
+/// assumed (`Config::notices`); at trace level it logs where every value came from.
+pub(crate) fn load_config(source: &ConfigSource, access: Access) -> anyhow::Result<Config> {
+    let cfg = match access {
+        Access::Read => Config::load(source)?,
+        Access::Write => Config::load_for_write(source)?,
+    };
+    let mut err = std::io::stderr().lock();
+    for notice in &cfg.notices {
+        let _ = writeln!(err, "mailroom: {notice}");
+    }
+    for (key, origin) in cfg.origins.iter() {
+        tracing::trace!(key, %origin, "configuration value");
+    }
+    Ok(cfg)
 }
 
 /// Writes to stdout; a closed pipe (`mailroom … | head`) is not an error.

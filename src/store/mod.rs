@@ -22,20 +22,27 @@ use rusqlite::Connection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database {path}: {source}")]
-    Open { path: PathBuf, source: rusqlite::Error },
-    #[error("cannot create the database directory {path}: {source}")]
-    Dir { path: PathBuf, source: std::io::Error },
+    #[error("cannot open the database {path}: {cause}")]
+    Open { path: PathBuf, cause: rusqlite::Error },
+    #[error("cannot create the database directory {path}: {cause}")]
+    Dir { path: PathBuf, cause: std::io::Error },
     #[error(
         "the database {path} has schema version {found}, newer than this mailroom knows ({known}); use a newer mailroom"
     )]
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("database holds an unexpected value: {0}")]
     Corrupt(String),
     #[error("database task failed: {0}")]
     Task(String),
+}
+
+/// By hand rather than `#[from]`: the message embeds the cause, so it is not also a `source`.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
 }
 
 /// The migrations, in order. Never edit one that has shipped: add a new one.
@@ -56,12 +63,12 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
                 path: dir.to_owned(),
-                source,
+                cause: source,
             })?;
         }
         let open_err = |source| StoreError::Open {
             path: path.to_owned(),
-            source,
+            cause: source,
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(open_err)?;

@@ -58,12 +58,12 @@ pub enum SyncError {
 /// Why one communication could not be archived.
 #[derive(Debug, thiserror::Error)]
 enum ItemError {
-    #[error("{0}")]
+    #[error(transparent)]
     Office(#[from] MyepoError),
-    #[error("{0}")]
+    #[error(transparent)]
     Archive(#[from] ArchiveError),
-    #[error("download of {id} broke off: {}", http::chain(source))]
-    Body { id: String, source: reqwest::Error },
+    #[error("download of {id} broke off: {}", http::chain(cause))]
+    Body { id: String, cause: reqwest::Error },
     #[error("stored metadata of {id} is unreadable: {reason}")]
     Metadata { id: String, reason: String },
 }
@@ -467,7 +467,7 @@ impl Mailbox<'_> {
                         file.abandon().await;
                         return Err(ItemError::Body {
                             id: item.id.clone(),
-                            source,
+                            cause: source,
                         });
                     }
                 }

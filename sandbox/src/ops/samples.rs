@@ -69,8 +69,8 @@ pub const INPADOC: [(Inpadoc, &str, &str, &str); 4] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
-    #[error("sample {file}: {source}")]
-    Xml { file: &'static str, source: XmlError },
+    #[error("sample {file}: {cause}")]
+    Xml { file: &'static str, cause: XmlError },
     #[error("sample {file}: {what} is missing")]
     Shape { file: &'static str, what: &'static str },
 }
@@ -87,7 +87,7 @@ pub struct RegisterSample {
 }
 
 pub fn parse_register(file: &'static str, text: &str) -> Result<RegisterSample, SampleError> {
-    let root = xml::parse(text).map_err(|source| SampleError::Xml { file, source })?;
+    let root = xml::parse(text).map_err(|source| SampleError::Xml { file, cause: source })?;
     let shape = |what| SampleError::Shape { file, what };
     let search = root
         .child(Ns::Ops, "register-search")

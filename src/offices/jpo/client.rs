@@ -54,11 +54,11 @@ pub enum JpoError {
     },
     #[error("JPO daily cap of {api} for {right} reached; calls resume after 00:00 JST")]
     DailyCapReached { right: Kind, api: String },
-    #[error("JPO {right} {number}: {source}")]
+    #[error("JPO {right} {number}: {cause}")]
     Parse {
         right: Kind,
         number: String,
-        source: JpoParseError,
+        cause: JpoParseError,
     },
     #[error(
         "JPO {what}: status {code} (HTTP {http}){} (request {request_id})",
@@ -72,11 +72,11 @@ pub enum JpoError {
         request_id: String,
         retry_after: Option<Duration>,
     },
-    #[error("JPO {what}: HTTP {http}: {source} (request {request_id})")]
+    #[error("JPO {what}: HTTP {http}: {cause} (request {request_id})")]
     Unreadable {
         what: String,
         http: u16,
-        source: JpoParseError,
+        cause: JpoParseError,
         request_id: String,
         retry_after: Option<Duration>,
     },
@@ -84,8 +84,8 @@ pub enum JpoError {
     Token(Box<HttpFailure>),
     #[error("JPO token answer unusable: {0}")]
     TokenAnswer(String),
-    #[error("JPO {what}: {}", http::chain(source))]
-    Transport { what: String, source: reqwest::Error },
+    #[error("JPO {what}: {}", http::chain(cause))]
+    Transport { what: String, cause: reqwest::Error },
     #[error("JPO URL for {what}: {reason}")]
     Url { what: String, reason: String },
 }
@@ -106,7 +106,7 @@ impl JpoError {
             JpoError::Status { code, .. } => Status::parse(code).is_some_and(Status::is_transient),
             JpoError::Unreadable { http, .. } => Status::from_http(*http).is_some_and(Status::is_transient),
             JpoError::Token(f) => f.is_transient(),
-            JpoError::Transport { source, .. } => http::transport_is_transient(source),
+            JpoError::Transport { cause, .. } => http::transport_is_transient(cause),
             _ => false,
         }
     }
@@ -195,7 +195,7 @@ impl JpoClient {
         let http = http::client(Duration::from_secs(10), cfg.read_timeout).map_err(|source| {
             JpoError::Transport {
                 what: "client setup".into(),
-                source,
+                cause: source,
             }
         })?;
         Ok(JpoClient {
@@ -248,7 +248,7 @@ impl JpoClient {
         parse_app_progress(&data, right).map_err(|source| JpoError::Parse {
             right,
             number: number.to_owned(),
-            source,
+            cause: source,
         })
     }
 
@@ -328,7 +328,7 @@ impl JpoClient {
         locked(&self.stats).requests += 1;
         let transport = |source| JpoError::Transport {
             what: what.to_owned(),
-            source,
+            cause: source,
         };
         let resp = match sent {
             Ok(r) => r,
@@ -349,7 +349,7 @@ impl JpoClient {
                 return Err(JpoError::Unreadable {
                     what: what.to_owned(),
                     http: http_status,
-                    source,
+                    cause: source,
                     request_id,
                     retry_after,
                 });
@@ -445,7 +445,7 @@ impl JpoClient {
             .await
             .map_err(|source| JpoError::Transport {
                 what: format!("token {what}"),
-                source,
+                cause: source,
             })?;
         if !resp.status().is_success() {
             let failure = HttpFailure::from_response(format!("token {what}"), resp, None).await;
@@ -593,7 +593,7 @@ mod tests {
                 JpoError::Parse {
                     right: Kind::Trademark,
                     number: "2024123456".into(),
-                    source: JpoParseError::NoStatusCode,
+                    cause: JpoParseError::NoStatusCode,
                 },
                 true,
                 false,
@@ -620,7 +620,7 @@ mod tests {
                 JpoError::Unreadable {
                     what: "w".into(),
                     http: 401,
-                    source: JpoParseError::NoEnvelope {
+                    cause: JpoParseError::NoEnvelope {
                         detail: Some("Unauthorized".into()),
                     },
                     request_id: "r".into(),
@@ -634,7 +634,7 @@ mod tests {
                 JpoError::Unreadable {
                     what: "w".into(),
                     http: 502,
-                    source: JpoParseError::NotJson("x".into()),
+                    cause: JpoParseError::NotJson("x".into()),
                     request_id: "r".into(),
                     retry_after: None,
                 },

@@ -32,10 +32,10 @@ pub enum MyepoError {
     Http(Box<HttpFailure>),
     #[error("MyEPO rejected a fresh access token: {0}")]
     Unauthorized(Box<HttpFailure>),
-    #[error("MyEPO {what}: {}", http::chain(source))]
-    Transport { what: String, source: reqwest::Error },
-    #[error("MyEPO {what}: {source}")]
-    Decode { what: String, source: DecodeError },
+    #[error("MyEPO {what}: {}", http::chain(cause))]
+    Transport { what: String, cause: reqwest::Error },
+    #[error("MyEPO {what}: {cause}")]
+    Decode { what: String, cause: DecodeError },
     #[error("MyEPO URL for {what}: {reason}")]
     Url { what: String, reason: String },
 }
@@ -45,7 +45,7 @@ impl MyepoError {
     pub fn is_transient(&self) -> bool {
         match self {
             MyepoError::Token(f) | MyepoError::Http(f) => f.is_transient(),
-            MyepoError::Transport { source, .. } => http::transport_is_transient(source),
+            MyepoError::Transport { cause, .. } => http::transport_is_transient(cause),
             _ => false,
         }
     }
@@ -89,7 +89,7 @@ impl Client {
         let http = http::client(Duration::from_secs(10), settings.read_timeout).map_err(|source| {
             MyepoError::Transport {
                 what: "client setup".into(),
-                source,
+                cause: source,
             }
         })?;
         Ok(Client {
@@ -138,7 +138,7 @@ impl Client {
             .await
             .map_err(|source| MyepoError::Transport {
                 what: "token request".into(),
-                source,
+                cause: source,
             })?;
         if !resp.status().is_success() {
             return Err(MyepoError::Token(Box::new(
@@ -192,7 +192,7 @@ impl Client {
                     .await
                     .map_err(|source| MyepoError::Transport {
                         what: what.to_owned(),
-                        source,
+                        cause: source,
                     })?;
                 if resp.status().is_success() {
                     return Ok(resp);
@@ -272,11 +272,11 @@ impl Client {
                     .await?;
                 let body = resp.bytes().await.map_err(|source| MyepoError::Transport {
                     what: what.to_owned(),
-                    source,
+                    cause: source,
                 })?;
                 let page = model::decode_page(&body).map_err(|source| MyepoError::Decode {
                     what: what.to_owned(),
-                    source,
+                    cause: source,
                 })?;
                 totals.push(page.total);
                 let n = page.items.len() as u64;
@@ -342,9 +342,9 @@ impl Client {
             Ok(resp) => {
                 let bytes = resp.bytes().await.map_err(|source| MyepoError::Transport {
                     what: what.clone(),
-                    source,
+                    cause: source,
                 })?;
-                model::decode_mark(&bytes).map_err(|source| MyepoError::Decode { what, source })
+                model::decode_mark(&bytes).map_err(|source| MyepoError::Decode { what, cause: source })
             }
             Err(MyepoError::Http(f)) if c::MARK_BATCH_REJECT.contains(&f.status) => {
                 tracing::warn!("{f}; splitting the batch");

@@ -55,12 +55,12 @@ pub enum OpsError {
     Auth(String),
     #[error("OPS suspects a robot: {0}")]
     RobotDetected(Box<HttpFailure>),
-    #[error("OPS {what}: {}", http::chain(source))]
-    Transport { what: String, source: reqwest::Error },
+    #[error("OPS {what}: {}", http::chain(cause))]
+    Transport { what: String, cause: reqwest::Error },
     #[error("OPS {0}")]
     Http(Box<HttpFailure>),
-    #[error("OPS answer for {number} is unusable: {source}")]
-    Parse { number: String, source: OpsParseError },
+    #[error("OPS answer for {number} is unusable: {cause}")]
+    Parse { number: String, cause: OpsParseError },
     #[error("OPS base URL {0} cannot take a path")]
     BaseUrl(String),
 }
@@ -79,7 +79,7 @@ impl OpsError {
     fn is_transient(&self) -> bool {
         match self {
             OpsError::Http(f) => f.is_transient(),
-            OpsError::Transport { source, .. } => http::transport_is_transient(source),
+            OpsError::Transport { cause, .. } => http::transport_is_transient(cause),
             _ => false,
         }
     }
@@ -180,7 +180,7 @@ impl OpsClient {
         let http = http::client(Duration::from_secs(10), cfg.read_timeout).map_err(|source| {
             OpsError::Transport {
                 what: "client setup".into(),
-                source,
+                cause: source,
             }
         })?;
         Ok(OpsClient {
@@ -238,7 +238,7 @@ impl OpsClient {
             .await?;
         parse_register(&body).map_err(|source| OpsError::Parse {
             number: number.to_owned(),
-            source,
+            cause: source,
         })
     }
 
@@ -316,7 +316,7 @@ impl OpsClient {
                 .await
                 .map_err(|source| OpsError::Transport {
                     what: what.to_owned(),
-                    source,
+                    cause: source,
                 })?;
             let wait = header(resp.headers(), RETRY_AFTER.as_str()).and_then(retry_after_ms);
             self.observe(bucket, resp.headers(), wait);
@@ -324,7 +324,7 @@ impl OpsClient {
             if status.is_success() {
                 let body = resp.bytes().await.map_err(|source| OpsError::Transport {
                     what: what.to_owned(),
-                    source,
+                    cause: source,
                 })?;
                 let mut f = self.fair();
                 f.quota.record(unix_now(), None, None, body.len() as u64);
@@ -443,7 +443,7 @@ impl OpsClient {
             .await
             .map_err(|source| OpsError::Transport {
                 what: "token request".into(),
-                source,
+                cause: source,
             })?;
         let status = resp.status();
         if !status.is_success() {
@@ -513,7 +513,7 @@ mod tests {
             },
             OpsError::Parse {
                 number: "EP1".into(),
-                source: OpsParseError::NoDocument,
+                cause: OpsParseError::NoDocument,
             },
         ];
         let cycle = [

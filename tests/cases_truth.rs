@@ -250,7 +250,9 @@ async fn a_publication_added_while_ops_is_down_merges_with_the_mailbox_applicati
         .await;
     assert!(o.status.success(), "{}", explain(&o));
     assert!(
-        stdout(&o).contains("EP2400812: added; its application number is looked up at the next"),
+        stdout(&o).contains(&format!(
+            "EP2400812: added; the next `mailroom sync status` looks up its application, the Register could not say now: cannot reach OPS at {url}"
+        )),
         "{}",
         explain(&o)
     );
@@ -360,4 +362,31 @@ async fn import_refuses_extra_columns_and_reads_semicolon_files() {
             && got.contains(&("2024123456".into(), "MR-4".into())),
         "{got:?}"
     );
+
+    // Another reference for a followed case is a refused row unless --update is given.
+    let other = env.data_dir().with_extension("other.csv");
+    std::fs::write(
+        &other,
+        "number,client_reference
+EP10167109,MR-0812
+",
+    )
+    .expect("write");
+    let path = other.to_str().expect("utf-8");
+    let o = env.run(env.mailroom(&["cases", "import", path])).await;
+    assert_eq!(o.status.code(), Some(3), "{}", explain(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "{path}:2: EP10167109 is already followed with reference Müller, Rechtsanwälte; use --update to change it to MR-0812"
+        )),
+        "{}",
+        explain(&o)
+    );
+    ok(&env, &["cases", "import", path, "--update"]).await;
+    let updated = cases(&env).await;
+    let row = updated
+        .iter()
+        .find(|c| c["number"] == "EP10167109")
+        .expect("followed");
+    assert_eq!(row["client_reference"], "MR-0812");
 }

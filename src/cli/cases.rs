@@ -151,7 +151,7 @@ pub async fn run(cmd: Command, cfg: &Config) -> Result<(), super::Failure> {
             }
             if let Some(why) = &pending {
                 out.push_str(&format!(
-                    "; its application number is looked up at the next `mailroom sync status` ({why})"
+                    "; the next `mailroom sync status` looks up its application, the Register could not say now: {why}"
                 ));
             }
             super::print_stdout(&(out + "\n"))?;
@@ -206,7 +206,13 @@ async fn resolve(cfg: &Config, key: CaseKey) -> (CaseKey, Option<String>, Option
     let Some(settings) = &cfg.ops else {
         return (key, None, Some("[ops] is not configured".into()));
     };
-    let answer = match OpsClient::new(settings) {
+    // One try: the next status cycle resolves the case anyway, so a person adding it does
+    // not wait through the retries of an office that is down.
+    let once = crate::config::Ops {
+        retries: 0,
+        ..settings.clone()
+    };
+    let answer = match OpsClient::new(&once) {
         Ok(client) => client.register(&key.number).await,
         Err(e) => Err(e),
     };

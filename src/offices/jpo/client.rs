@@ -91,7 +91,7 @@ pub enum JpoError {
     )]
     Credentials { status: u16, detail: Option<String> },
     /// No connection could be made to the configured URL (after the retries).
-    #[error("cannot reach JPO at {url}: {cause} (check [jpo] {key} and the network)")]
+    #[error("cannot reach JPO at {url}: {cause}; check [jpo] {key} and the network")]
     Unreachable {
         url: String,
         cause: String,

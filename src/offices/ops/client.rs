@@ -60,7 +60,7 @@ pub enum OpsError {
     )]
     Credentials { status: u16, detail: Option<String> },
     /// No connection could be made to the configured base URL (after the retries).
-    #[error("cannot reach OPS at {url}: {cause} (check [ops] base_url and the network)")]
+    #[error("cannot reach OPS at {url}: {cause}; check [ops] base_url and the network")]
     Unreachable { url: String, cause: String },
     #[error("OPS suspects a robot: {0}")]
     RobotDetected(Box<HttpFailure>),

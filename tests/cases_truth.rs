@@ -218,6 +218,11 @@ async fn a_publication_and_its_application_are_one_case() {
         by_publication.contains("EP10167109: already followed"),
         "{by_publication}"
     );
+    assert_eq!(
+        answers(&env, "register", "200").await,
+        1,
+        "resolved by one Register request"
+    );
     let list = cases(&env).await;
     assert_eq!(list.len(), 1, "{list:#?}");
     assert_eq!(list[0]["publication_number"], "EP2400812");

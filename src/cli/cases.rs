@@ -113,10 +113,18 @@ pub async fn run(cmd: Command, cfg: &Config) -> Result<(), super::Failure> {
             update,
         } => {
             let key = parse_case(&number, office, kind).map_err(anyhow::Error::new)?;
-            let (key, publication, pending) = if key.is_ep_publication() {
-                resolve(cfg, key).await
-            } else {
-                (key, None, None)
+            let k = key.clone();
+            let known = store
+                .call(move |c| cases_db::find(c, &k))
+                .await
+                .map_err(anyhow::Error::new)?;
+            let (key, publication, pending) = match known {
+                // Resolved before: no second request.
+                Some(case) if case.publication_number.as_deref() == Some(key.number.as_str()) => {
+                    (case.key(), case.publication_number, None)
+                }
+                _ if key.is_ep_publication() => resolve(cfg, key).await,
+                _ => (key, None, None),
             };
             let (k, p, r) = (key.clone(), publication.clone(), client_reference.clone());
             let added = store

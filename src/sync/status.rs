@@ -61,8 +61,9 @@ pub struct Report {
     pub changes: Vec<(String, String)>,
     /// (case, reason) for cases whose refresh failed; they keep their last known status.
     pub failed: Vec<(String, String)>,
-    /// (case, reason, next lookup) for cases this run found the office does not know, when
-    /// the lookup before had found them (or they are new): each is reported once.
+    /// (case, reason, day of the next lookup) for cases this run found unknown at the office
+    /// for the first time (the lookup before succeeded, or there was none): each is reported
+    /// once.
     pub not_found: Vec<(String, String, String)>,
     /// Cases looked up again that the office still does not know (already reported).
     pub still_not_found: usize,
@@ -71,7 +72,7 @@ pub struct Report {
     /// What a person must fix before an office can be asked at all (credentials refused, the
     /// office unreachable): one line each, naming the office and the configuration key.
     pub needs_person: Vec<String>,
-    /// Why a part of the cycle stopped early (quota, credentials, office down).
+    /// Why a part of the cycle stopped early (quota, office errors beyond the retries).
     pub stopped: Vec<String>,
     /// Worth knowing, not a failure (e.g. a JPO daily cap reached earlier than counted).
     pub notes: Vec<String>,
@@ -445,8 +446,8 @@ impl StatusSync<'_> {
         self.store
             .call(move |c| cases_db::record_not_found(c, id, &why, misses, &next_at, &stamp))
             .await?;
+        observer.not_found(&case.label(), reason);
         if misses == 1 {
-            observer.not_found(&case.label(), reason);
             report.not_found.push((
                 case.label(),
                 reason.to_owned(),

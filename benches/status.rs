@@ -23,7 +23,7 @@ use mailroom::config::{Config, ConfigSource, sandbox_config_toml};
 use mailroom::core::cases::{Kind, parse_case};
 use mailroom::offices::jpo::JpoClient;
 use mailroom::offices::ops::OpsClient;
-use mailroom::store::cases::{self as cases_db, Source};
+use mailroom::store::cases::{self as cases_db, NewCase, Source};
 use mailroom::store::{Store, timestamp};
 use mailroom::sync::mailbox::Quiet;
 use mailroom::sync::status::StatusSync;
@@ -152,7 +152,7 @@ async fn follow(store: &Store, numbers: Vec<String>, kind: Option<Kind>) -> Resu
         .write(move |tx| {
             for n in &numbers {
                 if let Ok(key) = parse_case(n, None, kind) {
-                    cases_db::add(tx, &key, n, None, Source::Import, &now)?;
+                    cases_db::add(tx, &NewCase::new(&key, n, None, Source::Import), true, &now)?;
                 }
             }
             Ok(())

@@ -509,7 +509,8 @@ async fn quota_robot_and_credential_refusals_stop_the_cycle() {
     .expect("client");
     let e = c.register(&cases[3].0).await.expect_err("bad credentials");
     let text = e.to_string();
-    assert!(matches!(e, OpsError::Auth(_)), "{text}");
+    assert!(matches!(e, OpsError::Credentials { status: 401, .. }), "{text}");
+    assert!(e.needs_person() && !e.is_case_error(), "{text}");
     assert!(text.contains("ClientId is Invalid"), "{text}");
     assert!(
         !text.contains(wrong) && !format!("{e:?}").contains(wrong),

@@ -4,8 +4,18 @@
 //! by the next status cycle (`source = mailbox`). A removed case keeps its history and is not
 //! added again from the mailbox; `cases add` brings it back.
 //!
-//! Import file (`cases import FILE.csv`): UTF-8 (a BOM is fine), comma-separated, a header row
-//! naming the columns in any order, case-insensitively:
+//! An EP publication (`cases add "EP2400812 B1"`) is resolved to its application through the
+//! Register once (one OPS request), and the case is keyed by the application and found by
+//! either number. When OPS is not configured or cannot answer, the case is kept under the
+//! publication and the next `sync status` resolves it (merging it with the application's case
+//! if that was added meanwhile).
+//!
+//! A followed case keeps its client reference: `cases add` (or an import row) with another one
+//! is refused, exit 1 (import: the row is refused, exit 3), unless `--update` is given.
+//!
+//! Import file (`cases import FILE.csv`): UTF-8 (a BOM is fine), comma-separated — or
+//! semicolon-separated when the header line has more `;` than `,` (German Excel), which the
+//! output says — with a header row naming the columns in any order, case-insensitively:
 //!
 //! | column | required | values |
 //! |---|---|---|
@@ -14,8 +24,10 @@
 //! | `kind` | no | `patent` (default), `design`, `trademark` |
 //! | `client_reference` (or `reference`) | no | the firm's reference, e.g. `MR-0812-EP` |
 //!
-//! Blank rows and rows whose first cell starts with `#` are skipped. A bad row is reported
-//! with its line number and the other rows are imported; the exit status is then 3.
+//! Blank rows and rows whose first cell starts with `#` are skipped. A row may have fewer cells
+//! than the header, never more. A bad row is reported with its line number and the other rows
+//! are imported; the exit status is then 3. Publications are resolved by the next
+//! `sync status`, not during the import (one request per row).
 
 use std::path::PathBuf;
 
@@ -24,7 +36,8 @@ use chrono::Utc;
 
 use crate::config::Config;
 use crate::core::cases::{CaseKey, Kind, Office, parse_case};
-use crate::store::cases::{self as cases_db, Added, CaseRow, Source};
+use crate::offices::ops::OpsClient;
+use crate::store::cases::{self as cases_db, Added, CaseRow, NewCase, Source};
 use crate::store::{Store, timestamp};
 
 #[derive(clap::Subcommand, Debug)]
@@ -42,6 +55,9 @@ pub enum Command {
         /// The firm's reference for the case
         #[arg(long = "ref", value_name = "REFERENCE")]
         client_reference: Option<String>,
+        /// Replace the reference of a case already followed
+        #[arg(long)]
+        update: bool,
     },
     /// Stop following a case (its history is kept)
     Remove {
@@ -69,7 +85,12 @@ pub enum Command {
         json: bool,
     },
     /// Add the cases of a CSV file (columns: number, office, kind, client_reference)
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        /// Replace the references of cases already followed
+        #[arg(long)]
+        update: bool,
+    },
 }
 
 fn parse_office(s: &str) -> Result<Office, String> {
@@ -89,12 +110,33 @@ pub async fn run(cmd: Command, cfg: &Config) -> Result<(), super::Failure> {
             kind,
             office,
             client_reference,
+            update,
         } => {
             let key = parse_case(&number, office, kind).map_err(anyhow::Error::new)?;
             let k = key.clone();
+            let known = store
+                .call(move |c| cases_db::find(c, &k))
+                .await
+                .map_err(anyhow::Error::new)?;
+            let (key, publication, pending) = match known {
+                // Resolved before: no second request.
+                Some(case) if case.publication_number.as_deref() == Some(key.number.as_str()) => {
+                    (case.key(), case.publication_number, None)
+                }
+                _ if key.is_ep_publication() => resolve(cfg, key).await,
+                _ => (key, None, None),
+            };
+            let (k, p, r) = (key.clone(), publication.clone(), client_reference.clone());
             let added = store
                 .write(move |tx| {
-                    cases_db::add(tx, &k, &number, client_reference.as_deref(), Source::Manual, &now)
+                    let new = NewCase {
+                        key: &k,
+                        input: &number,
+                        client_reference: r.as_deref(),
+                        publication: p.as_deref(),
+                        source: Source::Manual,
+                    };
+                    cases_db::add(tx, &new, update, &now)
                 })
                 .await
                 .map_err(anyhow::Error::new)?;
@@ -102,8 +144,25 @@ pub async fn run(cmd: Command, cfg: &Config) -> Result<(), super::Failure> {
                 Added::New => "added",
                 Added::Restored => "followed again",
                 Added::Known => "already followed",
+                Added::OtherReference(current) => {
+                    let wanted = client_reference.as_deref().map(str::trim).unwrap_or_default();
+                    return Err(anyhow::anyhow!(
+                        "{} is already followed with reference {current}; use --update to change it to {wanted}",
+                        key.label()
+                    )
+                    .into());
+                }
             };
-            super::print_stdout(&format!("{}: {what}\n", key.label()))?;
+            let mut out = format!("{}: {what}", key.label());
+            if let Some(p) = &publication {
+                out.push_str(&format!(" (publication {p})"));
+            }
+            if let Some(why) = &pending {
+                out.push_str(&format!(
+                    "; the next `mailroom sync status` looks up its application, the Register could not say now: {why}"
+                ));
+            }
+            super::print_stdout(&(out + "\n"))?;
             Ok(())
         }
         Command::Remove { number, kind, office } => {
@@ -145,7 +204,36 @@ pub async fn run(cmd: Command, cfg: &Config) -> Result<(), super::Failure> {
             let key = parse_case(&number, office, kind).map_err(anyhow::Error::new)?;
             show(&store, key, json).await
         }
-        Command::Import { file } => import(&store, &file, &now).await,
+        Command::Import { file, update } => import(&store, &file, update, &now).await,
+    }
+}
+
+/// Asks the Register which application the EP publication `key` belongs to: the application's
+/// key and the publication number, or `key` unchanged and why it could not be resolved now.
+async fn resolve(cfg: &Config, key: CaseKey) -> (CaseKey, Option<String>, Option<String>) {
+    let Some(settings) = &cfg.ops else {
+        return (key, None, Some("[ops] is not configured".into()));
+    };
+    // One try: the next status cycle resolves the case anyway, so a person adding it does
+    // not wait through the retries of an office that is down.
+    let once = crate::config::Ops {
+        retries: 0,
+        ..settings.clone()
+    };
+    let answer = match OpsClient::new(&once) {
+        Ok(client) => client.register(&key.number).await,
+        Err(e) => Err(e),
+    };
+    let application = match answer {
+        Ok(st) => parse_case(&st.application_number, Some(Office::Ep), None)
+            .ok()
+            .filter(|k| !k.is_ep_publication() && k.number == st.application_number)
+            .ok_or_else(|| "the Register's answer names no application".to_owned()),
+        Err(e) => Err(e.to_string()),
+    };
+    match application {
+        Ok(app) => (app, Some(key.number), None),
+        Err(why) => (key, None, Some(why)),
     }
 }
 
@@ -161,24 +249,35 @@ fn table(list: &[CaseRow]) -> String {
             (Some(t), _) => t.clone(),
             _ => String::new(),
         };
+        let case = match &c.publication_number {
+            Some(p) => format!("{} ({p})", c.label()),
+            None => c.label(),
+        };
         out.push_str(&format!(
             "{:<26} {:<16} {:<11} {}\n",
-            c.label(),
+            case,
             c.client_reference.as_deref().unwrap_or("-"),
             checked,
             status
         ));
-        if let Some(e) = &c.last_error {
-            let what = if c.not_found {
-                "not found at the office"
-            } else {
-                "last refresh failed"
-            };
-            out.push_str(&format!("{:<55}{what}: {e}\n", ""));
+        if c.not_found {
+            out.push_str(&format!("{:<55}{}\n", "", not_found_line(c)));
+        } else if let Some(e) = &c.last_error {
+            out.push_str(&format!("{:<55}last refresh failed: {e}\n", ""));
         }
     }
     out.push_str(&format!("{} case(s)\n", list.len()));
     out
+}
+
+/// `not found at the office since 2026-12-01, next try 2026-12-03`.
+fn not_found_line(c: &CaseRow) -> String {
+    let day = |t: &Option<String>| t.as_deref().map_or("?", |t| t.get(..10).unwrap_or(t)).to_owned();
+    format!(
+        "not found at the office since {}, next try {}",
+        day(&c.not_found_since),
+        day(&c.next_attempt_at)
+    )
 }
 
 async fn show(store: &Store, key: CaseKey, json: bool) -> Result<(), super::Failure> {
@@ -206,6 +305,9 @@ async fn show(store: &Store, key: CaseKey, json: bool) -> Result<(), super::Fail
         return Ok(());
     }
     let mut out = format!("{}  ({} {}", case.label(), case.office, case.kind);
+    if let Some(p) = &case.publication_number {
+        out.push_str(&format!(", publication {p}"));
+    }
     if let Some(r) = &case.client_reference {
         out.push_str(&format!(", {r}"));
     }
@@ -228,8 +330,14 @@ async fn show(store: &Store, key: CaseKey, json: bool) -> Result<(), super::Fail
         }
         _ => out.push_str("  status: not checked yet (run `mailroom sync status`)\n"),
     }
-    if let Some(e) = &case.last_error {
-        out.push_str(&format!("  last refresh failed: {e}\n"));
+    match &case.last_error {
+        Some(e) if case.not_found => out.push_str(&format!(
+            "  {} ({} lookup(s) in a row): {e}\n",
+            not_found_line(&case),
+            case.not_found_misses
+        )),
+        Some(e) => out.push_str(&format!("  last refresh failed: {e}\n")),
+        None => {}
     }
     out.push_str(&format!("  changes ({}):\n", changes.len()));
     for ch in &changes {
@@ -246,6 +354,13 @@ fn import_row(
 ) -> Result<Option<(CaseKey, String, Option<String>)>, String> {
     if record.get(0).is_some_and(|c| c.trim_start().starts_with('#')) {
         return Ok(None);
+    }
+    if record.len() > columns.count {
+        return Err(format!(
+            "{} columns, the header has {}",
+            record.len(),
+            columns.count
+        ));
     }
     let cell = |i: Option<usize>| {
         i.and_then(|i| record.get(i))
@@ -272,6 +387,8 @@ fn import_row(
 }
 
 struct Columns {
+    /// How many the header names.
+    count: usize,
     number: usize,
     office: Option<usize>,
     kind: Option<usize>,
@@ -281,6 +398,7 @@ struct Columns {
 fn columns(header: &csv::StringRecord, file: &std::path::Path) -> anyhow::Result<Columns> {
     let mut number = None;
     let mut c = Columns {
+        count: header.len(),
         number: 0,
         office: None,
         kind: None,
@@ -303,12 +421,27 @@ fn columns(header: &csv::StringRecord, file: &std::path::Path) -> anyhow::Result
     Ok(c)
 }
 
-async fn import(store: &Store, file: &std::path::Path, now: &str) -> Result<(), super::Failure> {
+/// The delimiter of a CSV file by its header line: `;` when it has more `;` than `,` (the
+/// German Excel export), else `,`.
+fn delimiter(header_line: &str) -> u8 {
+    let count = |c| header_line.matches(c).count();
+    if count(';') > count(',') { b';' } else { b',' }
+}
+
+async fn import(
+    store: &Store,
+    file: &std::path::Path,
+    update: bool,
+    now: &str,
+) -> Result<(), super::Failure> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let header_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let delimiter = delimiter(&String::from_utf8_lossy(header_line));
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
-        .from_path(file)
-        .with_context(|| format!("cannot read {}", file.display()))?;
+        .delimiter(delimiter)
+        .from_reader(bytes.as_slice());
     let header = reader
         .headers()
         .with_context(|| format!("{}:1: unreadable header", file.display()))?
@@ -325,7 +458,7 @@ async fn import(store: &Store, file: &std::path::Path, now: &str) -> Result<(), 
             Ok(r) => {
                 let line = r.position().map_or(0, |p| p.line());
                 match import_row(&r, &columns) {
-                    Ok(Some(row)) => rows.push(row),
+                    Ok(Some(row)) => rows.push((line, row)),
                     Ok(None) => {}
                     Err(e) => bad.push(format!("{}:{line}: {e}", file.display())),
                 }
@@ -333,24 +466,39 @@ async fn import(store: &Store, file: &std::path::Path, now: &str) -> Result<(), 
         }
     }
     let now = now.to_owned();
-    let (new, known) = store
+    let name = file.display().to_string();
+    let (new, known, conflicts) = store
         .write(move |tx| {
-            let (mut new, mut known) = (0, 0);
-            for (key, input, reference) in &rows {
-                match cases_db::add(tx, key, input, reference.as_deref(), Source::Import, &now)? {
+            let (mut new, mut known, mut conflicts) = (0, 0, Vec::new());
+            for (line, (key, input, reference)) in &rows {
+                let case = NewCase::new(key, input, reference.as_deref(), Source::Import);
+                match cases_db::add(tx, &case, update, &now)? {
                     Added::New | Added::Restored => new += 1,
                     Added::Known => known += 1,
+                    Added::OtherReference(current) => conflicts.push(format!(
+                        "{name}:{line}: {} is already followed with reference {current}; use --update to change it to {}",
+                        key.label(),
+                        reference.as_deref().unwrap_or_default()
+                    )),
                 }
             }
-            Ok((new, known))
+            Ok((new, known, conflicts))
         })
         .await
         .map_err(anyhow::Error::new)?;
-    let mut out = format!(
+    bad.extend(conflicts);
+    let mut out = String::new();
+    if delimiter == b';' {
+        out.push_str(&format!(
+            "{}: the header is separated by semicolons; reading the file as semicolon-separated\n",
+            file.display()
+        ));
+    }
+    out.push_str(&format!(
         "{}: {new} case(s) added, {known} already followed, {} row(s) refused\n",
         file.display(),
         bad.len()
-    );
+    ));
     for b in &bad {
         out.push_str(&format!("  refused: {b}\n"));
     }
@@ -366,5 +514,26 @@ async fn import(store: &Store, file: &std::path::Path, now: &str) -> Result<(), 
                 file.display()
             ),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delimiter_follows_the_header_line() {
+        let table = [
+            ("number,office,kind,client_reference", b','),
+            ("number;office;kind;client_reference", b';'),
+            ("\u{feff}Number;Kind\r", b';'),
+            ("number", b','),
+            ("number;client_reference,with a comma;kind", b';'),
+            ("number,client_reference;x", b','),
+            ("", b','),
+        ];
+        for (line, expected) in table {
+            assert_eq!(delimiter(line), expected, "{line:?}");
+        }
     }
 }

@@ -25,7 +25,7 @@ use serde_json::json;
 
 use crate::config::{Config, ConfigSource, sandbox_config_toml};
 use crate::core::cases::{Kind, parse_case};
-use crate::store::cases::{self, Source};
+use crate::store::cases::{self, NewCase, Source};
 use crate::store::{Store, timestamp};
 use crate::sync::mailbox::Quiet;
 use crate::sync::status::Report as StatusReport;
@@ -213,11 +213,21 @@ async fn status_demo(cfg: &Config, base: &str) -> anyhow::Result<(StatusReport, 
         .write(move |tx| {
             for (number, kind, reference) in JP_SAMPLES {
                 if let Ok(key) = parse_case(number, None, Some(kind)) {
-                    cases::add(tx, &key, number, Some(reference), Source::Manual, &now)?;
+                    cases::add(
+                        tx,
+                        &NewCase::new(&key, number, Some(reference), Source::Manual),
+                        true,
+                        &now,
+                    )?;
                 }
             }
             if let Ok(key) = parse_case(ADVANCED, None, None) {
-                cases::add(tx, &key, ADVANCED, Some("MR-DEMO-EP"), Source::Manual, &now)?;
+                cases::add(
+                    tx,
+                    &NewCase::new(&key, ADVANCED, Some("MR-DEMO-EP"), Source::Manual),
+                    true,
+                    &now,
+                )?;
             }
             Ok(())
         })

@@ -4,6 +4,11 @@
 //! Exit status: 0 everything done; 3 finished but some communications failed (they are
 //! retried next cycle) or could not be marked; 1 the cycle stopped (office unreachable,
 //! archive unusable); 78 configuration.
+//!
+//! `sync status`: 0 every due case refreshed (a case the office does not know is reported
+//! once and counts as done: the office answered); 3 some cases failed or a part stopped early
+//! (quota, office errors beyond retries), the next cycle retries; 1 an office refused our
+//! credentials or cannot be reached, the message naming the office and the key to check.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -61,7 +66,12 @@ pub async fn run(job: Job, cfg: &Config) -> Result<(), super::Failure> {
                 .map_err(anyhow::Error::new)?;
             let report = status(cfg, only.as_ref(), status_observer().as_ref(), Utc::now()).await?;
             super::print_stdout(&status_summary(&report))?;
-            if report.is_complete() {
+            if !report.needs_person.is_empty() {
+                Err(super::Failure::with_code(
+                    1,
+                    anyhow::anyhow!("{}", report.needs_person.join("; ")),
+                ))
+            } else if report.is_complete() {
                 Ok(())
             } else {
                 Err(super::Failure::with_code(
@@ -102,14 +112,18 @@ pub async fn status(
     job.run_cycle(only, now, observer).await.context("status cycle")
 }
 
+/// The summary of a status run. Its first line counts, in this order: cases refreshed per
+/// office, JP cases deferred, changes, failures, cases the office does not know (reported in
+/// this run or earlier), and the run id.
 pub fn status_summary(r: &StatusReport) -> String {
     let mut s = format!(
-        "status: {} EP and {} JP case(s) refreshed, {} JP case(s) wait for a later day, {} change(s), {} failed (run {})\n",
+        "status: {} EP and {} JP case(s) refreshed, {} JP case(s) wait for a later day, {} change(s), {} failed, {} not found at the office (run {})\n",
         r.ep_checked,
         r.jp_checked,
         r.jp_deferred,
         r.changes.len(),
         r.failed.len(),
+        r.not_found_total(),
         r.run_id
     );
     if r.added_from_mailbox > 0 {
@@ -123,6 +137,12 @@ pub fn status_summary(r: &StatusReport) -> String {
     }
     for (case, why) in &r.failed {
         s.push_str(&format!("  failed: {case}: {why}\n"));
+    }
+    for (case, why, next) in &r.not_found {
+        s.push_str(&format!("  not found: {case}: {why}; next try {next}\n"));
+    }
+    for why in &r.needs_person {
+        s.push_str(&format!("  error: {why}\n"));
     }
     for why in &r.stopped {
         s.push_str(&format!("  stopped: {why}\n"));
@@ -158,6 +178,9 @@ impl StatusObserver for StatusLines {
     fn failed(&self, case: &str, reason: &str) {
         eprintln!("FAILED {case}: {reason}");
     }
+    fn not_found(&self, case: &str, reason: &str) {
+        eprintln!("not found {case}: {reason}");
+    }
 }
 
 /// A progress bar over the cases of a status cycle.
@@ -192,6 +215,15 @@ impl StatusObserver for StatusBar {
                 b.inc(1);
             }
             None => eprintln!("FAILED {case}: {reason}"),
+        }
+    }
+    fn not_found(&self, case: &str, reason: &str) {
+        match self.0.get() {
+            Some(b) => {
+                b.println(format!("not found {case}: {reason}"));
+                b.inc(1);
+            }
+            None => eprintln!("not found {case}: {reason}"),
         }
     }
 }

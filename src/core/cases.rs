@@ -83,6 +83,12 @@ pub struct CaseKey {
 }
 
 impl CaseKey {
+    /// An EP publication number (`EP` + 7 digits), which the Register resolves to its
+    /// application.
+    pub fn is_ep_publication(&self) -> bool {
+        self.office == Office::Ep && self.number.len() == 9
+    }
+
     /// The number as people read it: `EP23184567`, `EP2400812`, `JP 2020-123456`,
     /// `JP design 2020-015234`, `JP trademark 2024-123456`. Used in change summaries.
     pub fn label(&self) -> String {
@@ -127,6 +133,10 @@ pub enum NumberError {
          JP2020-123456 or 2020123456"
     )]
     NotJp { input: String },
+    #[error("{input:?}: an EP application has 8 digits and a publication 7, not {digits}")]
+    EpDigits { input: String, digits: usize },
+    #[error("{input:?}: {kind:?} is not an EP publication kind (A, A1…A9, B, B1…B9)")]
+    EpKind { input: String, kind: String },
     #[error("{input:?}: EP numbers are patents, not {kind}s")]
     EpNotPatent { input: String, kind: Kind },
     #[error("{input:?}: written as a {written} number, but the case is a {given}")]
@@ -148,9 +158,11 @@ pub enum NumberError {
 ///   number they are ignored.
 /// - **EP** when the office hint is EP, the text starts with `EP`, or it is 8 bare digits
 ///   (optionally `.d`). An application is `EP` + 8 digits; the check digit after the dot is
-///   dropped, not validated. A publication is `EP` + up to 7 digits (zero-padded to 7) with an
-///   optional kind (`B1`, `.A1`); it needs the `EP` prefix or the EP hint, because 7 bare
-///   digits say nothing. EP rights are always patents.
+///   dropped, not validated. A publication is `EP` + 7 digits (leading zeros written: EP
+///   publications have been printed with 7 digits since the first, so `EP123` is a typo, not
+///   `EP0000123`) with an optional kind `A`/`B` and one digit (`B1`, `.A1`); it needs the `EP`
+///   prefix or the EP hint, because 7 bare digits say nothing. Any other digit count or kind is
+///   refused naming what is wrong. EP rights are always patents.
 /// - **JP** when the office hint is JP or the text carries a JP marker: `特願`/`意願`/`商願`,
 ///   `JP`, an era (`昭`/`昭和`, `平`/`平成`, `令`/`令和`, year `元` = 1) or a hyphen; or it is 10
 ///   bare digits. Era years are 1–99 and need the hyphen (`特願平30-123456`); the serial has
@@ -167,7 +179,7 @@ pub fn parse_case(input: &str, office: Option<Office>, kind: Option<Kind>) -> Re
         rest.strip_prefix('.').unwrap_or(rest)
     });
     // `EP` + 8 digits is an application; `EP` + 7 digits a publication.
-    let bare_ep_application = ep_number(&text).is_some_and(|number| number.len() == 10);
+    let bare_ep_application = ep_number(&text).is_ok_and(|number| number.len() == 10);
     let target = match (office, ep_body.is_some(), jp.has_marker()) {
         (Some(Office::Jp), true, _) => return Err(NumberError::NotJp { input: owned() }),
         (Some(Office::Ep), _, true) => return Err(NumberError::NotEp { input: owned() }),
@@ -180,21 +192,27 @@ pub fn parse_case(input: &str, office: Option<Office>, kind: Option<Kind>) -> Re
     };
     match target {
         Office::Ep => {
-            let number = ep_number(ep_body.unwrap_or(&text)).ok_or_else(|| match office {
-                Some(Office::Ep) => NumberError::NotEp { input: owned() },
-                _ => NumberError::Unrecognised { input: owned() },
-            })?;
-            match kind {
-                Some(k @ (Kind::Design | Kind::Trademark)) => Err(NumberError::EpNotPatent {
+            if let Some(k @ (Kind::Design | Kind::Trademark)) = kind {
+                return Err(NumberError::EpNotPatent {
                     input: owned(),
                     kind: k,
-                }),
-                _ => Ok(CaseKey {
-                    office: Office::Ep,
-                    kind: Kind::Patent,
-                    number,
-                }),
+                });
             }
+            // The digit count is named only when `EP` says the text is meant as an EP number.
+            let number = ep_number(ep_body.unwrap_or(&text)).map_err(|bad| match (bad, office) {
+                (EpBad::Digits(digits), _) if ep_body.is_some() => NumberError::EpDigits {
+                    input: owned(),
+                    digits,
+                },
+                (EpBad::Kind(kind), _) => NumberError::EpKind { input: owned(), kind },
+                (_, Some(Office::Ep)) => NumberError::NotEp { input: owned() },
+                (_, _) => NumberError::Unrecognised { input: owned() },
+            })?;
+            Ok(CaseKey {
+                office: Office::Ep,
+                kind: Kind::Patent,
+                number,
+            })
         }
         Office::Jp => {
             let (year, serial) = jp.year_serial().ok_or_else(|| match office {
@@ -251,14 +269,25 @@ fn all_digits(s: &str, lengths: std::ops::RangeInclusive<usize>) -> bool {
     lengths.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Why a text after `EP` is not an epodoc number.
+#[derive(Debug, PartialEq, Eq)]
+enum EpBad {
+    /// No digits, digits grouped other than in threes, or a bad check digit.
+    Unreadable,
+    /// Digits as written, neither 8 (application) nor 7 (publication).
+    Digits(usize),
+    /// What follows a publication's 7 digits, not an EP kind code.
+    Kind(String),
+}
+
 /// The epodoc number of an EP application (8 digits, optionally `.` and a check digit) or
-/// publication (up to 7 digits and an optional kind such as `B1` or `.A1`), from the text
-/// after any `EP` prefix.
+/// publication (7 digits and an optional kind such as `B1` or `.A1`), from the text after any
+/// `EP` prefix.
 ///
 /// Spaces may only group digits in threes from the right (`23 184 567`, `2 400 812`): a first
 /// group of 1–3 digits and every other of exactly 3. So `EP 12 34` is refused rather than read
-/// as a publication `EP0001234`, since it looks like a mistyped application just as much.
-fn ep_number(body: &str) -> Option<String> {
+/// as a number, since it looks like a mistyped application just as much.
+fn ep_number(body: &str) -> Result<String, EpBad> {
     let body = body.trim();
     let end = body
         .find(|c: char| !c.is_ascii_digit() && !c.is_whitespace())
@@ -270,23 +299,32 @@ fn ep_number(body: &str) -> Option<String> {
     });
     let digits = groups.concat();
     let tail = tail.trim_start();
-    if !grouped {
-        return None;
+    if !grouped || digits.is_empty() {
+        return Err(EpBad::Unreadable);
     }
-    if digits.len() == 8 {
-        let check_ok = tail.is_empty() || tail.strip_prefix('.').is_some_and(|c| all_digits(c, 1..=1));
-        return check_ok.then(|| format!("EP{digits}"));
-    }
-    let kind = tail.strip_prefix('.').unwrap_or(tail);
-    let mut kind_chars = kind.chars();
-    let kind_ok = match (kind_chars.next(), kind_chars.next(), kind_chars.next()) {
-        (None, _, _) => true,
-        (Some(letter), digit, None) => {
-            letter.is_ascii_alphabetic() && digit.is_none_or(|d| d.is_ascii_digit())
+    match digits.len() {
+        8 => {
+            let check_ok = tail.is_empty() || tail.strip_prefix('.').is_some_and(|c| all_digits(c, 1..=1));
+            check_ok.then(|| format!("EP{digits}")).ok_or(EpBad::Unreadable)
         }
-        _ => false,
-    };
-    (all_digits(&digits, 1..=7) && kind_ok).then(|| format!("EP{digits:0>7}"))
+        7 => {
+            let kind = tail.strip_prefix('.').unwrap_or(tail);
+            let mut kind_chars = kind.chars();
+            let kind_ok = match (kind_chars.next(), kind_chars.next(), kind_chars.next()) {
+                (None, _, _) => true,
+                (Some(letter), digit, None) => {
+                    matches!(letter, 'A' | 'B' | 'a' | 'b') && digit.is_none_or(|d| d.is_ascii_digit())
+                }
+                _ => false,
+            };
+            if kind_ok {
+                Ok(format!("EP{digits}"))
+            } else {
+                Err(EpBad::Kind(kind.to_owned()))
+            }
+        }
+        n => Err(EpBad::Digits(n)),
+    }
 }
 
 /// A text split into its JP markers and the rest.
@@ -402,7 +440,8 @@ mod tests {
             ("EP.2400812.A1", None, None, key(Ep, Patent, "EP2400812")),
             ("EP2400812 A", None, None, key(Ep, Patent, "EP2400812")),
             ("EP1000000.A1", None, None, key(Ep, Patent, "EP1000000")),
-            ("EP 812", None, None, key(Ep, Patent, "EP0000812")),
+            ("EP 0 000 812", None, None, key(Ep, Patent, "EP0000812")),
+            ("EP0000812 b", None, None, key(Ep, Patent, "EP0000812")),
             ("2400812 B1", Some(Ep), None, key(Ep, Patent, "EP2400812")),
             // Full width.
             (
@@ -512,6 +551,14 @@ mod tests {
         let un = |s: &str| NumberError::Unrecognised { input: s.to_owned() };
         let not_ep = |s: &str| NumberError::NotEp { input: s.to_owned() };
         let not_jp = |s: &str| NumberError::NotJp { input: s.to_owned() };
+        let digits = |s: &str, digits: usize| NumberError::EpDigits {
+            input: s.to_owned(),
+            digits,
+        };
+        let ep_kind = |s: &str, kind: &str| NumberError::EpKind {
+            input: s.to_owned(),
+            kind: kind.to_owned(),
+        };
         let table: &[(&str, Option<Office>, Option<Kind>, NumberError)] = &[
             ("", None, None, un("")),
             ("   ", None, None, un("   ")),
@@ -528,11 +575,21 @@ mod tests {
             ("EP 23184 567", None, None, un("EP 23184 567")),
             ("EP 2 4008 12", None, None, un("EP 2 4008 12")),
             ("2318 4567", None, None, un("2318 4567")),
-            ("EP123456789", None, None, un("EP123456789")),
+            ("EP123456789", None, None, digits("EP123456789", 9)),
             ("EP23184567.23", None, None, un("EP23184567.23")),
-            ("EP2400812.2", None, None, un("EP2400812.2")),
-            ("EP2400812 B12", None, None, un("EP2400812 B12")),
+            ("EP2400812.2", None, None, ep_kind("EP2400812.2", "2")),
+            ("EP2400812 B12", None, None, ep_kind("EP2400812 B12", "B12")),
             ("EP2400812 1B", None, None, un("EP2400812 1B")),
+            // Neither 7 nor 8 digits, or not an EP kind code: the reason is named.
+            ("EP123", None, None, digits("EP123", 3)),
+            ("EP 812", None, None, digits("EP 812", 3)),
+            ("EP 1 234", None, None, digits("EP 1 234", 4)),
+            ("EP123456", None, None, digits("EP123456", 6)),
+            ("123", Some(Ep), None, not_ep("123")),
+            ("EP123", Some(Ep), None, digits("EP123", 3)),
+            ("EP2318456X", None, None, ep_kind("EP2318456X", "X")),
+            ("EP2400812 C1", None, None, ep_kind("EP2400812 C1", "C1")),
+            ("EP2400812 U", None, None, ep_kind("EP2400812 U", "U")),
             ("2400812", None, None, un("2400812")),
             ("123456789", None, None, un("123456789")),
             ("hello", None, None, un("hello")),
@@ -662,6 +719,14 @@ mod tests {
             (
                 parse_case("2200-1", None, None),
                 "\"2200-1\": year 2200 is outside 1900–2100",
+            ),
+            (
+                parse_case("EP123", None, None),
+                "\"EP123\": an EP application has 8 digits and a publication 7, not 3",
+            ),
+            (
+                parse_case("EP2318456X", None, None),
+                "\"EP2318456X\": \"X\" is not an EP publication kind (A, A1…A9, B, B1…B9)",
             ),
         ];
         for (result, expected) in table {

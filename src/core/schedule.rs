@@ -79,6 +79,22 @@ pub fn choose_jp(
     chosen.into_iter().map(|(.., id)| id).collect()
 }
 
+/// The longest wait between two lookups of a case the office does not know.
+pub const NOT_FOUND_MAX_WAIT_DAYS: u32 = 30;
+
+/// How many days after its `misses`-th consecutive "not found" (1 = the first) a case is
+/// looked up again: 1, 2, 4, 8, 16, then 30 days for good.
+///
+/// Decision: a number the office does not know is usually one it has not published yet
+/// (a new filing, a number typed before the Register has it) or a typo. Doubling keeps a new
+/// filing found within days of its appearance while a typo costs one request a month; the
+/// request per cycle that every other case costs would instead make the unknown case fail
+/// every run. `misses` of 0 is treated as 1.
+pub fn not_found_wait_days(misses: u32) -> u32 {
+    let doublings = misses.saturating_sub(1).min(5);
+    (1u32 << doublings).min(NOT_FOUND_MAX_WAIT_DAYS)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
@@ -104,6 +120,25 @@ mod tests {
             Patent => values[0],
             Design => values[1],
             Trademark => values[2],
+        }
+    }
+
+    #[test]
+    fn not_found_waits_double_up_to_thirty_days() {
+        let table = [
+            (0, 1),
+            (1, 1),
+            (2, 2),
+            (3, 4),
+            (4, 8),
+            (5, 16),
+            (6, 30),
+            (7, 30),
+            (40, 30),
+            (u32::MAX, 30),
+        ];
+        for (misses, days) in table {
+            assert_eq!(not_found_wait_days(misses), days, "{misses}");
         }
     }
 

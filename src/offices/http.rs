@@ -151,6 +151,21 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// The innermost cause of an error (for a refused connection: `Connection refused (os error
+/// 111)`), so a message that already names the URL does not repeat it.
+pub fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(s) = cur.source() {
+        cur = s;
+    }
+    cur.to_string()
+}
+
+/// `" detail"`, or nothing: the office's message after an HTTP status.
+pub fn spaced(detail: &Option<String>) -> String {
+    detail.as_ref().map(|d| format!(" {d}")).unwrap_or_default()
+}
+
 /// A transport failure worth retrying (timeouts, refused or reset connections).
 pub fn transport_is_transient(e: &reqwest::Error) -> bool {
     e.is_timeout() || e.is_connect() || e.is_request() || e.is_body()

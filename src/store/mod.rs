@@ -49,6 +49,7 @@ impl From<rusqlite::Error> for StoreError {
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_mailbox.sql"),
     include_str!("migrations/0002_cases.sql"),
+    include_str!("migrations/0004_cases.sql"),
 ];
 
 #[derive(Clone)]

@@ -12,6 +12,16 @@
 //!    transaction** the snapshot (only if the fingerprint changed), its change events and the
 //!    case's current status. A case's first snapshot is a baseline: it yields no change events.
 //!
+//! A case the office does not know (OPS: not in the Register; JPO: no such application) is
+//! not a failure: it is reported once, in the run that first finds it missing, and then looked
+//! up again only when `core::schedule::not_found_wait_days` says (1, 2, 4, … 30 days); runs in
+//! between skip it and only count it. Refused credentials and an office that cannot be reached
+//! are [`Report::needs_person`]: that office's part stops and the job exits 1.
+//!
+//! An EP case keyed by a publication number is resolved by its first Register answer: the
+//! answer names the application, the case is re-keyed to it (merged with the application's
+//! case if that is followed too) before the answer is recorded, so one application is one case.
+//!
 //! `now` is an argument, not read here, so a benchmark can run simulated days.
 
 use chrono::{DateTime, Duration, Utc};
@@ -19,7 +29,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::config;
 use crate::core::cases::{CaseKey, Kind, Office, parse_case};
 use crate::core::jpo_quota::{ApiUsage, jst_day};
-use crate::core::schedule::{JpCandidate, choose_jp};
+use crate::core::schedule::{JpCandidate, choose_jp, not_found_wait_days};
 use crate::core::status::{self, CaseStatus};
 use crate::offices::jpo::{JpoClient, JpoError};
 use crate::offices::ops::{OpsClient, OpsError};
@@ -51,7 +61,18 @@ pub struct Report {
     pub changes: Vec<(String, String)>,
     /// (case, reason) for cases whose refresh failed; they keep their last known status.
     pub failed: Vec<(String, String)>,
-    /// Why a part of the cycle stopped early (quota, credentials, office down).
+    /// (case, reason, day of the next lookup) for cases this run found unknown at the office
+    /// for the first time (the lookup before succeeded, or there was none): each is reported
+    /// once.
+    pub not_found: Vec<(String, String, String)>,
+    /// Cases looked up again that the office still does not know (already reported).
+    pub still_not_found: usize,
+    /// Cases the office did not know, skipped until their next lookup is due.
+    pub not_found_waiting: usize,
+    /// What a person must fix before an office can be asked at all (credentials refused, the
+    /// office unreachable): one line each, naming the office and the configuration key.
+    pub needs_person: Vec<String>,
+    /// Why a part of the cycle stopped early (quota, office errors beyond the retries).
     pub stopped: Vec<String>,
     /// Worth knowing, not a failure (e.g. a JPO daily cap reached earlier than counted).
     pub notes: Vec<String>,
@@ -63,8 +84,14 @@ pub struct Report {
 }
 
 impl Report {
+    /// Everything asked was done: every due case was refreshed or found unknown at the office.
     pub fn is_complete(&self) -> bool {
-        self.failed.is_empty() && self.stopped.is_empty()
+        self.failed.is_empty() && self.stopped.is_empty() && self.needs_person.is_empty()
+    }
+
+    /// Cases the office does not know, reported now or earlier.
+    pub fn not_found_total(&self) -> usize {
+        self.not_found.len() + self.still_not_found + self.not_found_waiting
     }
 }
 
@@ -73,6 +100,7 @@ pub trait Observer {
     fn planned(&self, _cases: usize) {}
     fn checked(&self, _case: &str, _changes: &[String]) {}
     fn failed(&self, _case: &str, _reason: &str) {}
+    fn not_found(&self, _case: &str, _reason: &str) {}
 }
 
 impl Observer for crate::sync::mailbox::Quiet {}
@@ -108,7 +136,12 @@ impl StatusSync<'_> {
                 }
                 one
             }
-            None => all,
+            None => {
+                let (waiting, due): (Vec<CaseRow>, Vec<CaseRow>) =
+                    all.into_iter().partition(|c| c.waits_after_not_found(&stamp));
+                report.not_found_waiting = waiting.len();
+                due
+            }
         };
         let (ep, jp): (Vec<CaseRow>, Vec<CaseRow>) = all.into_iter().partition(|c| c.office == Office::Ep);
         let jp_chosen = self.choose_jp(&jp, now, only.is_some()).await?;
@@ -141,6 +174,9 @@ impl StatusSync<'_> {
         };
         let (outcome, error) = match &result {
             Err(e) => (Outcome::Failed, Some(e.to_string())),
+            Ok(()) if !report.needs_person.is_empty() => {
+                (Outcome::Failed, Some(report.needs_person.join("; ")))
+            }
             Ok(()) if report.is_complete() => (Outcome::Ok, None),
             Ok(()) => (Outcome::Partial, report.stopped.first().cloned()),
         };
@@ -234,17 +270,25 @@ impl StatusSync<'_> {
         for (i, case) in ep.iter().enumerate() {
             match ops.register(&case.number).await {
                 Ok(st) => {
+                    let case = &self.resolve(case, &st.application_number).await?;
                     let changes = self.record(case, CaseStatus::Ep(st), now, Vec::new()).await?;
                     report.ep_checked += 1;
                     observer.checked(&case.label(), &changes);
                     push_changes(report, case, changes);
                 }
+                Err(e @ OpsError::NotFound { .. }) => {
+                    self.not_found(case, &e.to_string(), now, observer, report)
+                        .await?;
+                }
                 Err(e) if e.is_case_error() => {
                     let reason = e.to_string();
-                    self.fail(case, &reason, matches!(e, OpsError::NotFound { .. }), now)
-                        .await?;
+                    self.fail(case, &reason, now).await?;
                     observer.failed(&case.label(), &reason);
                     report.failed.push((case.label(), reason));
+                }
+                Err(e) if e.needs_person() => {
+                    report.needs_person.push(e.to_string());
+                    break;
                 }
                 Err(e) => {
                     // Not this case's doing: it keeps its status and no error is pinned on it.
@@ -312,13 +356,22 @@ impl StatusSync<'_> {
                         case.kind
                     ));
                 }
+                Err(e @ JpoError::NotFound { .. }) => {
+                    self.save_usage(usage).await?;
+                    self.not_found(case, &e.to_string(), now, observer, report)
+                        .await?;
+                }
                 Err(e) if e.is_case_error() => {
                     self.save_usage(usage).await?;
                     let reason = e.to_string();
-                    self.fail(case, &reason, matches!(e, JpoError::NotFound { .. }), now)
-                        .await?;
+                    self.fail(case, &reason, now).await?;
                     observer.failed(&case.label(), &reason);
                     report.failed.push((case.label(), reason));
+                }
+                Err(e) if e.needs_person() => {
+                    self.save_usage(usage).await?;
+                    report.needs_person.push(e.to_string());
+                    break;
                 }
                 Err(e) => {
                     self.save_usage(usage).await?;
@@ -363,20 +416,73 @@ impl StatusSync<'_> {
         Ok(summaries)
     }
 
-    async fn fail(
-        &self,
-        case: &CaseRow,
-        reason: &str,
-        not_found: bool,
-        now: DateTime<Utc>,
-    ) -> Result<(), StatusError> {
+    async fn fail(&self, case: &CaseRow, reason: &str, now: DateTime<Utc>) -> Result<(), StatusError> {
         let id = case.id;
         let reason = reason.to_owned();
         let stamp = timestamp(now);
         self.store
-            .call(move |c| cases_db::record_failure(c, id, &reason, not_found, &stamp))
+            .call(move |c| cases_db::record_failure(c, id, &reason, &stamp))
             .await?;
         Ok(())
+    }
+
+    /// The office does not know `case`: schedules its next lookup, and reports it unless the
+    /// lookup before had already found it missing.
+    async fn not_found(
+        &self,
+        case: &CaseRow,
+        reason: &str,
+        now: DateTime<Utc>,
+        observer: &dyn Observer,
+        report: &mut Report,
+    ) -> Result<(), StatusError> {
+        let misses = if case.not_found {
+            case.not_found_misses.saturating_add(1)
+        } else {
+            1
+        };
+        let next = now + Duration::days(i64::from(not_found_wait_days(misses)));
+        let (id, why, next_at, stamp) = (case.id, reason.to_owned(), timestamp(next), timestamp(now));
+        self.store
+            .call(move |c| cases_db::record_not_found(c, id, &why, misses, &next_at, &stamp))
+            .await?;
+        observer.not_found(&case.label(), reason);
+        if misses == 1 {
+            report.not_found.push((
+                case.label(),
+                reason.to_owned(),
+                next.format("%Y-%m-%d").to_string(),
+            ));
+        } else {
+            report.still_not_found += 1;
+        }
+        Ok(())
+    }
+
+    /// The case an EP answer belongs to: a case keyed by a publication is re-keyed to the
+    /// application the answer names (merged with that application's case if it is followed
+    /// too). Any other case, or an answer naming no application, is `case` itself.
+    async fn resolve(&self, case: &CaseRow, application: &str) -> Result<CaseRow, StatusError> {
+        let is_application = parse_case(application, Some(Office::Ep), None)
+            .is_ok_and(|k| !k.is_ep_publication() && k.number == application);
+        if !case.key().is_ep_publication() || !is_application {
+            return Ok(case.clone());
+        }
+        let (publication, application) = (case.number.clone(), application.to_owned());
+        let id = case.id;
+        let resolved = self
+            .store
+            .write(move |tx| {
+                let survivor = cases_db::resolve_publication(tx, &publication, &application)?;
+                cases_db::get(tx, survivor.unwrap_or(id))
+            })
+            .await?;
+        tracing::info!(
+            publication = %case.number,
+            application = %resolved.number,
+            "the Register resolved a publication to its application"
+        );
+        Ok(resolved)
     }
 
     async fn save_usage(&self, usage: Vec<ApiUsage>) -> Result<(), StatusError> {

@@ -84,6 +84,19 @@ pub enum JpoError {
     Token(Box<HttpFailure>),
     #[error("JPO token answer unusable: {0}")]
     TokenAnswer(String),
+    /// The password grant was refused.
+    #[error(
+        "JPO refused our credentials (HTTP {status}{}): check [jpo] username/password",
+        http::spaced(detail)
+    )]
+    Credentials { status: u16, detail: Option<String> },
+    /// No connection could be made to the configured URL (after the retries).
+    #[error("cannot reach JPO at {url}: {cause}; check [jpo] {key} and the network")]
+    Unreachable {
+        url: String,
+        cause: String,
+        key: &'static str,
+    },
     #[error("JPO {what}: {}", http::chain(cause))]
     Transport { what: String, cause: reqwest::Error },
     #[error("JPO URL for {what}: {reason}")]
@@ -100,9 +113,16 @@ impl JpoError {
         )
     }
 
+    /// A person has to act before any case can be refreshed: the credentials are refused or
+    /// the office cannot be reached at its configured URL (`sync status` exits 1 on these).
+    pub fn needs_person(&self) -> bool {
+        matches!(self, JpoError::Credentials { .. } | JpoError::Unreachable { .. })
+    }
+
     /// Worth trying again after a pause: throttled, timed out, an office-side failure.
     pub fn is_transient(&self) -> bool {
         match self {
+            JpoError::Unreachable { .. } => true,
             JpoError::Status { code, .. } => Status::parse(code).is_some_and(Status::is_transient),
             JpoError::Unreadable { http, .. } => Status::from_http(*http).is_some_and(Status::is_transient),
             JpoError::Token(f) => f.is_transient(),
@@ -326,10 +346,7 @@ impl JpoClient {
             .send()
             .await;
         locked(&self.stats).requests += 1;
-        let transport = |source| JpoError::Transport {
-            what: what.to_owned(),
-            cause: source,
-        };
+        let transport = |source| transport(what, (&self.settings.api_base_url, "api_base_url"), source);
         let resp = match sent {
             Ok(r) => r,
             Err(e) => {
@@ -430,7 +447,15 @@ impl JpoClient {
             (c::FORM_USERNAME, self.settings.username.as_str()),
             (c::FORM_PASSWORD, self.settings.password.expose()),
         ];
-        let fresh = self.grant("password grant", &form).await?;
+        let fresh = match self.grant("password grant", &form).await {
+            Err(JpoError::Token(f)) if matches!(f.status, 400 | 401 | 403) => {
+                return Err(JpoError::Credentials {
+                    status: f.status,
+                    detail: f.detail,
+                });
+            }
+            other => other?,
+        };
         locked(&self.stats).logins += 1;
         Ok(hold(&mut session, fresh))
     }
@@ -443,9 +468,12 @@ impl JpoClient {
             .form(form)
             .send()
             .await
-            .map_err(|source| JpoError::Transport {
-                what: format!("token {what}"),
-                cause: source,
+            .map_err(|source| {
+                transport(
+                    &format!("token {what}"),
+                    (&self.settings.token_url, "token_url"),
+                    source,
+                )
             })?;
         if !resp.status().is_success() {
             let failure = HttpFailure::from_response(format!("token {what}"), resp, None).await;
@@ -469,6 +497,23 @@ impl JpoClient {
             .pop_if_empty()
             .extend(segments);
         Ok(url)
+    }
+}
+
+/// A request that got no answer: [`JpoError::Unreachable`] when no connection was made to
+/// `url`, the value of configuration key `key`.
+fn transport(what: &str, (url, key): (&Url, &'static str), source: reqwest::Error) -> JpoError {
+    if source.is_connect() {
+        JpoError::Unreachable {
+            url: url.to_string(),
+            cause: http::root_cause(&source),
+            key,
+        }
+    } else {
+        JpoError::Transport {
+            what: what.to_owned(),
+            cause: source,
+        }
     }
 }
 

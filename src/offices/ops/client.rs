@@ -53,6 +53,15 @@ pub enum OpsError {
     SoftCap { used: u64, cap: u64 },
     #[error("OPS authentication failed: {0}")]
     Auth(String),
+    /// The token endpoint refused the consumer key and secret.
+    #[error(
+        "OPS refused our credentials (HTTP {status}{}): check [ops] consumer_key/consumer_secret",
+        http::spaced(detail)
+    )]
+    Credentials { status: u16, detail: Option<String> },
+    /// No connection could be made to the configured base URL (after the retries).
+    #[error("cannot reach OPS at {url}: {cause}; check [ops] base_url and the network")]
+    Unreachable { url: String, cause: String },
     #[error("OPS suspects a robot: {0}")]
     RobotDetected(Box<HttpFailure>),
     #[error("OPS {what}: {}", http::chain(cause))]
@@ -75,9 +84,16 @@ impl OpsError {
         )
     }
 
+    /// A person has to act before any case can be refreshed: the credentials are refused or
+    /// the office cannot be reached at its configured URL (`sync status` exits 1 on these).
+    pub fn needs_person(&self) -> bool {
+        matches!(self, OpsError::Credentials { .. } | OpsError::Unreachable { .. })
+    }
+
     /// Worth repeating at once (with backoff).
     fn is_transient(&self) -> bool {
         match self {
+            OpsError::Unreachable { .. } => true,
             OpsError::Http(f) => f.is_transient(),
             OpsError::Transport { cause, .. } => http::transport_is_transient(cause),
             _ => false,
@@ -314,10 +330,7 @@ impl OpsClient {
                 .header(c::H_REQUEST_ID, &rid)
                 .send()
                 .await
-                .map_err(|source| OpsError::Transport {
-                    what: what.to_owned(),
-                    cause: source,
-                })?;
+                .map_err(|source| self.transport(what, source))?;
             let wait = header(resp.headers(), RETRY_AFTER.as_str()).and_then(retry_after_ms);
             self.observe(bucket, resp.headers(), wait);
             let status = resp.status();
@@ -411,6 +424,21 @@ impl OpsClient {
         }
     }
 
+    /// A request that got no answer: [`OpsError::Unreachable`] when no connection was made.
+    fn transport(&self, what: &str, source: reqwest::Error) -> OpsError {
+        if source.is_connect() {
+            OpsError::Unreachable {
+                url: self.settings.base_url.to_string(),
+                cause: http::root_cause(&source),
+            }
+        } else {
+            OpsError::Transport {
+                what: what.to_owned(),
+                cause: source,
+            }
+        }
+    }
+
     async fn token(&self) -> Result<Secret, OpsError> {
         let mut guard = self.token.lock().await;
         if let Some(t) = guard.as_ref().filter(|t| Instant::now() < t.renew_at) {
@@ -441,10 +469,7 @@ impl OpsClient {
             .form(&[c::GRANT_TYPE])
             .send()
             .await
-            .map_err(|source| OpsError::Transport {
-                what: "token request".into(),
-                cause: source,
-            })?;
+            .map_err(|source| self.transport("token request", source))?;
         let status = resp.status();
         if !status.is_success() {
             let mut failure = Box::new(HttpFailure::from_response("token request", resp, None).await);
@@ -453,6 +478,11 @@ impl OpsClient {
             }
             return Err(if failure.is_transient() {
                 OpsError::Http(failure)
+            } else if matches!(failure.status, 400 | 401 | 403) {
+                OpsError::Credentials {
+                    status: failure.status,
+                    detail: failure.detail.clone(),
+                }
             } else {
                 OpsError::Auth(failure.to_string())
             });
@@ -527,6 +557,14 @@ mod tests {
             OpsError::WeekQuota,
             OpsError::SoftCap { used: 1, cap: 1 },
             OpsError::Auth("x".into()),
+            OpsError::Credentials {
+                status: 401,
+                detail: None,
+            },
+            OpsError::Unreachable {
+                url: "x".into(),
+                cause: "y".into(),
+            },
             OpsError::BaseUrl("x".into()),
         ];
         assert!(case.iter().all(OpsError::is_case_error));

@@ -900,7 +900,11 @@ password = "s3cr3t-jpo"
                 "jpo.password_file: cannot read /nonexistent/pw",
             ),
             (&page_size_500, &[], "myepo.page_size: 500 is outside 1..=100"),
-            (&max_file_0, &[], "myepo.max_file_bytes: 0 is outside 1..=1099511627776"),
+            (
+                &max_file_0,
+                &[],
+                "myepo.max_file_bytes: 0 is outside 1..=1099511627776",
+            ),
             (&digest, &[], "myepo.auth_method: unknown variant"),
         ];
         for (text, env, expected) in cases {

@@ -80,10 +80,7 @@ fn recorded(env: &Env) -> BTreeMap<String, Vec<(String, String, String)>> {
     let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
     let rows = st
         .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                (r.get(1)?, r.get(2)?, r.get(3)?),
-            ))
+            Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
         })
         .expect("query");
     for row in rows {
@@ -217,7 +214,9 @@ impl Foreign {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             // Bounded: a test makes a handful of requests at most.
             for _ in 0..100 {
-                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
                 c.fetch_add(1, Ordering::SeqCst);
                 let mut buf = vec![0u8; 16 << 10];
                 let read = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf)).await;
@@ -319,7 +318,10 @@ async fn a_content_length_beyond_the_limit_is_refused_before_writing() {
     );
     assert!(err.contains(&want), "{want}\n{err}");
     let sent = download_bytes(&env).await;
-    assert!(sent < 32 << 20, "{sent} bytes were sent: the download was not cut short");
+    assert!(
+        sent < 32 << 20,
+        "{sent} bytes were sent: the download was not cut short"
+    );
 
     // A Content-Length above max_file_bytes (here within the listed size) is refused too.
     let env = Env::empty().await;
@@ -375,14 +377,15 @@ async fn a_reopened_communication_is_checked_and_rearchived_before_it_is_marked_
     std::fs::write(env.archive_dir().join(&corrupt), bytes).expect("corrupt");
 
     let before = env.activity().await.len();
-    env.post("/_sandbox/myepo/unhandled", json!({ "ids": ids }))
-        .await;
+    env.post("/_sandbox/myepo/unhandled", json!({ "ids": ids })).await;
     assert!(env.mailbox().await.values().all(|h| !h), "re-opened");
     let out = env.sync().await;
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("archived file {missing} is missing; downloading it again")),
+        err.contains(&format!(
+            "archived file {missing} is missing; downloading it again"
+        )),
         "{err}"
     );
     assert!(
@@ -400,9 +403,16 @@ async fn a_reopened_communication_is_checked_and_rearchived_before_it_is_marked_
     };
     for id in &ids[..2] {
         let (dl, mk) = (seq("DOWNLOADED", id), seq("MARKED_HANDLED", id));
-        assert!(dl.is_some() && dl < mk, "{id}: downloaded again, then marked: {after:?}");
+        assert!(
+            dl.is_some() && dl < mk,
+            "{id}: downloaded again, then marked: {after:?}"
+        );
     }
-    assert_eq!(seq("DOWNLOADED", &ids[2]), None, "an intact file is not fetched again");
+    assert_eq!(
+        seq("DOWNLOADED", &ids[2]),
+        None,
+        "an intact file is not fetched again"
+    );
     assert!(seq("MARKED_HANDLED", &ids[2]).is_some(), "{after:?}");
     assert_eq!(recorded(&env), rec, "the same files, paths and hashes as before");
     assert_every_document_archived(&env, false).await;
@@ -435,7 +445,12 @@ async fn every_profile_archives_every_document_of_one_and_two_file_communication
             stderr(&out)
         );
         let nested = profile.parse::<MyepoProfile>().expect("profile").nested;
-        assert_eq!(env.archive_files().len(), 7, "{profile}: {:?}", env.archive_files());
+        assert_eq!(
+            env.archive_files().len(),
+            7,
+            "{profile}: {:?}",
+            env.archive_files()
+        );
         assert_every_document_archived(&env, nested).await;
     }
 }

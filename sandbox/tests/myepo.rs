@@ -1478,27 +1478,54 @@ async fn several_files_are_listed_as_documents_in_every_profile() {
         let items = if profile == "bare-array" {
             v.as_array().expect("array").clone()
         } else {
-            v[if profile == "aliases" { "items" } else { "communications" }]
-                .as_array()
-                .expect("items")
-                .clone()
+            v[if profile == "aliases" {
+                "items"
+            } else {
+                "communications"
+            }]
+            .as_array()
+            .expect("items")
+            .clone()
         };
-        let key = if profile == "aliases" { "id" } else { "communicationId" };
+        let key = if profile == "aliases" {
+            "id"
+        } else {
+            "communicationId"
+        };
         let item = |id: &str| items.iter().find(|c| c[key] == id).expect("listed").clone();
         let (flat, nested) = (item(&one), item(&two));
-        assert!(flat.get("fileName").is_some() && flat.get("documents").is_none(), "{profile}: {flat}");
+        assert!(
+            flat.get("fileName").is_some() && flat.get("documents").is_none(),
+            "{profile}: {flat}"
+        );
         let docs = nested["documents"].as_array().expect("documents");
-        assert!(nested.get("fileName").is_none() && docs.len() == 2, "{profile}: {nested}");
+        assert!(
+            nested.get("fileName").is_none() && docs.len() == 2,
+            "{profile}: {nested}"
+        );
         for d in ["d1", "d2"] {
             let resp = env
-                .get(&token, &format!("/communications/{two}/documents/{d}?setHandled=false"))
+                .get(
+                    &token,
+                    &format!("/communications/{two}/documents/{d}?setHandled=false"),
+                )
                 .await;
             assert_eq!(resp.status(), StatusCode::OK, "{profile} {d}");
         }
         let resp = env.get(&token, &format!("/communications/{two}/file")).await;
-        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{profile}: listed nested, no flat path");
-        let resp = env.get(&token, &format!("/communications/{one}/documents/d1")).await;
-        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{profile}: listed flat, no document path");
+        assert_eq!(
+            resp.status(),
+            StatusCode::NOT_FOUND,
+            "{profile}: listed nested, no flat path"
+        );
+        let resp = env
+            .get(&token, &format!("/communications/{one}/documents/d1"))
+            .await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::NOT_FOUND,
+            "{profile}: listed flat, no document path"
+        );
     }
 }
 
@@ -1523,7 +1550,10 @@ async fn href_profile_lists_same_origin_links_that_download() {
         assert_eq!(files.len(), 3, "{profile}");
         for f in files {
             let href = f["href"].as_str().expect("href");
-            assert!(href.starts_with(&format!("{origin}/myepo/v1/communications/")), "{href}");
+            assert!(
+                href.starts_with(&format!("{origin}/myepo/v1/communications/")),
+                "{href}"
+            );
             let resp = env
                 .http
                 .get(format!("{href}?setHandled=false"))
@@ -1545,7 +1575,10 @@ async fn flip_on_download_marks_handled_unless_told_set_handled_false() {
     let ids = env.inject(json!({"count": 2, "size": 20000})).await;
     env.set_profile("flip-on-download").await;
     let resp = env
-        .get(&token, &format!("/communications/{}/file?setHandled=false", ids[0]))
+        .get(
+            &token,
+            &format!("/communications/{}/file?setHandled=false", ids[0]),
+        )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = env.get(&token, &format!("/communications/{}/file", ids[1])).await;
@@ -1573,7 +1606,10 @@ async fn injected_documents_keep_their_ids_and_a_person_can_unhandle() {
         .await
         .remove(0);
     let v = env.list(&token, "").await;
-    let docs = v["communications"][0]["documents"].as_array().expect("documents").clone();
+    let docs = v["communications"][0]["documents"]
+        .as_array()
+        .expect("documents")
+        .clone();
     assert_eq!(docs[0]["documentId"], "d/1");
     assert_eq!(docs[1]["documentId"], "d/1");
     assert_eq!(docs[0]["fileSize"], 25000);
@@ -1581,9 +1617,16 @@ async fn injected_documents_keep_their_ids_and_a_person_can_unhandle() {
     assert!(docs[0].get("href").is_none());
     assert_eq!(docs[1]["href"], "https://elsewhere.example/x");
     let resp = env
-        .get(&token, &format!("/communications/{id}/documents/d%2F1?setHandled=false"))
+        .get(
+            &token,
+            &format!("/communications/{id}/documents/d%2F1?setHandled=false"),
+        )
         .await;
-    assert_eq!(resp.status(), StatusCode::OK, "a repeated id serves its first document");
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "a repeated id serves its first document"
+    );
     assert_eq!(resp.bytes().await.expect("body").len(), 25000);
 
     assert_eq!(env.mark(&token, &[&id]).await.status(), StatusCode::OK);
@@ -1592,9 +1635,12 @@ async fn injected_documents_keep_their_ids_and_a_person_can_unhandle() {
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let last = env.activity().await.last().cloned().expect("activity");
-    assert_eq!((&last["action"], &last["actor"]), (&json!("MARKED_UNHANDLED"), &json!("web")));
+    assert_eq!(
+        (&last["action"], &last["actor"]),
+        (&json!("MARKED_UNHANDLED"), &json!("web"))
+    );
     let v = env.list(&token, "handled=false").await;
-    assert_eq!(ids_of(&v, "communications"), [id.clone()]);
+    assert_eq!(ids_of(&v, "communications"), [id]);
     let resp = env
         .post_scenario("/_sandbox/myepo/unhandled", json!({"ids": ["nope"]}))
         .await;

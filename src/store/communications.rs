@@ -515,7 +515,9 @@ mod tests {
         // Listed as handled by the reconciliation walk, then as unhandled again: back to seen
         // with its documents kept, and no longer "handled at the office", so that it is
         // checked, recorded archived again and marked (not merely recorded handled).
-        with_tx(&mut conn, |tx| record_seen(tx, &[listed("a", true)], "t6").unwrap());
+        with_tx(&mut conn, |tx| {
+            record_seen(tx, &[listed("a", true)], "t6").unwrap()
+        });
         let c = with_tx(&mut conn, |tx| {
             record_seen(tx, &[listed("a", false)], "t7").unwrap()
         });

@@ -66,7 +66,9 @@ enum ItemError {
     Body { id: String, source: reqwest::Error },
     #[error("stored metadata of {id} is unreadable: {reason}")]
     Metadata { id: String, reason: String },
-    #[error("download of {id} refused before writing: Content-Length {announced} bytes exceeds {limit_name} ({limit} bytes)")]
+    #[error(
+        "download of {id} refused before writing: Content-Length {announced} bytes exceeds {limit_name} ({limit} bytes)"
+    )]
     TooLong {
         id: String,
         announced: u64,
@@ -612,7 +614,8 @@ impl Mailbox<'_> {
             };
             let (mut hasher, mut n, mut buf) = (Sha256::new(), 0u64, vec![0u8; 256 << 10]);
             loop {
-                let got = std::io::Read::read(&mut f, &mut buf).map_err(|e| format!("cannot be read: {e}"))?;
+                let got =
+                    std::io::Read::read(&mut f, &mut buf).map_err(|e| format!("cannot be read: {e}"))?;
                 if got == 0 {
                     break;
                 }

@@ -400,10 +400,10 @@ fn item(p: Profile, origin: &str, c: &Communication) -> Value {
         m.insert("fileName".to_owned(), json!(d.file_name));
         m.insert(name(p, "mediaType", "mimeType"), json!("application/pdf"));
         m.insert(name(p, "fileSize", "size"), json!(d.file_size));
-        let href = d
-            .href
-            .clone()
-            .or_else(|| p.href.then(|| format!("{origin}/myepo/v1/communications/{id}/{path}")));
+        let href = d.href.clone().or_else(|| {
+            p.href
+                .then(|| format!("{origin}/myepo/v1/communications/{id}/{path}"))
+        });
         if let Some(href) = href {
             m.insert("href".to_owned(), json!(href));
         }

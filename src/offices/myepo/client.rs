@@ -400,14 +400,23 @@ mod tests {
     fn only_hrefs_of_the_api_origin_are_followed() {
         let base = Url::parse("https://api.example:8443/myepo").unwrap();
         let table = [
-            ("https://api.example:8443/myepo/v1/c/x/file", Ok("https://api.example:8443/myepo/v1/c/x/file")),
-            ("/myepo/v1/c/x/documents/d1", Ok("https://api.example:8443/myepo/v1/c/x/documents/d1")),
+            (
+                "https://api.example:8443/myepo/v1/c/x/file",
+                Ok("https://api.example:8443/myepo/v1/c/x/file"),
+            ),
+            (
+                "/myepo/v1/c/x/documents/d1",
+                Ok("https://api.example:8443/myepo/v1/c/x/documents/d1"),
+            ),
             ("HTTPS://API.EXAMPLE:8443/d", Ok("https://api.example:8443/d")),
             ("https://api.example/d", Err("https://api.example")),
             ("http://api.example:8443/d", Err("http://api.example:8443")),
             ("https://evil.example:8443/d", Err("https://evil.example:8443")),
             ("//evil.example/d", Err("https://evil.example")),
-            ("https://api.example:8443@evil.example/d", Err("https://evil.example")),
+            (
+                "https://api.example:8443@evil.example/d",
+                Err("https://evil.example"),
+            ),
             ("data:text/plain,x", Err("null")),
         ];
         for (href, expected) in table {
@@ -416,7 +425,10 @@ mod tests {
                 (Ok(url), Ok(want)) => assert_eq!(url.as_str(), want, "{href}"),
                 (Err(e), Err(origin)) => {
                     let e = e.to_string();
-                    assert!(e.contains("download C1") && e.contains(&format!("to {origin}:")), "{href}: {e}");
+                    assert!(
+                        e.contains("download C1") && e.contains(&format!("to {origin}:")),
+                        "{href}: {e}"
+                    );
                     assert!(e.contains("only https://api.example:8443"), "{href}: {e}");
                 }
                 (got, _) => panic!("{href}: {got:?}"),
@@ -429,7 +441,10 @@ mod tests {
         let table = [
             ("http://h/v1/c/x/file", "http://h/v1/c/x/file?setHandled=false"),
             ("http://h/d?setHandled=true", "http://h/d?setHandled=false"),
-            ("http://h/d?a=1&setHandled=&b=2", "http://h/d?a=1&b=2&setHandled=false"),
+            (
+                "http://h/d?a=1&setHandled=&b=2",
+                "http://h/d?a=1&b=2&setHandled=false",
+            ),
         ];
         for (input, expected) in table {
             let mut url = Url::parse(input).unwrap();

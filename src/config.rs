@@ -235,6 +235,10 @@ pub struct Myepo {
     pub retry_base_delay: std::time::Duration,
     /// How long one read from the connection may stall.
     pub read_timeout: std::time::Duration,
+    /// The largest file a download may be (default 2 GiB): a larger `Content-Length` is
+    /// refused before anything is written, and a body is cut off as soon as it passes this
+    /// (or the listed size, when the listing gives one).
+    pub max_file_bytes: u64,
 }
 
 /// How the client id and secret reach the token endpoint.
@@ -573,8 +577,13 @@ struct RawMyepo {
     retry_base_delay_ms: u64,
     #[serde(default = "sixty")]
     read_timeout_secs: u64,
+    #[serde(default = "two_gib")]
+    max_file_bytes: u64,
 }
 
+fn two_gib() -> u64 {
+    2 << 30
+}
 fn basic() -> AuthMethod {
     AuthMethod::Basic
 }
@@ -755,6 +764,7 @@ impl RawConfig {
                     1,
                     3600,
                 )?),
+                max_file_bytes: in_range("myepo.max_file_bytes", m.max_file_bytes, 1, 1 << 40)?,
             }),
             _ => None,
         };
@@ -1042,10 +1052,11 @@ password = "s3cr3t-jpo"
     #[test]
     fn errors_name_the_culprit() {
         let page_size_500 = FULL.replace("[myepo]", "[myepo]\npage_size = 500");
+        let max_file_0 = FULL.replace("[myepo]", "[myepo]\nmax_file_bytes = 0");
         let digest = FULL.replace("[myepo]", "[myepo]\nauth_method = 'digest'");
         // (file text, environment, expected error fragment)
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-        let cases: [Case; 12] = [
+        let cases: [Case; 13] = [
             ("[myepo]\nscopes = 'x'\n", &[], "myepo.scopes: unknown field"),
             (
                 "[storage]\ndatbase = 'x'\n",
@@ -1085,6 +1096,11 @@ password = "s3cr3t-jpo"
                 "jpo.password_file: cannot read /nonexistent/pw",
             ),
             (&page_size_500, &[], "myepo.page_size: 500 is outside 1..=100"),
+            (
+                &max_file_0,
+                &[],
+                "myepo.max_file_bytes: 0 is outside 1..=1099511627776",
+            ),
             (&digest, &[], "myepo.auth_method: unknown variant"),
         ];
         for (text, env, expected) in cases {

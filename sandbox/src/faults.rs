@@ -40,7 +40,21 @@ pub enum FaultKind {
     Malformed,
     /// Invalidate every token the office has issued (applied at once, not queued).
     ExpireToken,
+    /// Serve the real answer, then `extra_bytes` (default 256 MiB) more, with a
+    /// `Content-Length` announcing the longer body: a download larger than listed.
+    Oversize,
+    /// Serve the real answer, then `extra_bytes` (default 1 GiB) more, without a
+    /// `Content-Length` (chunked): a body that does not stop where the listing said it would.
+    Endless,
 }
+
+/// Default `extra_bytes` of [`FaultKind::Oversize`] and [`FaultKind::Endless`].
+const OVERSIZE_EXTRA: u64 = 256 << 20;
+const ENDLESS_EXTRA: u64 = 1 << 30;
+/// Largest `extra_bytes` accepted: the padding is generated as it is sent, but a fault must end.
+pub const MAX_EXTRA_BYTES: u64 = 16 << 30;
+/// Size of one padding chunk of an oversize body.
+const PAD_CHUNK: usize = 64 << 10;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +77,10 @@ pub struct FaultSpec {
     /// Delay for `kind: slow`.
     #[serde(default)]
     pub delay_ms: Option<u64>,
+    /// Bytes added after the real body for `kind: oversize` and `kind: endless` (at most
+    /// [`MAX_EXTRA_BYTES`]).
+    #[serde(default)]
+    pub extra_bytes: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -156,6 +174,14 @@ pub async fn apply(State(st): State<FaultLayerState>, req: Request, next: Next) 
         }
         FaultKind::Truncate => truncate(next.run(req).await).await,
         FaultKind::Malformed => malformed(next.run(req).await).await,
+        FaultKind::Oversize => {
+            let extra = fault.extra_bytes.unwrap_or(OVERSIZE_EXTRA);
+            oversize(next.run(req).await, extra, true)
+        }
+        FaultKind::Endless => {
+            let extra = fault.extra_bytes.unwrap_or(ENDLESS_EXTRA);
+            oversize(next.run(req).await, extra, false)
+        }
         // Applied when posted; a queued one (never created) would be a no-op.
         FaultKind::ExpireToken => next.run(req).await,
     }
@@ -209,6 +235,39 @@ async fn truncate(resp: Response) -> Response {
         },
     );
     Response::from_parts(parts, Body::from_stream(cut))
+}
+
+/// The answer followed by `extra` zero bytes, generated as they are sent (so a client that
+/// stops reading stops them); with `announce`, `Content-Length` covers them, else it is removed.
+fn oversize(resp: Response, extra: u64, announce: bool) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if announce => {
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(n + extra));
+        }
+        _ => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+        }
+    }
+    let padding = futures_util::stream::unfold(extra, |left| async move {
+        if left == 0 {
+            return None;
+        }
+        let n = left.min(PAD_CHUNK as u64);
+        Some((
+            Ok::<_, axum::Error>(axum::body::Bytes::from(vec![0u8; n as usize])),
+            left - n,
+        ))
+    });
+    let stream = body.into_data_stream().chain(padding);
+    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 async fn malformed(resp: Response) -> Response {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::Shared;
-use crate::faults::{FaultKind, FaultSpec, Office};
+use crate::faults::{self, FaultKind, FaultSpec, Office};
 
 /// A scenario-API failure: its status and a one-line reason, as `{"error": "…"}`.
 #[derive(Debug)]
@@ -63,6 +63,12 @@ async fn add_fault(
     {
         return Err(ScenarioError::bad_request(format!(
             "status {s} is not an HTTP status"
+        )));
+    }
+    if spec.extra_bytes.is_some_and(|n| n > faults::MAX_EXTRA_BYTES) {
+        return Err(ScenarioError::bad_request(format!(
+            "extra_bytes must be at most {}",
+            faults::MAX_EXTRA_BYTES
         )));
     }
     sh.faults.add(spec);

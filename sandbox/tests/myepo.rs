@@ -174,6 +174,17 @@ fn ids_of(list: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// The first communication of a listing that is listed flat (one file).
+fn first_flat(items: &Value) -> Value {
+    items
+        .as_array()
+        .expect("communications")
+        .iter()
+        .find(|c| c.get("fileName").is_some())
+        .cloned()
+        .expect("a one-file communication")
+}
+
 fn header(h: &reqwest::header::HeaderMap, name: reqwest::header::HeaderName) -> &str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
@@ -471,21 +482,29 @@ async fn list_serves_the_default_contract_in_creation_order() {
             "deliveryDateTime",
             "recipientName",
             "recipientId",
-            "fileName",
-            "mediaType",
         ] {
             assert!(c[key].as_str().is_some_and(|s| !s.is_empty()), "{key} in {c}");
         }
         assert!(c["userReference"].is_string() || c["userReference"].is_null());
         assert!(c["read"].is_boolean() && c["handled"] == false);
-        assert_eq!(c["mediaType"], "application/pdf");
-        let size = c["fileSize"].as_u64().expect("fileSize");
-        assert!((20_000..=300_000).contains(&size));
         let date = c["dispatchDate"].as_str().expect("date");
         assert!(chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok());
         let delivered = c["deliveryDateTime"].as_str().expect("datetime");
         assert!(delivered.ends_with('Z') && delivered.starts_with(date));
-        assert!(c["fileName"].as_str().expect("name").ends_with(".pdf"));
+        // One file flat; several files as `documents`, even in the default profile.
+        let files: Vec<&Value> = match c["documents"].as_array() {
+            Some(docs) => {
+                assert!(docs.len() > 1 && c.get("fileName").is_none(), "{c}");
+                docs.iter().collect()
+            }
+            None => vec![c],
+        };
+        for f in files {
+            assert_eq!(f["mediaType"], "application/pdf");
+            let size = f["fileSize"].as_u64().expect("fileSize");
+            assert!((20_000..=300_000).contains(&size));
+            assert!(f["fileName"].as_str().expect("name").ends_with(".pdf"));
+        }
     }
     let numbers: Vec<&str> = items
         .iter()
@@ -631,7 +650,7 @@ async fn download_streams_a_valid_pdf_and_sets_read() {
     let env = Env::with_seed(4).await;
     let token = env.token().await;
     let list = env.list(&token, "read=false").await;
-    let c = list["communications"][0].clone();
+    let c = first_flat(&list["communications"]);
     let id = c["communicationId"].as_str().expect("id");
 
     let (h, pdf) = env.download(&token, id).await;
@@ -693,7 +712,15 @@ async fn download_streams_a_valid_pdf_and_sets_read() {
 async fn download_errors_unknown_id_accept_and_parameter() {
     let env = Env::with_seed(4).await;
     let token = env.token().await;
-    let id = env.mailbox().await[0]["id"].as_str().expect("id").to_owned();
+    let id = env
+        .mailbox()
+        .await
+        .iter()
+        .find(|c| c["documents"].as_array().map(Vec::len) == Some(1))
+        .expect("a one-file communication")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
 
     let head = env
         .http
@@ -900,29 +927,32 @@ async fn aliases_profile_renames_fields_and_envelope() {
     let items = v["items"].as_array().expect("items");
     assert_eq!(items.len(), 5);
     for c in items {
-        for key in [
-            "id",
-            "applicationNumberText",
-            "documentDate",
-            "mimeType",
-            "size",
-            "fileName",
-        ] {
+        for key in ["id", "applicationNumberText", "documentDate"] {
             assert!(c.get(key).is_some(), "{key}");
         }
-        for key in [
-            "communicationId",
-            "applicationNumber",
-            "dispatchDate",
-            "mediaType",
-            "fileSize",
-        ] {
+        for key in ["communicationId", "applicationNumber", "dispatchDate"] {
             assert!(c.get(key).is_none(), "{key}");
         }
+        let files: Vec<&Value> = match c["documents"].as_array() {
+            Some(docs) => docs.iter().collect(),
+            None => vec![c],
+        };
+        for f in files {
+            for key in ["mimeType", "size", "fileName"] {
+                assert!(f.get(key).is_some(), "{key}");
+            }
+            for key in ["mediaType", "fileSize"] {
+                assert!(f.get(key).is_none(), "{key}");
+            }
+        }
     }
-    let id = items[0]["id"].as_str().expect("id");
+    let flat = items
+        .iter()
+        .find(|c| c.get("fileName").is_some())
+        .expect("a one-file communication");
+    let id = flat["id"].as_str().expect("id");
     let (_, pdf) = env.download(&token, id).await;
-    assert_eq!(pdf.len() as u64, items[0]["size"].as_u64().expect("size"));
+    assert_eq!(pdf.len() as u64, flat["size"].as_u64().expect("size"));
 }
 
 #[tokio::test]
@@ -930,7 +960,7 @@ async fn nested_profile_lists_documents_and_downloads_each() {
     let env = Env::with_seed(6).await;
     let token = env.token().await;
     let flat = env.list(&token, "").await;
-    let first_flat = flat["communications"][0].clone();
+    let first_flat = first_flat(&flat["communications"]);
     let flat_id = first_flat["communicationId"].as_str().expect("id");
     let resp = env
         .get(&token, &format!("/communications/{flat_id}/documents/d1"))
@@ -1224,7 +1254,10 @@ async fn activity_is_ordered_and_stamped_with_the_virtual_clock() {
     let env = Env::with_seed(9).await;
     let token = env.token().await;
     let v = env.list(&token, "limit=2").await;
-    let id = ids_of(&v, "communications")[0].clone();
+    let id = first_flat(&v["communications"])["communicationId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let resp = env
         .post_scenario("/_sandbox/clock", json!({"advance_seconds": 86_400}))
         .await;
@@ -1429,4 +1462,214 @@ async fn state_is_flushed_shortly_after_a_change() {
         .expect("saved mailbox");
     let c = comms.iter().find(|c| c["id"] == json!(id)).expect("saved");
     assert_eq!(c["handled"], true);
+}
+
+// Issue 8: no loss, no leak on every variant
+
+#[tokio::test]
+async fn several_files_are_listed_as_documents_in_every_profile() {
+    let env = Env::empty().await;
+    let token = env.token().await;
+    let one = env.inject(json!({"size": 20000})).await.remove(0);
+    let two = env.inject(json!({"size": 20000, "documents": 2})).await.remove(0);
+    for profile in ["default", "aliases", "bare-array", "href"] {
+        env.set_profile(profile).await;
+        let v = env.list(&token, "").await;
+        let items = if profile == "bare-array" {
+            v.as_array().expect("array").clone()
+        } else {
+            v[if profile == "aliases" {
+                "items"
+            } else {
+                "communications"
+            }]
+            .as_array()
+            .expect("items")
+            .clone()
+        };
+        let key = if profile == "aliases" {
+            "id"
+        } else {
+            "communicationId"
+        };
+        let item = |id: &str| items.iter().find(|c| c[key] == id).expect("listed").clone();
+        let (flat, nested) = (item(&one), item(&two));
+        assert!(
+            flat.get("fileName").is_some() && flat.get("documents").is_none(),
+            "{profile}: {flat}"
+        );
+        let docs = nested["documents"].as_array().expect("documents");
+        assert!(
+            nested.get("fileName").is_none() && docs.len() == 2,
+            "{profile}: {nested}"
+        );
+        for d in ["d1", "d2"] {
+            let resp = env
+                .get(
+                    &token,
+                    &format!("/communications/{two}/documents/{d}?setHandled=false"),
+                )
+                .await;
+            assert_eq!(resp.status(), StatusCode::OK, "{profile} {d}");
+        }
+        let resp = env.get(&token, &format!("/communications/{two}/file")).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::NOT_FOUND,
+            "{profile}: listed nested, no flat path"
+        );
+        let resp = env
+            .get(&token, &format!("/communications/{one}/documents/d1"))
+            .await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::NOT_FOUND,
+            "{profile}: listed flat, no document path"
+        );
+    }
+}
+
+#[tokio::test]
+async fn href_profile_lists_same_origin_links_that_download() {
+    let env = Env::empty().await;
+    let token = env.token().await;
+    env.inject(json!({"size": 20000})).await;
+    env.inject(json!({"size": 20000, "documents": [{"id": "a/b"}, {"id": "c"}]}))
+        .await;
+    let origin = env.sb.base_url();
+    for profile in ["href", "nested+href"] {
+        env.set_profile(profile).await;
+        let v = env.list(&token, "").await;
+        let mut files = Vec::new();
+        for c in v["communications"].as_array().expect("items") {
+            match c["documents"].as_array() {
+                Some(docs) => files.extend(docs.iter().cloned()),
+                None => files.push(c.clone()),
+            }
+        }
+        assert_eq!(files.len(), 3, "{profile}");
+        for f in files {
+            let href = f["href"].as_str().expect("href");
+            assert!(
+                href.starts_with(&format!("{origin}/myepo/v1/communications/")),
+                "{href}"
+            );
+            let resp = env
+                .http
+                .get(format!("{href}?setHandled=false"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("href download");
+            assert_eq!(resp.status(), StatusCode::OK, "{href}");
+            let body = resp.bytes().await.expect("body");
+            assert_eq!(body.len() as u64, f["fileSize"].as_u64().expect("size"), "{href}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn flip_on_download_marks_handled_unless_told_set_handled_false() {
+    let env = Env::empty().await;
+    let token = env.token().await;
+    let ids = env.inject(json!({"count": 2, "size": 20000})).await;
+    env.set_profile("flip-on-download").await;
+    let resp = env
+        .get(
+            &token,
+            &format!("/communications/{}/file?setHandled=false", ids[0]),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = env.get(&token, &format!("/communications/{}/file", ids[1])).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let handled: Vec<bool> = env
+        .mailbox()
+        .await
+        .iter()
+        .map(|c| c["handled"].as_bool().expect("handled"))
+        .collect();
+    assert_eq!(handled, [false, true]);
+    let last = env.activity().await.last().cloned().expect("activity");
+    assert_eq!(
+        (&last["action"], &last["actor"], &last["communication_id"]),
+        (&json!("MARKED_HANDLED"), &json!("api"), &json!(ids[1]))
+    );
+}
+
+#[tokio::test]
+async fn injected_documents_keep_their_ids_and_a_person_can_unhandle() {
+    let env = Env::empty().await;
+    let token = env.token().await;
+    let id = env
+        .inject(json!({"documents": [{"id": "d/1", "size": 25000}, {"id": "d/1", "href": "https://elsewhere.example/x"}], "size": 21000}))
+        .await
+        .remove(0);
+    let v = env.list(&token, "").await;
+    let docs = v["communications"][0]["documents"]
+        .as_array()
+        .expect("documents")
+        .clone();
+    assert_eq!(docs[0]["documentId"], "d/1");
+    assert_eq!(docs[1]["documentId"], "d/1");
+    assert_eq!(docs[0]["fileSize"], 25000);
+    assert_eq!(docs[1]["fileSize"], 21000);
+    assert!(docs[0].get("href").is_none());
+    assert_eq!(docs[1]["href"], "https://elsewhere.example/x");
+    let resp = env
+        .get(
+            &token,
+            &format!("/communications/{id}/documents/d%2F1?setHandled=false"),
+        )
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "a repeated id serves its first document"
+    );
+    assert_eq!(resp.bytes().await.expect("body").len(), 25000);
+
+    assert_eq!(env.mark(&token, &[&id]).await.status(), StatusCode::OK);
+    let resp = env
+        .post_scenario("/_sandbox/myepo/unhandled", json!({"ids": [id]}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let last = env.activity().await.last().cloned().expect("activity");
+    assert_eq!(
+        (&last["action"], &last["actor"]),
+        (&json!("MARKED_UNHANDLED"), &json!("web"))
+    );
+    let v = env.list(&token, "handled=false").await;
+    assert_eq!(ids_of(&v, "communications"), [id]);
+    let resp = env
+        .post_scenario("/_sandbox/myepo/unhandled", json!({"ids": ["nope"]}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn oversize_and_endless_faults_send_more_than_listed() {
+    let env = Env::empty().await;
+    let token = env.token().await;
+    let id = env.inject(json!({"size": 20000})).await.remove(0);
+    let path = format!("/communications/{id}/file?setHandled=false");
+    env.fault(json!({"office": "myepo", "kind": "oversize", "extra_bytes": 5000, "endpoint": "/file"}))
+        .await;
+    let resp = env.get(&token, &path).await;
+    assert_eq!(header(resp.headers(), CONTENT_LENGTH), "25000");
+    assert_eq!(resp.bytes().await.expect("body").len(), 25000);
+    env.fault(json!({"office": "myepo", "kind": "endless", "extra_bytes": 70000, "endpoint": "/file"}))
+        .await;
+    let resp = env.get(&token, &path).await;
+    assert!(resp.headers().get(CONTENT_LENGTH).is_none(), "no Content-Length");
+    let body = resp.bytes().await.expect("body");
+    assert_eq!(body.len(), 90000);
+    assert!(body.starts_with(b"%PDF-"));
+    let resp = env
+        .post_scenario(
+            "/_sandbox/faults",
+            json!({"office": "myepo", "kind": "endless", "extra_bytes": 1u64 << 40}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }

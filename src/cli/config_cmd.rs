@@ -102,6 +102,7 @@ fn render(cfg: &Config) -> String {
             s.int("page_size", m.page_size);
             s.int("batch_size", m.batch_size);
             s.int("max_attempts", m.max_attempts);
+            s.int("max_file_bytes", m.max_file_bytes);
             s.int("retries", m.retries);
             s.int("retry_base_delay_ms", duration_ms(m.retry_base_delay));
             s.int("read_timeout_secs", m.read_timeout.as_secs());

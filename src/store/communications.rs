@@ -30,13 +30,20 @@ pub struct Listed {
 pub struct SeenCounts {
     pub new: usize,
     pub known: usize,
-    /// Handled locally but listed as unhandled by the office again: to be marked again.
+    /// Handled locally but listed as unhandled by the office again: back to `seen`, to be
+    /// checked (re-archived where a file is missing or changed) and marked again.
     pub reopened: usize,
 }
 
 /// Records a listing. New ids start as `seen`; known ids get fresh metadata. A listing that
-/// says "handled at the office" sets that flag for good; a `handled` communication listed as
-/// unhandled again goes back to `archived`, so it is marked again.
+/// says "handled at the office" sets that flag, until the office lists it as unhandled again.
+///
+/// **Re-opened** (a `handled` communication listed as unhandled again): it goes back to
+/// `seen`, keeping its document rows, and `handled_at_office` is cleared (the office's
+/// current word). It is therefore never marked again on the strength of the old record: the
+/// archiving step first checks each recorded file (size and SHA-256), downloads again the
+/// ones missing or changed, records it `archived` again, and only then is it marked. A crash
+/// in between leaves it `seen`, so the check is repeated, never skipped.
 pub fn record_seen(tx: &Transaction<'_>, items: &[Listed], now: &str) -> Result<SeenCounts, StoreError> {
     let mut counts = SeenCounts::default();
     for it in items {
@@ -81,8 +88,11 @@ pub fn record_seen(tx: &Transaction<'_>, items: &[Listed], now: &str) -> Result<
                 tx.execute(
                     "UPDATE communications SET application_number = ?2, document_code = ?3, title = ?4,
                          dispatch_date = ?5, delivered_at = ?6, user_reference = ?7, metadata_json = ?8,
-                         handled_at_office = MAX(handled_at_office, ?9), last_seen_at = ?10,
-                         state = CASE WHEN ?11 THEN 'archived' ELSE state END,
+                         handled_at_office = CASE WHEN ?11 THEN 0 ELSE MAX(handled_at_office, ?9) END,
+                         last_seen_at = ?10,
+                         state = CASE WHEN ?11 THEN 'seen' ELSE state END,
+                         archived_at = CASE WHEN ?11 THEN NULL ELSE archived_at END,
+                         not_before_unix = CASE WHEN ?11 THEN NULL ELSE not_before_unix END,
                          handled_at = CASE WHEN ?11 THEN NULL ELSE handled_at END,
                          handled_by = CASE WHEN ?11 THEN NULL ELSE handled_by END
                      WHERE id = ?1",
@@ -102,7 +112,7 @@ pub fn record_seen(tx: &Transaction<'_>, items: &[Listed], now: &str) -> Result<
                 )?;
                 counts.known += 1;
                 if reopen {
-                    tracing::warn!(id = %it.id, "listed as unhandled again at the office; it will be marked again");
+                    tracing::warn!(id = %it.id, "listed as unhandled again at the office; its files are checked before it is marked again");
                     counts.reopened += 1;
                 }
             }
@@ -299,15 +309,35 @@ pub fn quarantined(conn: &Connection) -> Result<Vec<(String, String)>, StoreErro
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The communication whose document is stored at `path` (archive-relative), if any.
-pub fn path_owner(conn: &Connection, path: &str) -> Result<Option<String>, StoreError> {
+/// `(communication id, document key)` of the document stored at `path` (archive-relative),
+/// if any.
+pub fn path_holder(conn: &Connection, path: &str) -> Result<Option<(String, String)>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT communication_id FROM documents WHERE path = ?1 LIMIT 1",
+            "SELECT communication_id, document_key FROM documents WHERE path = ?1 LIMIT 1",
             [path],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?)
+}
+
+/// The documents recorded for `id` (none unless it was archived before: a re-opened one).
+pub fn documents_of(conn: &Connection, id: &str) -> Result<Vec<ArchivedDoc>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT document_key, file_name, media_type, size, sha256, path FROM documents
+         WHERE communication_id = ?1 ORDER BY document_key",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        Ok(ArchivedDoc {
+            key: r.get(0)?,
+            file_name: r.get(1)?,
+            media_type: r.get(2)?,
+            size: r.get::<_, i64>(3)? as u64,
+            sha256: r.get(4)?,
+            path: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// A communication for people and exports.
@@ -482,11 +512,27 @@ mod tests {
         assert_eq!(v[0].documents[0].path, "EP/x.pdf");
         assert!(pending(&conn).unwrap().is_empty());
 
-        // Listed as unhandled again: back to archived, to be marked again.
+        // Listed as handled by the reconciliation walk, then as unhandled again: back to seen
+        // with its documents kept, and no longer "handled at the office", so that it is
+        // checked, recorded archived again and marked (not merely recorded handled).
+        with_tx(&mut conn, |tx| {
+            record_seen(tx, &[listed("a", true)], "t6").unwrap()
+        });
         let c = with_tx(&mut conn, |tx| {
-            record_seen(tx, &[listed("a", false)], "t6").unwrap()
+            record_seen(tx, &[listed("a", false)], "t7").unwrap()
         });
         assert_eq!(c.reopened, 1);
+        assert_eq!(state(&conn, "a"), "seen");
+        assert_eq!(documents_of(&conn, "a").unwrap(), vec![doc("EP/x.pdf")]);
+        let p = &pending(&conn).unwrap()[0];
+        assert!(!p.progress.handled_at_office, "{p:?}");
+        assert!(with_tx(&mut conn, |tx| record_archived(
+            tx,
+            "a",
+            &[doc("EP/x.pdf")],
+            "t8"
+        )
+        .unwrap()));
         assert_eq!(state(&conn, "a"), "archived");
     }
 

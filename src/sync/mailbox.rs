@@ -66,6 +66,22 @@ enum ItemError {
     Body { id: String, cause: reqwest::Error },
     #[error("stored metadata of {id} is unreadable: {reason}")]
     Metadata { id: String, reason: String },
+    #[error(
+        "download of {id} refused before writing: Content-Length {announced} bytes exceeds {limit_name} ({limit} bytes)"
+    )]
+    TooLong {
+        id: String,
+        announced: u64,
+        limit_name: &'static str,
+        limit: u64,
+    },
+    #[error("download of {id} cut off after {received} bytes: the body passed {limit_name} ({limit} bytes)")]
+    BodyTooLong {
+        id: String,
+        received: u64,
+        limit_name: &'static str,
+        limit: u64,
+    },
 }
 
 impl ItemError {
@@ -101,7 +117,8 @@ struct Archived {
 #[derive(Default)]
 struct Batch {
     done: Vec<Archived>,
-    claimed: std::collections::HashMap<String, String>,
+    /// Path → `(communication id, document key)` of the document that claimed it.
+    claimed: std::collections::HashMap<String, (String, String)>,
     /// When the first communication of this batch was archived.
     opened: Option<std::time::Instant>,
 }
@@ -400,6 +417,11 @@ impl Mailbox<'_> {
     }
 
     /// Downloads, verifies and stores every document of one communication.
+    ///
+    /// Every listed document gets its own key ([`document_keys`]) and its own file, even when
+    /// ids repeat or sanitise alike. A document recorded before (the communication was
+    /// re-opened at the office) whose file still has its recorded size and SHA-256 is kept as
+    /// it is; a missing or changed one is downloaded again into its recorded path.
     async fn archive_one(
         &self,
         id: &str,
@@ -415,69 +437,59 @@ impl Mailbox<'_> {
             id: id.to_owned(),
             reason: e.to_string(),
         })?;
+        let recorded = {
+            let me = item.id.clone();
+            self.store
+                .call(move |c| comms::documents_of(c, &me))
+                .await
+                .map_err(|e| ItemError::Metadata {
+                    id: id.to_owned(),
+                    reason: e.to_string(),
+                })?
+        };
         let several = item.documents.len() > 1;
+        let keys = document_keys(&item.documents);
         let mut docs = Vec::with_capacity(item.documents.len());
         let mut sidecars = Vec::with_capacity(item.documents.len());
         let mut first_path = None;
-        for doc in &item.documents {
-            let key = DocumentKey {
-                office: OFFICE,
-                application_number: &item.application_number,
-                dispatch_date: &item.dispatch_date,
-                document_code: &item.document_code,
-                communication_id: &item.id,
-                doc_suffix: if several { doc.document_id.as_deref() } else { None },
-                media_type: doc.media_type.as_deref(),
-            };
-            let rel = self
-                .unclaimed_path(
-                    Archive::relative_path(&key),
-                    &item.id,
-                    doc.document_id.as_deref(),
-                    batch,
-                )
-                .await?;
-            let mut resp = self.client.download(&item.id, doc).await?;
-            let expect = Expectation {
-                content_length: resp.content_length(),
-                declared_size: doc.size,
-                media_type: doc.media_type.clone(),
-                content_type: resp
-                    .headers()
-                    .get(reqwest::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-            };
-            let mut file = self.archive.begin(&rel).await?;
-            let mut first = true;
-            loop {
-                match resp.chunk().await {
-                    Ok(Some(chunk)) => {
-                        if let Err(e) = file.write(&chunk).await {
-                            file.abandon().await;
-                            return Err(e.into());
+        for (doc, key) in item.documents.iter().zip(keys) {
+            let claimant = (item.id.clone(), key.clone());
+            let rel = match recorded.iter().find(|r| r.key == key) {
+                Some(earlier) => {
+                    batch.claimed.insert(earlier.path.clone(), claimant);
+                    let rel: PathBuf = earlier.path.split('/').collect();
+                    match self.check_recorded(earlier).await {
+                        Ok(()) => {
+                            first_path.get_or_insert(rel);
+                            docs.push(earlier.clone());
+                            continue;
                         }
-                        if first {
-                            failpoint::hit("mid_download");
-                            first = false;
+                        Err(why) => {
+                            tracing::warn!(id = %item.id, "archived file {} {why}; downloading it again", earlier.path);
+                            rel
                         }
-                    }
-                    Ok(None) => break,
-                    Err(source) => {
-                        file.abandon().await;
-                        return Err(ItemError::Body {
-                            id: item.id.clone(),
-                            cause: source,
-                        });
                     }
                 }
-            }
-            failpoint::hit("after_download");
-            let stored = file.commit(&expect).await?;
+                None => {
+                    let doc_key = DocumentKey {
+                        office: OFFICE,
+                        application_number: &item.application_number,
+                        dispatch_date: &item.dispatch_date,
+                        document_code: &item.document_code,
+                        communication_id: &item.id,
+                        doc_suffix: several.then_some(key.as_str()),
+                        media_type: doc.media_type.as_deref(),
+                    };
+                    self.unclaimed_path(Archive::relative_path(&doc_key), &item.id, &key, batch)
+                        .await?
+                }
+            };
+            let stored = self.fetch(&item.id, doc, &rel).await?;
             let sidecar = json!({
                 "communication": item.raw,
                 "document": {
                     "document_id": doc.document_id,
+                    "document_key": key,
                     "file_name": doc.file_name,
                     "media_type": doc.media_type,
                     "size": stored.size,
@@ -493,7 +505,7 @@ impl Mailbox<'_> {
             sidecars.push((stored.rel_path.clone(), sidecar));
             first_path.get_or_insert_with(|| stored.rel_path.clone());
             docs.push(ArchivedDoc {
-                key: doc.document_id.clone().unwrap_or_default(),
+                key,
                 file_name: doc.file_name.clone(),
                 media_type: doc.media_type.clone(),
                 size: stored.size,
@@ -509,25 +521,140 @@ impl Mailbox<'_> {
         })
     }
 
-    /// Two communications can sanitise to the same file name (`a/b` and `a_b`); a path that
-    /// another communication's document already holds gets a hash of this one's id appended,
-    /// so no file ever replaces another communication's.
+    /// Downloads one document into `rel`: streamed into a temporary file, then verified and
+    /// named ([`crate::archive::PendingFile::commit`]). A `Content-Length` above the listed
+    /// size or `max_file_bytes` is refused before anything is written; a body is cut off (its
+    /// temporary file removed) as soon as it passes the listed size, or `max_file_bytes` when
+    /// none is listed.
+    async fn fetch(
+        &self,
+        id: &str,
+        doc: &model::Doc,
+        rel: &Path,
+    ) -> Result<crate::archive::StoredFile, ItemError> {
+        let max = self.settings.max_file_bytes;
+        let (limit_name, limit) = match doc.size {
+            Some(listed) if listed <= max => ("the listed size", listed),
+            _ => ("max_file_bytes", max),
+        };
+        let mut resp = self.client.download(id, doc).await?;
+        if let Some(announced) = resp.content_length() {
+            let refused = match doc.size {
+                Some(listed) if announced > listed => Some(("the listed size", listed)),
+                _ if announced > max => Some(("max_file_bytes", max)),
+                _ => None,
+            };
+            if let Some((limit_name, limit)) = refused {
+                return Err(ItemError::TooLong {
+                    id: id.to_owned(),
+                    announced,
+                    limit_name,
+                    limit,
+                });
+            }
+        }
+        let expect = Expectation {
+            content_length: resp.content_length(),
+            declared_size: doc.size,
+            media_type: doc.media_type.clone(),
+            content_type: resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        };
+        let mut file = self.archive.begin(rel).await?;
+        let (mut received, mut first) = (0u64, true);
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    received += chunk.len() as u64;
+                    if received > limit {
+                        file.abandon().await;
+                        return Err(ItemError::BodyTooLong {
+                            id: id.to_owned(),
+                            received,
+                            limit_name,
+                            limit,
+                        });
+                    }
+                    if let Err(e) = file.write(&chunk).await {
+                        file.abandon().await;
+                        return Err(e.into());
+                    }
+                    if first {
+                        failpoint::hit("mid_download");
+                        first = false;
+                    }
+                }
+                Ok(None) => break,
+                Err(source) => {
+                    file.abandon().await;
+                    return Err(ItemError::Body {
+                        id: id.to_owned(),
+                        cause: source,
+                    });
+                }
+            }
+        }
+        failpoint::hit("after_download");
+        Ok(file.commit(&expect).await?)
+    }
+
+    /// Whether the recorded file of a document is still there with its recorded size and
+    /// SHA-256; `Err` says how it is not (for the warning).
+    async fn check_recorded(&self, doc: &ArchivedDoc) -> Result<(), String> {
+        let path = self.archive.root().join(doc.path.split('/').collect::<PathBuf>());
+        let (size, sha256) = (doc.size, doc.sha256.clone());
+        let check = move || -> Result<(), String> {
+            let mut f = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("is missing".into()),
+                Err(e) => return Err(format!("cannot be read: {e}")),
+            };
+            let (mut hasher, mut n, mut buf) = (Sha256::new(), 0u64, vec![0u8; 256 << 10]);
+            loop {
+                let got =
+                    std::io::Read::read(&mut f, &mut buf).map_err(|e| format!("cannot be read: {e}"))?;
+                if got == 0 {
+                    break;
+                }
+                hasher.update(&buf[..got]);
+                n += got as u64;
+            }
+            if n != size {
+                return Err(format!("has {n} bytes, {size} recorded"));
+            }
+            let got: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            if got != sha256 {
+                return Err(format!("has SHA-256 {got}, {sha256} recorded"));
+            }
+            Ok(())
+        };
+        tokio::task::spawn_blocking(check)
+            .await
+            .unwrap_or_else(|e| Err(format!("could not be checked: {e}")))
+    }
+
+    /// Two documents can sanitise to the same file name (`a/b` and `a_b`, within one
+    /// communication or across two); a path that another document already holds gets a hash
+    /// of this one's id and key appended, so no file ever replaces another document's.
     async fn unclaimed_path(
         &self,
         rel: PathBuf,
         id: &str,
-        doc: Option<&str>,
+        key: &str,
         batch: &mut Batch,
     ) -> Result<PathBuf, ItemError> {
         let path = rel_to_string(&rel);
         // The batch not yet recorded first; the database only when a file is already there
         // (a cheap stat, so the common case costs no query).
-        let owner = match batch.claimed.get(&path) {
-            Some(owner) => Some(owner.clone()),
+        let holder = match batch.claimed.get(&path) {
+            Some(holder) => Some(holder.clone()),
             None if self.archive.root().join(&rel).exists() => {
                 let (me, p) = (id.to_owned(), path.clone());
                 self.store
-                    .call(move |c| comms::path_owner(c, &p))
+                    .call(move |c| comms::path_holder(c, &p))
                     .await
                     .map_err(|e| ItemError::Metadata {
                         id: me,
@@ -536,12 +663,14 @@ impl Mailbox<'_> {
             }
             None => None,
         };
-        let rel = if owner.as_deref().is_none_or(|o| o == id) {
+        let rel = if holder.is_none_or(|(i, k)| i == id && k == key) {
             rel
         } else {
-            disambiguate(&rel, id, doc)
+            disambiguate(&rel, id, key)
         };
-        batch.claimed.insert(rel_to_string(&rel), id.to_owned());
+        batch
+            .claimed
+            .insert(rel_to_string(&rel), (id.to_owned(), key.to_owned()));
         Ok(rel)
     }
 
@@ -642,9 +771,9 @@ fn jitter() -> f64 {
     f64::from(nanos % 1_000_000) / 1_000_000.0
 }
 
-/// `stem_<8 hex of the id>.ext`: a name no other communication computes.
-fn disambiguate(rel: &Path, id: &str, doc: Option<&str>) -> PathBuf {
-    let digest = Sha256::digest(format!("{id}\u{0}{}", doc.unwrap_or_default()).as_bytes());
+/// `stem_<8 hex of the id and document key>.ext`: a name no other document computes.
+fn disambiguate(rel: &Path, id: &str, key: &str) -> PathBuf {
+    let digest = Sha256::digest(format!("{id}\u{0}{key}").as_bytes());
     let tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
     let stem = rel
         .file_stem()
@@ -654,6 +783,61 @@ fn disambiguate(rel: &Path, id: &str, doc: Option<&str>) -> PathBuf {
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
-    tracing::warn!(%id, path = %rel.display(), "file name already used by another communication; adding {tag}");
+    tracing::warn!(%id, %key, path = %rel.display(), "file name already used by another document; adding {tag}");
     rel.with_file_name(format!("{stem}_{tag}{ext}"))
+}
+
+/// The `documents` key of each listed document, in order: the office's document id (`""` for
+/// the single file of a flat item). A repeated id gets `#<position>` (1-based) appended, so
+/// every document of a communication has its own row (`(communication_id, document_key)` is
+/// the table's key) and no document replaces another.
+fn document_keys(docs: &[model::Doc]) -> Vec<String> {
+    let mut used = std::collections::HashSet::new();
+    docs.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let id = d.document_id.clone().unwrap_or_default();
+            let mut key = id.clone();
+            // Bounded: each pass tries a new suffix, and at most `docs.len()` keys are taken.
+            for n in i + 1.. {
+                if used.insert(key.clone()) {
+                    break;
+                }
+                key = format!("{id}#{n}");
+            }
+            key
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(id: Option<&str>) -> model::Doc {
+        model::Doc {
+            document_id: id.map(str::to_owned),
+            file_name: None,
+            media_type: None,
+            size: None,
+            href: None,
+        }
+    }
+
+    #[test]
+    fn every_document_gets_its_own_key() {
+        let table: &[(&[Option<&str>], &[&str])] = &[
+            (&[None], &[""]),
+            (&[Some("d1"), Some("d2")], &["d1", "d2"]),
+            (&[Some("d/1"), Some("d_1")], &["d/1", "d_1"]),
+            (&[Some("d1"), Some("d1")], &["d1", "d1#2"]),
+            (&[Some("d1"), Some("d1"), Some("d1")], &["d1", "d1#2", "d1#3"]),
+            (&[Some("d1#2"), Some("d1"), Some("d1")], &["d1#2", "d1", "d1#3"]),
+            (&[Some("x"), Some("x#2"), Some("x")], &["x", "x#2", "x#3"]),
+        ];
+        for (ids, expected) in table {
+            let docs: Vec<_> = ids.iter().map(|i| doc(*i)).collect();
+            assert_eq!(document_keys(&docs), *expected, "{ids:?}");
+        }
+    }
 }

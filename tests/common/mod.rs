@@ -25,8 +25,9 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
     /// SHA-256 of each document the sandbox served to the harness, by (communication id,
-    /// document id): the bytes are a pure function of the seed, so one download is enough.
-    served: Mutex<BTreeMap<(String, String), String>>,
+    /// position in its document list): the bytes are a pure function of the seed, so one
+    /// download is enough.
+    served: Mutex<BTreeMap<(String, usize), String>>,
 }
 
 impl Env {
@@ -301,10 +302,11 @@ impl Env {
     }
 
     /// SHA-256 (hex, sorted) of the documents the sandbox serves for each of `ids`, as a client
-    /// of the current contract profile sees them (the flat profile shows the first document
-    /// only). Downloaded by the harness with its own token and `setHandled=false`, each answer
-    /// checked against the listed size and the PDF header; a queued fault a test left behind
-    /// only costs a retry (bounded).
+    /// of the contract sees them: a one-file communication at `…/file` (or its one document in
+    /// the nested profile), every document of a several-file one at `…/documents/{id}` in
+    /// every profile. Downloaded by the harness with its own token and `setHandled=false`, each
+    /// answer checked against the listed size and the PDF header; a queued fault a test left
+    /// behind only costs a retry (bounded).
     pub async fn served_sha256(&self, ids: &BTreeSet<String>) -> BTreeMap<String, Vec<String>> {
         let nested = self.get("/_sandbox/myepo/settings").await["profile"]
             .as_str()
@@ -318,25 +320,29 @@ impl Env {
                 continue;
             }
             let documents = c["documents"].as_array().expect("documents");
-            let shown = if nested { documents.len() } else { 1 };
-            for d in &documents[..shown] {
+            let by_document = nested || documents.len() > 1;
+            for (position, d) in documents.iter().enumerate() {
                 let doc = d["document_id"].as_str().expect("document_id").to_owned();
                 let size = d["file_size"].as_u64().expect("file_size");
-                wanted.push((id.to_owned(), doc, size));
+                let mut url = url::Url::parse(&self.sandbox.urls().myepo_api_base).expect("base URL");
+                {
+                    let mut path = url.path_segments_mut().expect("a base URL with a path");
+                    path.pop_if_empty().extend(["v1", "communications", id]);
+                    if by_document {
+                        path.extend(["documents", doc.as_str()]);
+                    } else {
+                        path.push("file");
+                    }
+                }
+                url.query_pairs_mut().append_pair("setHandled", "false");
+                wanted.push(((id.to_owned(), position), url, size));
             }
         }
         let mut token = None;
-        for (id, doc, size) in wanted {
-            let key = (id.clone(), doc.clone());
+        for (key, url, size) in wanted {
             if self.served.lock().expect("lock").contains_key(&key) {
                 continue;
             }
-            let path = if nested {
-                format!("/v1/communications/{id}/documents/{doc}")
-            } else {
-                format!("/v1/communications/{id}/file")
-            };
-            let url = format!("{}{path}?setHandled=false", self.sandbox.urls().myepo_api_base);
             let mut body = None;
             for _ in 0..12 {
                 let bearer = match &token {
@@ -345,7 +351,7 @@ impl Env {
                 };
                 let answer = self
                     .http
-                    .get(&url)
+                    .get(url.clone())
                     .bearer_auth(bearer)
                     .header("accept", "application/pdf")
                     .send()
@@ -366,7 +372,7 @@ impl Env {
                     break;
                 }
             }
-            let bytes = body.unwrap_or_else(|| panic!("the sandbox never served {id}/{doc} whole"));
+            let bytes = body.unwrap_or_else(|| panic!("the sandbox never served {url} whole"));
             let digest = hex(&Sha256::digest(&bytes));
             self.served.lock().expect("lock").insert(key, digest);
         }

@@ -5,6 +5,7 @@
 //! | `POST /_sandbox/myepo/communications` | inject communications → `201 {"ids":[…]}` |
 //! | `GET /_sandbox/myepo/communications` | the whole mailbox with its flags |
 //! | `POST /_sandbox/myepo/handled` | `{"ids":[…]}`: a person marks them handled in the web Mailbox |
+//! | `POST /_sandbox/myepo/unhandled` | `{"ids":[…]}`: a person takes the handled flag off again |
 //! | `GET /_sandbox/myepo/activity` | the activity log, oldest first |
 //! | `GET`/`POST /_sandbox/myepo/settings` | `{"profile":"aliases+nested","token_lifetime_secs":N}` |
 
@@ -20,7 +21,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::mailbox::{Activity, Actor, Communication, NewCommunication};
+use super::mailbox::{Activity, Actor, Communication, NewCommunication, NewDocument};
 use super::profile::Profile;
 use super::{Inner, SettingsJson};
 use crate::Shared;
@@ -46,8 +47,10 @@ fn body<T: DeserializeOwned + Default>(bytes: &Bytes, what: &str) -> Result<T, S
     serde_json::from_slice(bytes).map_err(|e| ScenarioError::bad_request(format!("{what}: {e}")))
 }
 
-/// `POST /_sandbox/myepo/communications`. Besides the documented fields, `documents`
-/// (1 to 10 files per communication, each of `size`) and `read` are accepted.
+/// `POST /_sandbox/myepo/communications`. Besides the documented fields, `documents` and
+/// `read` are accepted. `documents` is either a number (1 to 10 files per communication, each
+/// of `size`) or a list of 1 to 10 `{"id", "size", "href"}` objects, every field optional:
+/// ids may repeat or sanitise alike, and an `href` is listed as given.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InjectRequest {
@@ -57,8 +60,23 @@ pub struct InjectRequest {
     document_code: Option<String>,
     dispatch_date: Option<String>,
     title: Option<String>,
-    documents: Option<usize>,
+    documents: Option<Documents>,
     read: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Documents {
+    Count(usize),
+    List(Vec<DocumentRequest>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DocumentRequest {
+    id: Option<String>,
+    size: Option<u64>,
+    href: Option<String>,
 }
 
 fn non_empty(field: &str, v: Option<String>) -> Result<Option<String>, ScenarioError> {
@@ -81,12 +99,29 @@ pub async fn inject(
             "count must be from 1 to {MAX_INJECT}"
         )));
     }
-    if req.size.is_some_and(|s| s > MAX_FILE_SIZE) {
+    let (documents, specs) = match req.documents {
+        None => (None, Vec::new()),
+        Some(Documents::Count(n)) => (Some(n), Vec::new()),
+        Some(Documents::List(list)) => (
+            Some(list.len()),
+            list.into_iter()
+                .map(|d| {
+                    Ok(NewDocument {
+                        document_id: non_empty("documents[].id", d.id)?,
+                        size: d.size,
+                        href: non_empty("documents[].href", d.href)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, ScenarioError>>()?,
+        ),
+    };
+    let sizes = std::iter::once(req.size).chain(specs.iter().map(|d| d.size));
+    if sizes.flatten().any(|s| s > MAX_FILE_SIZE) {
         return Err(ScenarioError::bad_request(format!(
             "size must be at most {MAX_FILE_SIZE} bytes"
         )));
     }
-    if req.documents.is_some_and(|d| !(1..=MAX_DOCUMENTS).contains(&d)) {
+    if documents.is_some_and(|d| !(1..=MAX_DOCUMENTS).contains(&d)) {
         return Err(ScenarioError::bad_request(format!(
             "documents must be from 1 to {MAX_DOCUMENTS}"
         )));
@@ -103,7 +138,8 @@ pub async fn inject(
         title: non_empty("title", req.title)?,
         dispatch_date,
         size: req.size,
-        documents: req.documents,
+        documents,
+        document_specs: specs,
         read: req.read.unwrap_or(false),
     };
     let now = sh.clock.now();
@@ -150,6 +186,30 @@ pub async fn handled_in_web(
     };
     sh.persist.mark_dirty();
     Ok(Json(json!({ "results": results })))
+}
+
+/// `POST /_sandbox/myepo/unhandled`: all ids must exist (else 404 naming the first unknown
+/// one, and nothing changes); each is listed as unhandled again. Answers `{"ids":[…]}`.
+pub async fn unhandled_in_web(
+    State(sh): State<Arc<Shared>>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ScenarioError> {
+    let req: HandledRequest = body(&bytes, "unhandled body")?;
+    if req.ids.is_empty() {
+        return Err(ScenarioError::bad_request("ids must list at least one id"));
+    }
+    let now = sh.clock.now();
+    {
+        let mut inner = sh.myepo.lock();
+        if let Some(unknown) = req.ids.iter().find(|id| !inner.mailbox.contains(id)) {
+            return Err(ScenarioError::not_found(format!("no communication {unknown}")));
+        }
+        for id in &req.ids {
+            inner.mailbox.unmark(id, now);
+        }
+    }
+    sh.persist.mark_dirty();
+    Ok(Json(json!({ "ids": req.ids })))
 }
 
 pub async fn activity(State(sh): State<Arc<Shared>>) -> Json<VecDeque<Activity>> {

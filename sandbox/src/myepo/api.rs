@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::TokenState;
 use super::error::{ApiError, Detail, OktaError, no_store};
-use super::mailbox::{Actor, Communication, Filter, MarkStatus, normalize_application_number};
+use super::mailbox::{Actor, Communication, Document, Filter, MarkStatus, normalize_application_number};
 use super::profile::Profile;
 use crate::Shared;
 use crate::credentials::{MYEPO_CLIENT_ID, MYEPO_CLIENT_SECRET, MYEPO_SCOPE};
@@ -331,11 +331,29 @@ pub async fn list(
     if !page.is_empty() {
         sh.persist.mark_dirty();
     }
-    Ok(Json(list_body(profile, total, q.offset, q.limit, &page)).into_response())
+    let origin = own_origin(&headers);
+    Ok(Json(list_body(profile, &origin, total, q.offset, q.limit, &page)).into_response())
 }
 
-fn list_body(p: Profile, total: u64, offset: u64, limit: u64, page: &[Communication]) -> Value {
-    let items: Vec<Value> = page.iter().map(|c| item(p, c)).collect();
+/// `http://<Host>` of the request (the sandbox's own origin as the client sees it), or empty
+/// without a usable `Host`, which leaves an `href` an absolute path on the same origin.
+fn own_origin(headers: &HeaderMap) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic() && b != b'/'))
+        .map(|h| format!("http://{h}"))
+        .unwrap_or_default()
+}
+
+/// Whether `c` is listed with a `documents` array (and downloaded per document): always in
+/// the `nested` profile, and in every profile when it has several files.
+fn listed_nested(p: Profile, c: &Communication) -> bool {
+    p.nested || c.documents.len() > 1
+}
+
+fn list_body(p: Profile, origin: &str, total: u64, offset: u64, limit: u64, page: &[Communication]) -> Value {
+    let items: Vec<Value> = page.iter().map(|c| item(p, origin, c)).collect();
     if p.bare_array {
         return Value::Array(items);
     }
@@ -354,7 +372,7 @@ fn name(p: Profile, canonical: &str, alias: &str) -> String {
     if p.aliases { alias } else { canonical }.to_owned()
 }
 
-fn item(p: Profile, c: &Communication) -> Value {
+fn item(p: Profile, origin: &str, c: &Communication) -> Value {
     let mut m = Map::new();
     m.insert(name(p, "communicationId", "id"), json!(c.id));
     m.insert(
@@ -377,32 +395,57 @@ fn item(p: Profile, c: &Communication) -> Value {
     m.insert("userReference".to_owned(), json!(c.user_reference));
     m.insert("read".to_owned(), json!(c.read));
     m.insert("handled".to_owned(), json!(c.handled));
-    let file = |m: &mut Map<String, Value>, file_name: &str, size: u64| {
-        m.insert("fileName".to_owned(), json!(file_name));
+    let id = percent_encode(&c.id);
+    let file = |m: &mut Map<String, Value>, d: &Document, path: String| {
+        m.insert("fileName".to_owned(), json!(d.file_name));
         m.insert(name(p, "mediaType", "mimeType"), json!("application/pdf"));
-        m.insert(name(p, "fileSize", "size"), json!(size));
+        m.insert(name(p, "fileSize", "size"), json!(d.file_size));
+        let href = d.href.clone().or_else(|| {
+            p.href
+                .then(|| format!("{origin}/myepo/v1/communications/{id}/{path}"))
+        });
+        if let Some(href) = href {
+            m.insert("href".to_owned(), json!(href));
+        }
     };
-    if p.nested {
+    if listed_nested(p, c) {
         let docs: Vec<Value> = c
             .documents
             .iter()
             .map(|d| {
                 let mut dm = Map::new();
                 dm.insert("documentId".to_owned(), json!(d.document_id));
-                file(&mut dm, &d.file_name, d.file_size);
+                file(
+                    &mut dm,
+                    d,
+                    format!("documents/{}", percent_encode(&d.document_id)),
+                );
                 Value::Object(dm)
             })
             .collect();
         m.insert("documents".to_owned(), Value::Array(docs));
     } else {
-        file(&mut m, &c.documents[0].file_name, c.documents[0].file_size);
+        file(&mut m, &c.documents[0], "file".to_owned());
     }
     Value::Object(m)
 }
 
+/// A path segment with everything but RFC 3986 unreserved characters percent-encoded.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 // E2
 
-/// `GET /myepo/v1/communications/{id}/file` (flat profiles).
+/// `GET /myepo/v1/communications/{id}/file` (a communication listed flat).
 pub async fn download_file(
     State(sh): State<Arc<Shared>>,
     method: Method,
@@ -413,7 +456,7 @@ pub async fn download_file(
     download(&sh, &method, &headers, query, &id, None)
 }
 
-/// `GET /myepo/v1/communications/{id}/documents/{documentId}` (`nested` profile).
+/// `GET /myepo/v1/communications/{id}/documents/{documentId}` (one listed with `documents`).
 pub async fn download_document(
     State(sh): State<Arc<Shared>>,
     method: Method,
@@ -438,22 +481,24 @@ fn download(
     if !accepts(headers, "application/pdf") {
         return Err(ApiError::not_acceptable("application/pdf"));
     }
-    let set_handled = parse_bool(&query_map(query)?, "setHandled")?.unwrap_or(false);
+    let set_handled = parse_bool(&query_map(query)?, "setHandled")?;
     let now = sh.clock.now();
     let (pdf, file_name) = {
         let mut inner = sh.myepo.lock();
-        if inner.settings.profile.nested != document_id.is_some() {
+        let profile = inner.settings.profile;
+        let set_handled = set_handled.unwrap_or(profile.flip_on_download);
+        let seed = inner.mailbox.seed;
+        let c = inner
+            .mailbox
+            .get(id)
+            .ok_or_else(|| ApiError::communication_not_found(id))?;
+        if listed_nested(profile, c) != document_id.is_some() {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "RESOURCE_NOT_FOUND",
                 "No such resource in this API",
             ));
         }
-        let seed = inner.mailbox.seed;
-        let c = inner
-            .mailbox
-            .get(id)
-            .ok_or_else(|| ApiError::communication_not_found(id))?;
         let index = match document_id {
             None => 0,
             Some(d) => c

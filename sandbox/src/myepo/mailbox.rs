@@ -27,6 +27,10 @@ pub struct Document {
     pub file_name: String,
     /// The exact size of the generated PDF.
     pub file_size: u64,
+    /// A download link injected by a test (listed in every profile instead of the sandbox's
+    /// own), to model an office whose metadata points elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub href: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -85,6 +89,8 @@ pub enum Action {
     Listed,
     Downloaded,
     MarkedHandled,
+    /// A person took the handled flag off again in the web Mailbox.
+    MarkedUnhandled,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -265,9 +271,22 @@ pub struct NewCommunication {
     pub dispatch_date: Option<NaiveDate>,
     /// Default: a pseudo-random 20 KB to 300 KB. Raised to the PDF minimum when smaller.
     pub size: Option<u64>,
-    /// Default: 1.
+    /// Default: 1. Ignored when `document_specs` is not empty.
     pub documents: Option<usize>,
+    /// The documents, one each, with the fields a test chose (ids may repeat or sanitise
+    /// alike: the sandbox serves the first document of a repeated id).
+    pub document_specs: Vec<NewDocument>,
     pub read: bool,
+}
+
+/// One document of a [`NewCommunication`]; `None` fields get the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct NewDocument {
+    /// Default: `d<position>`.
+    pub document_id: Option<String>,
+    /// Default: the communication's `size`.
+    pub size: Option<u64>,
+    pub href: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -395,17 +414,24 @@ impl Mailbox {
             file_stem(&document_code),
             dispatch_date.format("%Y%m%d")
         );
-        let n_docs = new.documents.unwrap_or(1).max(1);
-        let documents = (0..n_docs)
-            .map(|i| Document {
-                document_id: format!("d{}", i + 1),
+        let specs = if new.document_specs.is_empty() {
+            vec![NewDocument::default(); new.documents.unwrap_or(1).max(1)]
+        } else {
+            new.document_specs
+        };
+        let documents = specs
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| Document {
+                document_id: spec.document_id.unwrap_or_else(|| format!("d{}", i + 1)),
                 file_name: match i {
                     0 => format!("{base_name}.pdf"),
                     _ => format!("{base_name}_{}.pdf", i + 1),
                 },
-                file_size: new.size.unwrap_or_else(|| {
+                file_size: spec.size.or(new.size).unwrap_or_else(|| {
                     SEED_SIZE_MIN + keyed(self.seed, &id, 5 + 16 * i as u64) % SEED_SIZE_SPAN
                 }),
+                href: spec.href,
             })
             .collect();
         let mut c = Communication {
@@ -494,6 +520,19 @@ impl Mailbox {
         c.handled = true;
         self.log(Action::MarkedHandled, id, actor, now);
         MarkStatus::Handled
+    }
+
+    /// A person takes the handled flag off again (web Mailbox): the communication is listed
+    /// as unhandled again. Returns false for an unknown id.
+    pub fn unmark(&mut self, id: &str, now: DateTime<Utc>) -> bool {
+        let Some(c) = self.get_mut(id) else {
+            return false;
+        };
+        if c.handled {
+            c.handled = false;
+            self.log(Action::MarkedUnhandled, id, Actor::Web, now);
+        }
+        true
     }
 
     fn log(&mut self, action: Action, id: &str, actor: Actor, at: DateTime<Utc>) {

@@ -5,8 +5,8 @@
 //! |---|---|
 //! | `POST /myepo/oauth2/sandbox/v1/token` | Okta client-credentials token (Basic or `client_secret_post`) |
 //! | `GET /myepo/v1/communications` | E1: list, filter and page |
-//! | `GET /myepo/v1/communications/{id}/file` | E2: download (flat profiles) |
-//! | `GET /myepo/v1/communications/{id}/documents/{documentId}` | E2: download (`nested`) |
+//! | `GET /myepo/v1/communications/{id}/file` | E2: download (a communication listed flat) |
+//! | `GET /myepo/v1/communications/{id}/documents/{documentId}` | E2: download (one listed with `documents`) |
 //! | `POST /myepo/v1/communications/handled` | E3: mark handled |
 //! | `/_sandbox/myepo/…` | scenario API: inject, web-UI handling, activity, settings |
 //!
@@ -17,10 +17,15 @@
 //! * Every Mailbox API call checks the token first, then `Accept`, then its parameters, then
 //!   the ids: 401 before 406 before 400 before 404.
 //! * Unknown query parameters are ignored; a repeated one counts with its last value.
-//! * The flat profiles expose the first document of a communication only; its further
-//!   documents (a Rule 71(3) communication carries the text intended for grant) are visible
-//!   in the `nested` profile only. Each profile serves only its own download path; the
-//!   other one answers 404, so a client configured for the wrong shape fails visibly.
+//! * A communication with one file is listed flat (one `fileName`) unless the profile is
+//!   `nested`; one with several files (a Rule 71(3) communication carries the text intended
+//!   for grant) is listed with its `documents` in **every** profile, since a flat item cannot
+//!   carry two files and hiding one would lose it. Each communication is served only at the
+//!   path of the shape it is listed in (`…/file` for a flat one, `…/documents/{documentId}`
+//!   for a nested one); the other answers 404, so a client reading the wrong shape fails
+//!   visibly.
+//! * `flip-on-download`: a download without `setHandled=false` marks the communication
+//!   handled; otherwise only `setHandled=true` does.
 //! * A download sets `read` and logs `DOWNLOADED` when the answer starts, whether or not the
 //!   client reads the whole body (the server cannot know).
 //! * E3 handles the ids in order, so an id repeated in one request gets `HANDLED` and then
@@ -254,6 +259,7 @@ pub fn scenario_routes() -> Router<Arc<Shared>> {
             post(admin::inject).get(admin::mailbox),
         )
         .route("/_sandbox/myepo/handled", post(admin::handled_in_web))
+        .route("/_sandbox/myepo/unhandled", post(admin::unhandled_in_web))
         .route("/_sandbox/myepo/activity", get(admin::activity))
         .route(
             "/_sandbox/myepo/settings",

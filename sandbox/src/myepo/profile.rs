@@ -8,6 +8,12 @@ use std::str::FromStr;
 /// The switches are independent and combine with `+` (`aliases+nested+mark-204`); the
 /// default profile is the §4 contract. `Display` gives back the canonical name, which
 /// [`FromStr`] accepts.
+///
+/// **Several files, every profile** (the lead's decision on §4 against §5.2): the flat shape
+/// carries one `fileName`, so it is used only for a communication with one file. A
+/// communication with several files is listed with a `documents` array in every profile, and
+/// its files are served at `…/communications/{id}/documents/{documentId}` in every profile:
+/// the sandbox never hides a file a flat item could not carry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Profile {
     /// `aliases`: items use `id`, `applicationNumberText`, `documentDate`, `mimeType` and
@@ -15,7 +21,16 @@ pub struct Profile {
     pub aliases: bool,
     /// `nested`: each communication lists its files under `documents`, downloaded at
     /// `…/communications/{id}/documents/{documentId}`; the flat `…/file` path does not exist.
+    /// (Without it, only one-file communications are flat: see above.)
     pub nested: bool,
+    /// `href` (§5.3, download through metadata): each listed file carries an `href`, an
+    /// absolute URL of the sandbox's own origin (from the request's `Host`) to its download
+    /// path, which a client follows instead of building the path.
+    pub href: bool,
+    /// `flip-on-download`: any download that does not say `setHandled=false` marks the
+    /// communication handled (logged as `MARKED_HANDLED` by the API), as an office whose
+    /// download side effect defaults to on would.
+    pub flip_on_download: bool,
     /// `bare-array`: E1 answers a top-level JSON array, without totals or paging echo.
     pub bare_array: bool,
     /// `no-total`: the E1 envelope has no `totalCount`.
@@ -36,9 +51,11 @@ impl Profile {
         "no-total",
         "mark-204",
         "mark-batch-error",
+        "href",
+        "flip-on-download",
     ];
 
-    fn switches(&self) -> [(&'static str, bool); 6] {
+    fn switches(&self) -> [(&'static str, bool); 8] {
         [
             ("aliases", self.aliases),
             ("nested", self.nested),
@@ -46,6 +63,8 @@ impl Profile {
             ("no-total", self.no_total),
             ("mark-204", self.mark_204),
             ("mark-batch-error", self.mark_batch_error),
+            ("href", self.href),
+            ("flip-on-download", self.flip_on_download),
         ]
     }
 }
@@ -72,6 +91,8 @@ impl FromStr for Profile {
                 "no-total" => &mut p.no_total,
                 "mark-204" => &mut p.mark_204,
                 "mark-batch-error" => &mut p.mark_batch_error,
+                "href" => &mut p.href,
+                "flip-on-download" => &mut p.flip_on_download,
                 _ => {
                     return Err(ProfileParseError {
                         given: part.trim().to_owned(),

@@ -1,5 +1,12 @@
 //! The MyEPO Mailbox client.
 //!
+//! **Invariant: credentials never go to a host they do not belong to.** The client secret
+//! goes only to `[myepo] token_url`; the bearer token only to the origin (scheme, host and
+//! port) of `[myepo] api_base_url`. Every API URL is built from `api_base_url`; an `href`
+//! from the office's metadata is followed only when it has that same origin, and anything
+//! else is refused before a request is sent ([`MyepoError::ForeignHref`]). reqwest drops the
+//! `Authorization` header itself when a redirect leaves the origin.
+//!
 //! - **Token**: Okta client-credentials, cached until 60 s before it expires (a short-lived
 //!   token is renewed at half its life); one request at a time fetches it.
 //! - **401**: the token is dropped and the call repeated once with a new one.
@@ -8,7 +15,8 @@
 //!   gives one.
 //! - **Errors** keep the office's status, headers, body excerpt and our `X-Request-ID`.
 //!
-//! The client never marks anything handled as a side effect: downloads send `setHandled=false`.
+//! The client never marks anything handled as a side effect: **every** download request (flat
+//! file, nested document or `href`) sends `setHandled=false`.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -38,6 +46,14 @@ pub enum MyepoError {
     Decode { what: String, cause: DecodeError },
     #[error("MyEPO URL for {what}: {reason}")]
     Url { what: String, reason: String },
+    #[error(
+        "MyEPO download {id}: refused to follow its href to {origin}: only {allowed} (the origin of api_base_url) gets our token"
+    )]
+    ForeignHref {
+        id: String,
+        origin: String,
+        allowed: String,
+    },
 }
 
 impl MyepoError {
@@ -75,6 +91,37 @@ pub struct Client {
     http: reqwest::Client,
     settings: Settings,
     token: tokio::sync::Mutex<Option<Token>>,
+}
+
+/// The URL of an `href` from the office's metadata (a relative one resolved against `base`,
+/// the API base URL), if it has the origin of `base`: only that origin gets the token.
+fn same_origin(base: &Url, communication_id: &str, href: &str) -> Result<Url, MyepoError> {
+    let url = base.join(href).map_err(|e| MyepoError::Url {
+        what: format!("download {communication_id}"),
+        reason: format!("{href:?}: {e}"),
+    })?;
+    if url.origin() != base.origin() {
+        return Err(MyepoError::ForeignHref {
+            id: communication_id.to_owned(),
+            origin: url.origin().ascii_serialization(),
+            allowed: base.origin().ascii_serialization(),
+        });
+    }
+    Ok(url)
+}
+
+/// Makes a download URL say `setHandled=false`, replacing any `setHandled` it carried: a
+/// download must never mark anything handled, whatever the office's default is.
+fn without_side_effect(url: &mut Url) {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != c::P_SET_HANDLED)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair(c::P_SET_HANDLED, "false");
 }
 
 /// Which communications a listing asks for.
@@ -307,22 +354,12 @@ impl Client {
     /// Starts downloading one document; the caller streams the body.
     pub async fn download(&self, communication_id: &str, doc: &Doc) -> Result<Response, MyepoError> {
         let what = format!("download {communication_id}");
-        let url = match (&doc.href, &doc.document_id) {
-            (Some(href), _) => self
-                .settings
-                .api_base_url
-                .join(href)
-                .map_err(|e| MyepoError::Url {
-                    what: what.clone(),
-                    reason: format!("{href:?}: {e}"),
-                })?,
+        let mut url = match (&doc.href, &doc.document_id) {
+            (Some(href), _) => same_origin(&self.settings.api_base_url, communication_id, href)?,
             (None, Some(d)) => self.url(c::DOCUMENT_PATH, communication_id, d)?,
-            (None, None) => {
-                let mut u = self.url(c::FILE_PATH, communication_id, "")?;
-                u.query_pairs_mut().append_pair(c::P_SET_HANDLED, "false");
-                u
-            }
+            (None, None) => self.url(c::FILE_PATH, communication_id, "")?,
         };
+        without_side_effect(&mut url);
         let accept = doc.media_type.clone().unwrap_or_else(|| "application/pdf".into());
         self.send(&what, |h| {
             h.get(url.clone())
@@ -351,6 +388,68 @@ impl Client {
                 Ok(MarkReply::BatchRejected)
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hrefs_of_the_api_origin_are_followed() {
+        let base = Url::parse("https://api.example:8443/myepo").unwrap();
+        let table = [
+            (
+                "https://api.example:8443/myepo/v1/c/x/file",
+                Ok("https://api.example:8443/myepo/v1/c/x/file"),
+            ),
+            (
+                "/myepo/v1/c/x/documents/d1",
+                Ok("https://api.example:8443/myepo/v1/c/x/documents/d1"),
+            ),
+            ("HTTPS://API.EXAMPLE:8443/d", Ok("https://api.example:8443/d")),
+            ("https://api.example/d", Err("https://api.example")),
+            ("http://api.example:8443/d", Err("http://api.example:8443")),
+            ("https://evil.example:8443/d", Err("https://evil.example:8443")),
+            ("//evil.example/d", Err("https://evil.example")),
+            (
+                "https://api.example:8443@evil.example/d",
+                Err("https://evil.example"),
+            ),
+            ("data:text/plain,x", Err("null")),
+        ];
+        for (href, expected) in table {
+            let got = same_origin(&base, "C1", href);
+            match (got, expected) {
+                (Ok(url), Ok(want)) => assert_eq!(url.as_str(), want, "{href}"),
+                (Err(e), Err(origin)) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.contains("download C1") && e.contains(&format!("to {origin}:")),
+                        "{href}: {e}"
+                    );
+                    assert!(e.contains("only https://api.example:8443"), "{href}: {e}");
+                }
+                (got, _) => panic!("{href}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_download_url_says_set_handled_false_once() {
+        let table = [
+            ("http://h/v1/c/x/file", "http://h/v1/c/x/file?setHandled=false"),
+            ("http://h/d?setHandled=true", "http://h/d?setHandled=false"),
+            (
+                "http://h/d?a=1&setHandled=&b=2",
+                "http://h/d?a=1&b=2&setHandled=false",
+            ),
+        ];
+        for (input, expected) in table {
+            let mut url = Url::parse(input).unwrap();
+            without_side_effect(&mut url);
+            assert_eq!(url.as_str(), expected, "{input}");
         }
     }
 }

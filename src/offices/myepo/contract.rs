@@ -3,6 +3,16 @@
 //!
 //! Everything here is `[inferred]` in the API notes: the default contract (§4) plus the
 //! variants the client must tolerate (§5). Paths are relative to `[myepo] api_base_url`.
+//!
+//! **One file flat, several files nested, in every profile** (decision on §4 against §5.2):
+//! the default contract lists a communication with one file flat (`fileName` on the item,
+//! downloaded at [`FILE_PATH`]); a communication with several files is listed with a
+//! [`F_DOCUMENTS`] array whatever else the office's shape is (a flat item cannot carry two
+//! files), each downloaded at [`DOCUMENT_PATH`] or its `href`. The client accepts both shapes
+//! in every profile and archives every listed document.
+//!
+//! **An `href` is followed only on the origin of `api_base_url`** (§5.3): the bearer token
+//! belongs to that origin alone (see `client.rs`).
 
 /// E1: list communications.
 pub const LIST_PATH: &str = "v1/communications";
@@ -18,7 +28,8 @@ pub const P_HANDLED: &str = "handled";
 pub const P_OFFSET: &str = "offset";
 pub const P_LIMIT: &str = "limit";
 pub const P_DISPATCH_FROM: &str = "dispatchDateFrom";
-/// Download side effect; mailroom always sends `false` (marking is a separate, later step).
+/// Download side effect; mailroom sends `false` on every download, whatever its shape
+/// (marking is a separate, later step, and an office may default to `true`).
 pub const P_SET_HANDLED: &str = "setHandled";
 
 /// The body key of E3.

@@ -188,15 +188,22 @@ async fn with_wait_the_second_writer_runs_when_the_first_is_done() {
     drop(holder);
 }
 
+/// Sends `signal` to a running mailroom.
+#[cfg(unix)]
+fn kill(run: &Running, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(run.child.id()).expect("pid");
+    // SAFETY: a signal to our own child process, which has not been reaped yet.
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+}
+
 /// Stops a 300-communication sync with `signal` right after its first batch is recorded.
+#[cfg(unix)]
 async fn interrupted_by(signal: libc::c_int, code: i32, name: &str) {
     let env = Env::empty().await;
     let ids = env.create(300, 100_000).await;
     let run = Running::start(&env, env.mailroom(&["sync", "mailbox"]));
     run.wait_line("archived ");
-    let pid = libc::pid_t::try_from(run.child.id()).expect("pid");
-    // SAFETY: sending a signal to our own child process, which has not been reaped yet.
-    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    kill(&run, signal);
     let (status, out, err) = finish(run).await;
     assert_eq!(status.code(), Some(code), "{out}\n{err}");
     assert!(
@@ -258,11 +265,13 @@ async fn interrupted_by(signal: libc::c_int, code: i32, name: &str) {
     );
 }
 
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_sync_cleanly_with_143() {
     interrupted_by(libc::SIGTERM, 143, "SIGTERM").await;
 }
 
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_stops_the_sync_cleanly_with_130() {
     interrupted_by(libc::SIGINT, 130, "SIGINT").await;
@@ -389,6 +398,7 @@ async fn a_quarantined_communication_is_named_until_released_then_the_mailbox_co
     );
 }
 
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_a_status_cycle_with_143_and_an_interrupted_run() {
     let env = Env::empty().await;
@@ -414,9 +424,7 @@ async fn sigterm_stops_a_status_cycle_with_143_and_an_interrupted_run() {
     assert!(out.status.success(), "{}", stderr(&out));
     let run = Running::start(&env, env.mailroom(&["sync", "status"]));
     run.wait_line("checked ");
-    let pid = libc::pid_t::try_from(run.child.id()).expect("pid");
-    // SAFETY: sending a signal to our own child process, which has not been reaped yet.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    kill(&run, libc::SIGTERM);
     let (status, out, err) = finish(run).await;
     assert_eq!(status.code(), Some(143), "{out}\n{err}");
     assert!(out.starts_with("status: interrupted by SIGTERM (run 1)"), "{out}");
@@ -430,12 +438,22 @@ async fn sigterm_stops_a_status_cycle_with_143_and_an_interrupted_run() {
     );
     let checked: i64 = env
         .db()
-        .query_row("SELECT COUNT(*) FROM cases WHERE checked_at IS NOT NULL", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM cases WHERE checked_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
         .expect("count");
     assert!(
         checked > 0 && checked < numbers.len() as i64,
         "stopped part way: {checked} checked"
     );
     let again = env.run(env.mailroom(&["sync", "status"])).await;
-    assert_eq!(again.status.code(), Some(0), "{}\n{}", stdout(&again), stderr(&again));
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&again),
+        stderr(&again)
+    );
 }

@@ -211,11 +211,16 @@ async fn status_interrupted(cfg: &Config, signal: Signal) -> Failure {
         Ok(ids) => ids,
         Err(e) => return e.into(),
     };
-    let runs: Vec<String> = runs.iter().map(i64::to_string).collect();
+    let runs = match runs.as_slice() {
+        [] => String::new(),
+        ids => format!(
+            " (run {})",
+            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    };
     let summary = format!(
-        "status: interrupted by {} (run {}); the cases refreshed before it are recorded, the next cycle refreshes the rest\n",
+        "status: interrupted by {}{runs}; the cases refreshed before it are recorded, the next cycle refreshes the rest\n",
         signal.name(),
-        runs.join(", ")
     );
     if let Err(e) = print_stdout(&summary) {
         return e.into();

@@ -6,8 +6,10 @@
 //! listing or a download. The lock is `flock(2)` on Unix and `LockFileEx` on Windows (through
 //! `fs4`): the operating system releases it when the process ends, however it ends, so a
 //! crashed writer never leaves a stale lock behind. The file holds the holder's pid, as text,
-//! only for the message a second writer prints; it is never removed (removing a lock file
-//! while another process waits on it would let a third one lock a new file of the same name).
+//! only for the message a second writer prints: written right after locking, emptied when the
+//! lock is let go, so a writer that finds it empty knows the holder is about to write it and
+//! reads again (briefly, bounded). The file is never removed: removing a lock file while
+//! another process waits on it would let a third one lock a new file of the same name.
 //!
 //! Read-only commands take no lock: SQLite's WAL lets them read while a writer works.
 
@@ -22,6 +24,9 @@ pub const FILE_NAME: &str = "mailroom.lock";
 /// How often a waiting writer tries again.
 const POLL: Duration = Duration::from_millis(100);
 
+/// How long a refused writer waits for the holder to write its pid.
+const PID_WAIT: Duration = Duration::from_secs(1);
+
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("another mailroom (pid {pid}) is working on {}", dir.display())]
@@ -32,10 +37,18 @@ pub enum LockError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
-/// The held lock; dropping it releases it.
+/// The held lock; dropping it empties the pid and releases it.
 #[derive(Debug)]
 pub struct StateLock {
-    _file: File,
+    file: File,
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        // Best effort: a pid left behind (this fails, or the process is killed) only names a
+        // process that no longer holds the lock, and the next holder overwrites it.
+        let _ = self.file.set_len(0);
+    }
 }
 
 /// The directory a database lives in: the one the lock covers.
@@ -73,7 +86,7 @@ pub async fn acquire(dir: &Path, wait: Duration) -> Result<StateLock, LockError>
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(LockError::Busy {
-                        pid: holder(&mut file),
+                        pid: holder(&mut file).await,
                         dir: dir.to_owned(),
                     });
                 }
@@ -87,16 +100,23 @@ pub async fn acquire(dir: &Path, wait: Duration) -> Result<StateLock, LockError>
         .and_then(|()| write!(file, "{}", std::process::id()))
         .and_then(|()| file.flush())
         .map_err(io)?;
-    Ok(StateLock { _file: file })
+    Ok(StateLock { file })
 }
 
-/// The pid the holder wrote, or `unknown` (it may not have written it yet).
-fn holder(file: &mut File) -> String {
-    let mut text = String::new();
-    let read = file.rewind().and_then(|()| file.read_to_string(&mut text));
-    match read.ok().and_then(|_| text.trim().parse::<u32>().ok()) {
-        Some(pid) => pid.to_string(),
-        None => "unknown".into(),
+/// The pid the holder wrote; read again for up to [`PID_WAIT`] while it has not written it
+/// yet, then `unknown`.
+async fn holder(file: &mut File) -> String {
+    let deadline = Instant::now() + PID_WAIT;
+    loop {
+        let mut text = String::new();
+        let read = file.rewind().and_then(|()| file.read_to_string(&mut text));
+        if let Some(pid) = read.ok().and_then(|_| text.trim().parse::<u32>().ok()) {
+            return pid.to_string();
+        }
+        if Instant::now() >= deadline {
+            return "unknown".into();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -121,6 +141,11 @@ mod tests {
             )
         );
         drop(first);
+        assert_eq!(
+            std::fs::read_to_string(state.join(FILE_NAME)).unwrap(),
+            "",
+            "pid emptied"
+        );
         acquire(&state, Duration::ZERO).await.expect("free again");
     }
 

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod failpoint;
+pub mod lock;
 pub mod logging;
 pub mod offices;
 pub mod signals;

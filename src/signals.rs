@@ -1,5 +1,136 @@
-//! Shutdown as a future: resolves on Ctrl-C, and on SIGTERM where there is one (systemd).
+//! Signals: shutdown as a future (the sandbox server), and [`Stop`] for the one-shot jobs.
+//!
+//! A job told to stop by SIGINT (Ctrl-C) or SIGTERM (systemd, `kill`) takes no new work,
+//! leaves what it holds consistent, records its run as `interrupted`, prints its summary and
+//! exits 128 + the signal number (130, 143), as a shell reports a process killed by it. A
+//! second signal ends the process at once with the same status: every step is crash-safe
+//! (stale temporary files are removed by the next `Archive::open`), so a person who presses
+//! Ctrl-C twice gets their terminal back without waiting for a slow download.
 
+use tokio::sync::watch;
+
+/// The signal that asked the process to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
+
+    /// 128 + the signal number, the status a shell shows for a process the signal ended.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Signal::Interrupt => 130,
+            Signal::Terminate => 143,
+        }
+    }
+}
+
+/// Whether, and by which signal, the process was asked to stop. Cheap to clone and to check.
+#[derive(Clone, Debug)]
+pub struct Stop {
+    rx: watch::Receiver<Option<Signal>>,
+}
+
+impl Stop {
+    /// Installs the handlers now (so a signal arriving from here on is never the default
+    /// "terminate at once") and records the first signal. Needs a tokio runtime.
+    pub fn listen() -> std::io::Result<Stop> {
+        let (tx, rx) = watch::channel(None);
+        let mut signals = Signals::install()?;
+        tokio::spawn(async move {
+            let first = signals.next().await;
+            tracing::warn!(
+                "{} received: stopping after the communication or case in hand",
+                first.name()
+            );
+            // The receivers may all be gone (the job ended); the signal is still the answer.
+            let _ = tx.send(Some(first));
+            let second = signals.next().await;
+            eprintln!("mailroom: {} received again: exiting now", second.name());
+            std::process::exit(i32::from(first.exit_code()));
+        });
+        Ok(Stop { rx })
+    }
+
+    /// A `Stop` that never fires (the demo, tests).
+    pub fn never() -> Stop {
+        let (_tx, rx) = watch::channel(None);
+        Stop { rx }
+    }
+
+    /// The signal received, if any.
+    pub fn requested(&self) -> Option<Signal> {
+        *self.rx.borrow()
+    }
+
+    /// Resolves when a signal arrives (never, for [`Stop::never`]).
+    pub async fn wait(&self) -> Signal {
+        let mut rx = self.rx.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(s) => s.unwrap_or(Signal::Interrupt),
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// SIGINT and SIGTERM streams, registered when created.
+#[cfg(unix)]
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.int.recv() => Signal::Interrupt,
+            _ = self.term.recv() => Signal::Terminate,
+        }
+    }
+}
+
+/// Ctrl-C (and Ctrl-Break) on Windows, registered when created.
+#[cfg(not(unix))]
+struct Signals {
+    c: tokio::signal::windows::CtrlC,
+    brk: tokio::signal::windows::CtrlBreak,
+}
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            c: tokio::signal::windows::ctrl_c()?,
+            brk: tokio::signal::windows::ctrl_break()?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.c.recv() => Signal::Interrupt,
+            _ = self.brk.recv() => Signal::Terminate,
+        }
+    }
+}
+
+/// Shutdown as a future: resolves on Ctrl-C, and on SIGTERM where there is one (systemd).
 pub async fn shutdown() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -21,4 +152,27 @@ pub async fn shutdown() {
     }
     #[cfg(not(unix))]
     ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_128_plus_the_signal_number() {
+        for (s, code, name) in [
+            (Signal::Interrupt, 130, "SIGINT"),
+            (Signal::Terminate, 143, "SIGTERM"),
+        ] {
+            assert_eq!((s.exit_code(), s.name()), (code, name));
+        }
+    }
+
+    #[tokio::test]
+    async fn never_stays_unrequested() {
+        let stop = Stop::never();
+        assert_eq!(stop.requested(), None);
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(20), stop.wait()).await;
+        assert!(waited.is_err(), "never resolves");
+    }
 }

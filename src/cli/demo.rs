@@ -37,9 +37,12 @@ pub struct Args {
     dir: PathBuf,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+/// `wait`: how long to wait for another mailroom working on the same `--dir` (`--wait`).
+pub async fn run(args: Args, wait: std::time::Duration) -> anyhow::Result<()> {
     let dir = std::path::absolute(&args.dir).with_context(|| format!("--dir {}", args.dir.display()))?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The database lives in DIR, so DIR is the state directory a second demo must not share.
+    let _lock = crate::lock::acquire(&dir, wait).await?;
     let opts = SandboxOptions {
         state_dir: Some(dir.join("sandbox")),
         ..SandboxOptions::default()
@@ -59,7 +62,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", config_path.display()))?;
         // The demo's own file only: the caller's MAILROOM_* variables must not bend it.
         let cfg = Config::load_with_env(&ConfigSource::Named(config_path.clone()), &[])?;
-        let report = super::sync::mailbox(&cfg, &Quiet).await?;
+        let report = super::sync::mailbox(&cfg, &Quiet, &crate::signals::Stop::never()).await?;
         let status = status_demo(&cfg, &sandbox.base_url()).await?;
         anyhow::Ok((cfg, report, status))
     }
@@ -72,6 +75,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut out =
         format!("mailroom demo — against the built-in sandbox (simulated EPO MyEPO Mailbox at {base})\n\n");
     out.push_str(&super::sync::summary(&report));
+    let report = &report.report;
     if report.new == 0 && report.archived.is_empty() {
         out.push_str("\nNothing new since the last run: every communication is archived and handled.\n");
     } else {

@@ -1,8 +1,16 @@
 //! The command line: one file per command; this module parses and dispatches.
 //!
-//! Exit statuses: 0 success; 1 the command failed; 2 bad usage (clap's); 78 the configuration
-//! is unusable (`EX_CONFIG`, so a service manager can stop restarting a misconfigured unit).
-//! Errors print as one line on stderr: `mailroom: error: <what>: <cause>`.
+//! Exit statuses: 0 success; 1 the command failed; 2 bad usage (clap's); 3 a job finished with
+//! items left (retried later, or waiting for a person); 75 another mailroom holds the state
+//! directory (`EX_TEMPFAIL`: try again later); 78 the configuration is unusable (`EX_CONFIG`,
+//! so a service manager can stop restarting a misconfigured unit); 130 / 143 a job stopped by
+//! SIGINT / SIGTERM (its run recorded `interrupted`). Errors print as one line on stderr:
+//! `mailroom: error: <what>: <cause>`.
+//!
+//! **One writer at a time**: every command that writes takes the state directory's lock
+//! (`crate::lock`) here, before the command opens the database, so no command module has to
+//! remember it; under the lock, a run an earlier process left without an end is closed as
+//! `interrupted` before a job starts.
 
 mod cases;
 mod changes;
@@ -16,10 +24,14 @@ mod sync;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError, ConfigSource};
+use crate::lock::{self, LockError, StateLock};
+use crate::signals::{Signal, Stop};
+use crate::store::{Store, runs, timestamp};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,6 +46,10 @@ pub struct Cli {
     /// More log output (-v debug, -vv trace); $MAILROOM_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// When another mailroom is writing to the same state directory, wait up to SECS for it
+    /// (default: give up at once, exit status 75)
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 0)]
+    wait: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,7 +61,7 @@ enum Command {
     /// Run one cycle of a job
     #[command(subcommand)]
     Sync(sync::Job),
-    /// List the communications mailroom holds
+    /// List the communications mailroom holds; release quarantined ones (`retry`)
     Communications(communications::Args),
     /// The cases whose status mailroom follows
     #[command(subcommand)]
@@ -77,6 +93,8 @@ impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
         let code = if error.downcast_ref::<ConfigError>().is_some() {
             78
+        } else if matches!(error.downcast_ref::<LockError>(), Some(LockError::Busy { .. })) {
+            75
         } else {
             1
         };
@@ -105,21 +123,50 @@ fn try_main(cli: Cli) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| anyhow::Error::new(e).context("cannot start the async runtime"))?;
+    let wait = Duration::from_secs(cli.wait);
     runtime.block_on(async move {
         match cli.command {
-            Command::Demo(args) => Ok(demo::run(args).await?),
-            Command::Sync(job) => sync::run(job, &load_config(&source, Access::Write)?).await,
+            Command::Demo(args) => Ok(demo::run(args, wait).await?),
+            Command::Sync(job) => {
+                let cfg = load_config(&source, Access::Write)?;
+                let _lock = writer(&cfg, wait).await?;
+                let stop = Stop::listen()
+                    .map_err(|e| anyhow::Error::new(e).context("cannot install the signal handlers"))?;
+                if matches!(job, sync::Job::Mailbox) {
+                    return sync::run(job, &cfg, &stop).await;
+                }
+                // The status cycle has no stop check of its own: on a signal it is dropped at
+                // its next await. That is safe because each case is recorded in one
+                // transaction, which a blocking task finishes even when its future is gone
+                // (the runtime waits for blocking tasks when it shuts down); the run row is
+                // then closed here as `interrupted`.
+                tokio::select! {
+                    r = sync::run(job, &cfg, &stop) => r,
+                    s = stop.wait() => Err(status_interrupted(&cfg, s).await),
+                }
+            }
             Command::Communications(args) => {
-                Ok(communications::run(args, &load_config(&source, Access::Read)?).await?)
+                let writes = args.writes();
+                let cfg = load_config(&source, if writes { Access::Write } else { Access::Read })?;
+                let _lock = match writes {
+                    true => Some(writer(&cfg, wait).await?),
+                    false => None,
+                };
+                Ok(communications::run(args, &cfg).await?)
             }
             Command::Cases(cmd) => {
-                let access = match cmd {
+                let writes = match cmd {
+                    cases::Command::List { .. } | cases::Command::Show { .. } => false,
                     cases::Command::Add { .. }
                     | cases::Command::Remove { .. }
-                    | cases::Command::Import { .. } => Access::Write,
-                    cases::Command::List { .. } | cases::Command::Show { .. } => Access::Read,
+                    | cases::Command::Import { .. } => true,
                 };
-                cases::run(cmd, &load_config(&source, access)?).await
+                let cfg = load_config(&source, if writes { Access::Write } else { Access::Read })?;
+                let _lock = match writes {
+                    true => Some(writer(&cfg, wait).await?),
+                    false => None,
+                };
+                cases::run(cmd, &cfg).await
             }
             Command::Changes(args) => Ok(changes::run(args, &load_config(&source, Access::Read)?).await?),
             Command::Export(args) => Ok(export::run(args, &load_config(&source, Access::Read)?).await?),
@@ -153,6 +200,62 @@ pub(crate) fn load_config(source: &ConfigSource, access: Access) -> anyhow::Resu
         tracing::trace!(key, %origin, "configuration value");
     }
     Ok(cfg)
+}
+
+/// Takes the lock of the configuration's state directory (waiting up to `wait`), then closes
+/// what an earlier process left unfinished: from here on this process is the only writer.
+async fn writer(cfg: &Config, wait: Duration) -> anyhow::Result<StateLock> {
+    let lock = lock::acquire(&lock::state_dir(&cfg.storage.database), wait).await?;
+    close_unfinished(
+        cfg,
+        "found unfinished by the next writer: the process running it stopped without recording its end"
+            .into(),
+    )
+    .await?;
+    Ok(lock)
+}
+
+/// Closes every run without an end as `interrupted` with `why`; returns their ids.
+async fn close_unfinished(cfg: &Config, why: String) -> anyhow::Result<Vec<i64>> {
+    let store = Store::open(&cfg.storage.database)?;
+    let now = timestamp(chrono::Utc::now());
+    let closed = store
+        .call(move |c| {
+            let closed = runs::close_unfinished(c, &why, &now)?;
+            for id in &closed {
+                tracing::warn!(run = id, "closed as interrupted: {why}");
+            }
+            Ok(closed)
+        })
+        .await?;
+    Ok(closed)
+}
+
+/// A status cycle stopped by `signal`: its run is closed, a summary says so, and the exit
+/// status is the signal's.
+async fn status_interrupted(cfg: &Config, signal: Signal) -> Failure {
+    let runs = match close_unfinished(cfg, format!("stopped by {}", signal.name())).await {
+        Ok(ids) => ids,
+        Err(e) => return e.into(),
+    };
+    let runs = match runs.as_slice() {
+        [] => String::new(),
+        ids => format!(
+            " (run {})",
+            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let summary = format!(
+        "status: interrupted by {}{runs}; the cases refreshed before it are recorded, the next cycle refreshes the rest\n",
+        signal.name(),
+    );
+    if let Err(e) = print_stdout(&summary) {
+        return e.into();
+    }
+    Failure::with_code(
+        signal.exit_code(),
+        anyhow::anyhow!("interrupted by {}", signal.name()),
+    )
 }
 
 /// Writes to stdout; a closed pipe (`mailroom … | head`) is not an error.

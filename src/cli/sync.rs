@@ -1,9 +1,12 @@
 //! `mailroom sync mailbox`: one mailbox cycle, with a progress bar on a terminal and plain
 //! lines otherwise; a summary on stdout.
 //!
-//! Exit status: 0 everything done; 3 finished but some communications failed (they are
-//! retried next cycle) or could not be marked; 1 the cycle stopped (office unreachable,
-//! archive unusable); 78 configuration.
+//! Exit status of `sync mailbox` — about the mailbox, not only this cycle: 0 every unhandled
+//! communication is archived (and marked handled, unless `mark_handled = false`); 3 the cycle
+//! finished but some are not: waiting to be retried after a failure (this cycle's or an
+//! earlier one's), quarantined until a person releases them (`communications retry`), not
+//! reached, or not marked; 1 the cycle stopped (office unreachable, archive unusable);
+//! 130 / 143 stopped by SIGINT / SIGTERM; 78 configuration.
 //!
 //! `sync status`: 0 every due case refreshed (a case the office does not know is reported
 //! once and counts as done: the office answered); 3 some cases failed or a part stopped early
@@ -21,10 +24,13 @@ use chrono::{DateTime, Utc};
 use crate::archive::Archive;
 use crate::config::{Config, ConfigError};
 use crate::core::cases::{CaseKey, Kind, parse_case};
+use crate::core::mailbox::{Step, next_step};
 use crate::offices::jpo::JpoClient;
 use crate::offices::myepo::Client;
 use crate::offices::ops::OpsClient;
-use crate::store::Store;
+use crate::signals::Stop;
+use crate::store::communications::{self as comms, Outstanding};
+use crate::store::{Store, timestamp};
 use crate::sync::mailbox::{Mailbox, Observer, Report};
 use crate::sync::status::{Observer as StatusObserver, Report as StatusReport, StatusSync};
 
@@ -43,12 +49,20 @@ pub enum Job {
     },
 }
 
-pub async fn run(job: Job, cfg: &Config) -> Result<(), super::Failure> {
+pub async fn run(job: Job, cfg: &Config, stop: &Stop) -> Result<(), super::Failure> {
     match job {
         Job::Mailbox => {
-            let report = mailbox(cfg, observer().as_ref()).await?;
-            super::print_stdout(&summary(&report))?;
-            if report.failed.is_empty() && report.mark_problems.is_empty() {
+            let run = mailbox(cfg, observer().as_ref(), stop).await?;
+            super::print_stdout(&summary(&run))?;
+            if let Some(signal) = run.report.interrupted {
+                Err(super::Failure::with_code(
+                    signal.exit_code(),
+                    anyhow::anyhow!(
+                        "interrupted by {}; the next cycle goes on where this one stopped",
+                        signal.name()
+                    ),
+                ))
+            } else if run.is_complete() {
                 Ok(())
             } else {
                 Err(super::Failure::with_code(
@@ -228,8 +242,34 @@ impl StatusObserver for StatusBar {
     }
 }
 
-/// Opens what a mailbox cycle needs and runs one.
-pub async fn mailbox(cfg: &Config, observer: &dyn Observer) -> anyhow::Result<Report> {
+/// A mailbox cycle and what is left in the mailbox after it.
+#[derive(Debug)]
+pub struct MailboxRun {
+    pub report: Report,
+    /// Failed (this cycle or an earlier one), each with when it is tried again (Unix seconds).
+    pub waiting: Vec<(Outstanding, i64)>,
+    /// Waiting for a person: reported in every summary until released.
+    pub quarantined: Vec<Outstanding>,
+    /// Due but not attempted (the cycle was stopped or archiving paused).
+    pub not_reached: usize,
+    /// Archived here but not yet marked handled at the office.
+    pub unmarked: usize,
+}
+
+impl MailboxRun {
+    /// True when every unhandled communication is archived (and marked, when marking is on).
+    pub fn is_complete(&self) -> bool {
+        self.waiting.is_empty()
+            && self.quarantined.is_empty()
+            && self.not_reached == 0
+            && self.unmarked == 0
+            && self.report.failed.is_empty()
+            && self.report.mark_problems.is_empty()
+    }
+}
+
+/// Opens what a mailbox cycle needs, runs one, and reads what is left.
+pub async fn mailbox(cfg: &Config, observer: &dyn Observer, stop: &Stop) -> anyhow::Result<MailboxRun> {
     let settings = cfg.myepo.as_ref().ok_or_else(|| ConfigError::Value {
         key: "myepo".into(),
         reason: "the section is missing or disabled: nothing to sync".into(),
@@ -242,11 +282,32 @@ pub async fn mailbox(cfg: &Config, observer: &dyn Observer) -> anyhow::Result<Re
         store: &store,
         archive: &archive,
         settings,
+        stop,
     };
-    mailbox.run_cycle(observer).await.context("mailbox cycle")
+    let report = mailbox.run_cycle(observer).await.context("mailbox cycle")?;
+    let left = store.call(|c| comms::outstanding(c)).await?;
+    let now = Utc::now().timestamp();
+    let mut run = MailboxRun {
+        report,
+        waiting: Vec::new(),
+        quarantined: Vec::new(),
+        not_reached: 0,
+        unmarked: 0,
+    };
+    for o in left {
+        match next_step(o.progress, now, settings.mark_handled) {
+            Step::WaitUntil(at) => run.waiting.push((o, at)),
+            Step::Quarantined => run.quarantined.push(o),
+            Step::Archive => run.not_reached += 1,
+            Step::MarkHandled | Step::RecordHandledAtOffice => run.unmarked += 1,
+            Step::Nothing => {}
+        }
+    }
+    Ok(run)
 }
 
-pub fn summary(r: &Report) -> String {
+pub fn summary(run: &MailboxRun) -> String {
+    let r = &run.report;
     let mut s = format!(
         "mailbox: {} unhandled at the EPO ({} new), {} archived, {} marked handled, {} found handled in the web mailbox, {} failed, {} quarantined (run {})\n",
         r.listed,
@@ -255,14 +316,43 @@ pub fn summary(r: &Report) -> String {
         r.marked,
         r.recorded_handled_at_office,
         r.failed.len(),
-        r.quarantined.len(),
+        run.quarantined.len(),
         r.run_id
     );
-    for (id, why) in &r.failed {
-        s.push_str(&format!("  failed, will retry: {id}: {why}\n"));
+    if let Some(signal) = r.interrupted {
+        s.push_str(&format!(
+            "  interrupted by {}: nothing more was fetched or marked after the communication in hand\n",
+            signal.name()
+        ));
     }
-    for (id, why) in &r.quarantined {
-        s.push_str(&format!("  QUARANTINED, needs a person: {id}: {why}\n"));
+    for (o, at) in &run.waiting {
+        let when = chrono::DateTime::from_timestamp(*at, 0).map_or_else(|| at.to_string(), timestamp);
+        s.push_str(&format!(
+            "  failed, will retry from {when} (attempt {}): {}: {}\n",
+            o.progress.attempts + 1,
+            described(o),
+            o.last_error.as_deref().unwrap_or("no error recorded")
+        ));
+    }
+    for o in &run.quarantined {
+        s.push_str(&format!(
+            "  QUARANTINED, needs a person: {}: {} (`mailroom communications retry {}` releases it)\n",
+            described(o),
+            o.last_error.as_deref().unwrap_or("no error recorded"),
+            o.id
+        ));
+    }
+    if run.not_reached > 0 {
+        s.push_str(&format!(
+            "  {} communication(s) not archived yet: the next cycle fetches them\n",
+            run.not_reached
+        ));
+    }
+    if run.unmarked > 0 {
+        s.push_str(&format!(
+            "  {} archived communication(s) not marked handled yet: the next cycle marks them first\n",
+            run.unmarked
+        ));
     }
     for (id, why) in &r.mark_problems {
         s.push_str(&format!("  not marked handled: {id}: {why}\n"));
@@ -271,6 +361,14 @@ pub fn summary(r: &Report) -> String {
         s.push_str(&format!("  warning: {w}\n"));
     }
     s
+}
+
+/// `ID (application APP, Form CODE)`: how a summary names a communication.
+fn described(o: &Outstanding) -> String {
+    format!(
+        "{} (application {}, Form {})",
+        o.id, o.application_number, o.document_code
+    )
 }
 
 fn observer() -> Box<dyn Observer> {

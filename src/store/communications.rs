@@ -408,6 +408,106 @@ pub fn list(conn: &Connection, since: Option<&str>) -> Result<Vec<View>, StoreEr
     Ok(out)
 }
 
+/// A communication not yet `handled`, with what a summary says about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outstanding {
+    pub id: String,
+    pub application_number: String,
+    pub document_code: String,
+    pub progress: Progress,
+    pub last_error: Option<String>,
+}
+
+/// Every communication not yet `handled`, in id order.
+pub fn outstanding(conn: &Connection) -> Result<Vec<Outstanding>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, application_number, document_code, state, handled_at_office, attempts, not_before_unix,
+                last_error
+         FROM communications WHERE state != 'handled' ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            Outstanding {
+                id: r.get(0)?,
+                application_number: r.get(1)?,
+                document_code: r.get(2)?,
+                progress: Progress {
+                    state: State::Seen,
+                    handled_at_office: r.get(4)?,
+                    attempts: r.get(5)?,
+                    not_before: r.get(6)?,
+                },
+                last_error: r.get(7)?,
+            },
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (mut o, state) = row?;
+        o.progress.state = state
+            .parse::<State>()
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", o.id)))?;
+        out.push(o);
+    }
+    Ok(out)
+}
+
+/// Why a communication could not be released from quarantine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotReleased {
+    Unknown,
+    /// It is in this other state.
+    NotQuarantined(String),
+}
+
+/// Releases one quarantined communication back to `seen` with its attempts reset, so the
+/// next cycle archives it; returns it as it was (its last error says why it was held).
+pub fn release_quarantined(
+    tx: &Transaction<'_>,
+    id: &str,
+) -> Result<Result<Outstanding, NotReleased>, StoreError> {
+    let state: Option<String> = tx
+        .query_row("SELECT state FROM communications WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match state.as_deref() {
+        None => return Ok(Err(NotReleased::Unknown)),
+        Some("quarantined") => {}
+        Some(other) => return Ok(Err(NotReleased::NotQuarantined(other.to_owned()))),
+    }
+    let held = outstanding_one(tx, id)?;
+    tx.execute(
+        "UPDATE communications SET state = 'seen', attempts = 0, not_before_unix = NULL, quarantined_at = NULL
+         WHERE id = ?1 AND state = 'quarantined'",
+        [id],
+    )?;
+    Ok(Ok(held))
+}
+
+/// Releases every quarantined communication ([`release_quarantined`]); returns them.
+pub fn release_all_quarantined(tx: &Transaction<'_>) -> Result<Vec<Outstanding>, StoreError> {
+    let ids: Vec<String> = tx
+        .prepare("SELECT id FROM communications WHERE state = 'quarantined' ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in &ids {
+        if let Ok(held) = release_quarantined(tx, id)? {
+            out.push(held);
+        }
+    }
+    Ok(out)
+}
+
+fn outstanding_one(conn: &Connection, id: &str) -> Result<Outstanding, StoreError> {
+    outstanding(conn)?
+        .into_iter()
+        .find(|o| o.id == id)
+        .ok_or_else(|| StoreError::Corrupt(format!("{id}: vanished while being released")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,5 +700,55 @@ mod tests {
         )
         .unwrap()));
         assert_eq!(state(&conn, "f"), "archived");
+    }
+
+    #[test]
+    fn releasing_a_quarantined_communication_resets_it_and_refuses_anything_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let mut conn = store.conn.lock().unwrap();
+        with_tx(&mut conn, |tx| {
+            record_seen(tx, &[listed("q", false), listed("s", false)], "t1").unwrap();
+            record_failure(
+                tx,
+                "q",
+                "not a PDF",
+                AfterFailure::Quarantine { attempts: 3 },
+                "t2",
+            )
+            .unwrap();
+        });
+        let held = with_tx(&mut conn, |tx| release_quarantined(tx, "q").unwrap()).unwrap();
+        assert_eq!(
+            (held.id.as_str(), held.progress.state, held.last_error.as_deref()),
+            ("q", State::Quarantined, Some("not a PDF"))
+        );
+        let now = outstanding(&conn).unwrap();
+        let q = now.iter().find(|o| o.id == "q").unwrap();
+        assert_eq!(
+            (q.progress.state, q.progress.attempts, q.progress.not_before),
+            (State::Seen, 0, None)
+        );
+        for (id, want) in [
+            ("q", NotReleased::NotQuarantined("seen".into())),
+            ("s", NotReleased::NotQuarantined("seen".into())),
+            ("nope", NotReleased::Unknown),
+        ] {
+            let got = with_tx(&mut conn, |tx| release_quarantined(tx, id).unwrap());
+            assert_eq!(got.err(), Some(want), "{id}");
+        }
+        with_tx(&mut conn, |tx| {
+            record_failure(
+                tx,
+                "s",
+                "wrong size",
+                AfterFailure::Quarantine { attempts: 3 },
+                "t3",
+            )
+            .unwrap();
+        });
+        let all = with_tx(&mut conn, |tx| release_all_quarantined(tx).unwrap());
+        assert_eq!(all.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["s"]);
+        assert!(quarantined(&conn).unwrap().is_empty());
     }
 }

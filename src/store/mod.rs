@@ -49,6 +49,7 @@ impl From<rusqlite::Error> for StoreError {
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_mailbox.sql"),
     include_str!("migrations/0002_cases.sql"),
+    include_str!("migrations/0003_runs.sql"),
     include_str!("migrations/0004_cases.sql"),
 ];
 
@@ -133,7 +134,14 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction()?;
+        // IMMEDIATE takes the write lock first and the version is read again under it: a
+        // reader (which takes no state lock) opening a fresh database beside a writer then
+        // waits for the writer's migration instead of applying it a second time.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now > i as i64 {
+            continue;
+        }
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;

@@ -23,6 +23,9 @@ pub enum Outcome {
     Partial,
     /// Stopped early.
     Failed,
+    /// Stopped by a signal (SIGINT, SIGTERM), or found unfinished by the next writer (the
+    /// process was killed).
+    Interrupted,
 }
 
 impl Outcome {
@@ -31,6 +34,7 @@ impl Outcome {
             Outcome::Ok => "ok",
             Outcome::Partial => "partial",
             Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
         }
     }
 }
@@ -69,4 +73,61 @@ pub fn finish(
         ],
     )?;
     Ok(())
+}
+
+/// Closes every run that has no end as `interrupted` with `error`, and returns their ids.
+///
+/// Called under the state lock, where no other process can be running one, so a run
+/// without an end is one whose process stopped without recording it.
+pub fn close_unfinished(conn: &Connection, error: &str, now: &str) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn.prepare(
+        "UPDATE sync_runs SET finished_at = ?2, outcome = 'interrupted', error = ?1
+         WHERE finished_at IS NULL RETURNING id",
+    )?;
+    let mut ids = stmt
+        .query_map(params![error, now], |r| r.get(0))?
+        .collect::<Result<Vec<i64>, _>>()?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unfinished_runs_are_closed_as_interrupted_and_finished_ones_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("m.sqlite3")).unwrap();
+        let conn = store.conn.lock().unwrap();
+        let done = start(&conn, "mailbox", "2026-12-01T07:00:00Z").unwrap();
+        let open = start(&conn, "status", "2026-12-01T07:01:00Z").unwrap();
+        finish(
+            &conn,
+            done,
+            Totals::default(),
+            Outcome::Ok,
+            None,
+            "2026-12-01T07:02:00Z",
+        )
+        .unwrap();
+        let closed = close_unfinished(&conn, "found unfinished", "2026-12-01T08:00:00Z").unwrap();
+        assert_eq!(closed, vec![open]);
+        let mut st = conn
+            .prepare("SELECT id, outcome, error FROM sync_runs ORDER BY id")
+            .unwrap();
+        let rows: Vec<(i64, String, Option<String>)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (done, "ok".into(), None),
+                (open, "interrupted".into(), Some("found unfinished".into()))
+            ]
+        );
+        assert!(close_unfinished(&conn, "again", "t").unwrap().is_empty());
+    }
 }

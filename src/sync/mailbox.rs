@@ -15,6 +15,12 @@
 //! the last committed step; the next cycle repeats the rest, and every step is idempotent by
 //! communication id. Failpoints (`crate::failpoint`) sit between the steps for the
 //! kill-at-every-step tests.
+//!
+//! **Stopping** ([`Mailbox::stop`], a signal): checked before each communication and before
+//! each mark request. The download in hand is finished, verified and recorded with its batch
+//! (it is safe, and the HTTP timeouts bound it); nothing new is fetched or marked after it, and
+//! the run is recorded `interrupted`. What is archived but not marked is the next cycle's
+//! backlog, marked first.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -152,11 +158,15 @@ pub struct Report {
     pub mark_problems: Vec<(String, String)>,
     /// Problems that did not stop the cycle (e.g. reconciliation failed).
     pub warnings: Vec<String>,
+    /// The signal that stopped the cycle early, if one did.
+    pub interrupted: Option<crate::signals::Signal>,
 }
 
 impl Report {
     pub fn outcome(&self) -> Outcome {
-        if self.failed.is_empty() && self.mark_problems.is_empty() && self.warnings.is_empty() {
+        if self.interrupted.is_some() {
+            Outcome::Interrupted
+        } else if self.failed.is_empty() && self.mark_problems.is_empty() && self.warnings.is_empty() {
             Outcome::Ok
         } else {
             Outcome::Partial
@@ -192,6 +202,8 @@ pub struct Mailbox<'a> {
     pub store: &'a Store,
     pub archive: &'a Archive,
     pub settings: &'a Settings,
+    /// Asked to stop: no new communication is started and nothing more is marked.
+    pub stop: &'a crate::signals::Stop,
 }
 
 impl Mailbox<'_> {
@@ -209,8 +221,12 @@ impl Mailbox<'_> {
             ..Report::default()
         };
         let result = self.cycle(&mut report, observer).await;
+        report.interrupted = self.stop.requested();
         let (outcome, error) = match &result {
-            Ok(()) => (report.outcome(), None),
+            Ok(()) => (
+                report.outcome(),
+                report.interrupted.map(|s| format!("stopped by {}", s.name())),
+            ),
             Err(e) => (Outcome::Failed, Some(e.to_string())),
         };
         let totals = report.totals();
@@ -273,6 +289,9 @@ impl Mailbox<'_> {
         let mut office_failures_in_a_row = 0;
         let mut batch = Batch::default();
         for p in to_archive {
+            if self.stop.requested().is_some() {
+                break;
+            }
             // A full batch is made durable, recorded and marked before the next one starts:
             // a long run does not hold back every communication until its end.
             if batch.due(self.settings.batch_size as usize) {
@@ -699,6 +718,9 @@ impl Mailbox<'_> {
         // Bisecting a rejected batch takes at most 2·log2(batch) extra requests per bad id.
         let mut budget = 4 * queue.len() + 64;
         while let Some(batch) = queue.pop_front() {
+            if self.stop.requested().is_some() {
+                break;
+            }
             if budget == 0 {
                 report
                     .warnings

@@ -7,15 +7,19 @@
 //! | `POST /_sandbox/myepo/handled` | `{"ids":[…]}`: a person marks them handled in the web Mailbox |
 //! | `POST /_sandbox/myepo/unhandled` | `{"ids":[…]}`: a person takes the handled flag off again |
 //! | `GET /_sandbox/myepo/activity` | the activity log, oldest first |
+//! | `GET /_sandbox/myepo/communications/{id}/documents/{index}/content` | the bytes E2 serves for a communication's document (0-based position), without logging or flagging anything |
 //! | `GET`/`POST /_sandbox/myepo/settings` | `{"profile":"aliases+nested","token_lifetime_secs":N}` |
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Body;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -210,6 +214,48 @@ pub async fn unhandled_in_web(
     }
     sh.persist.mark_dirty();
     Ok(Json(json!({ "ids": req.ids })))
+}
+
+/// `GET /_sandbox/myepo/communications/{id}/documents/{index}/content`: the document at
+/// `index` (its position in the communication's list, from 0) exactly as E2 streams it for
+/// that document's id (or, listed flat, at `…/file`), so a
+/// test can check an archive against what the office serves without a download of its own
+/// showing in the activity log or setting a flag. 404 for an unknown id or position.
+pub async fn document_content(
+    State(sh): State<Arc<Shared>>,
+    Path((id, index)): Path<(String, usize)>,
+) -> Result<Response, ScenarioError> {
+    let pdf = {
+        let inner = sh.myepo.lock();
+        let c = inner
+            .mailbox
+            .get(&id)
+            .ok_or_else(|| ScenarioError::not_found(format!("no communication {id}")))?;
+        if index >= c.documents.len() {
+            return Err(ScenarioError::not_found(format!(
+                "communication {id} has {} document(s), none at position {index}",
+                c.documents.len()
+            )));
+        }
+        // E2 finds a document by its id, the first with that id: a repeated id is served
+        // the first one's bytes there, and so here.
+        let wanted = &c.documents[index].document_id;
+        let served = c
+            .documents
+            .iter()
+            .position(|d| &d.document_id == wanted)
+            .unwrap_or(index);
+        c.pdf(inner.mailbox.seed, served)
+    };
+    let len = pdf.len();
+    let body = Body::from_stream(futures_util::stream::iter(
+        pdf.chunks().map(Ok::<Bytes, std::convert::Infallible>),
+    ));
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Ok(resp)
 }
 
 pub async fn activity(State(sh): State<Arc<Shared>>) -> Json<VecDeque<Activity>> {

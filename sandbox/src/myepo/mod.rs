@@ -262,6 +262,10 @@ pub fn scenario_routes() -> Router<Arc<Shared>> {
         .route("/_sandbox/myepo/unhandled", post(admin::unhandled_in_web))
         .route("/_sandbox/myepo/activity", get(admin::activity))
         .route(
+            "/_sandbox/myepo/communications/{id}/documents/{index}/content",
+            get(admin::document_content),
+        )
+        .route(
             "/_sandbox/myepo/settings",
             post(admin::change_settings).get(admin::settings),
         )

@@ -1,9 +1,11 @@
 //! The archive: durable, verified writes of downloaded documents below one root directory.
 //!
-//! A document is streamed into a temporary file in its final directory
-//! ([`Archive::begin`], [`PendingFile::write`]), then [`PendingFile::commit`] fsyncs it,
-//! verifies it, renames it onto its final name and fsyncs the directory. Only a successful
-//! `commit` may lead to a communication being marked handled at the office.
+//! A document is streamed into a temporary file in the archive's spool directory `.tmp` at
+//! its root ([`Archive::begin`], [`PendingFile::write`]); [`PendingFile::commit`] verifies
+//! what the bytes received show and hands the rest to the blocking pool (write, fsync, size
+//! check, rename onto the final name) while the next download goes on; [`Archive::sync`]
+//! waits for those and makes the names durable. Only a successful `commit` followed by a
+//! successful `sync` may lead to a communication being marked handled at the office.
 //!
 //! Invariants:
 //! - Nothing is written outside the root: every path below it is built from components that
@@ -11,19 +13,21 @@
 //!   on the way are never followed through symlinks.
 //! - A final name only ever holds a complete, fsynced, verified file: it is replaced by one
 //!   atomic rename, never written in place. A crash leaves at most a temporary file
-//!   (`.<final name>.<16 hex digits>.part`), which [`Archive::open`] removes.
+//!   (`.tmp/.<final name>.<16 hex digits>.part`), which [`Archive::open`] removes. The spool
+//!   is on the archive's filesystem (the archive is one filesystem: `syncfs` relies on that
+//!   too), so the rename stays atomic; a directory mounted inside the archive makes the
+//!   rename fail (`EXDEV`), never silently copy.
 //! - On any error before the rename, the temporary file is removed and the final name is
 //!   untouched.
 
 use std::collections::BTreeSet;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::failpoint;
 
@@ -37,12 +41,20 @@ const MAX_STEM: usize = 200;
 const UNIQUE_LEN: usize = 16;
 /// Longest archive path component [`Archive::begin`] accepts, in bytes.
 const MAX_NAME: usize = MAX_STEM + 8;
+/// How many commits may be under way in the background at once: their fsyncs overlap the
+/// next downloads (and each other, so the filesystem can share journal commits), and each
+/// holds at most one buffer.
+const MAX_IN_FLIGHT: usize = 8;
 /// How many fresh temporary names `begin` tries before giving up.
 const TEMP_ATTEMPTS: usize = 8;
 /// Bytes gathered before one write to the temporary file: a typical communication (tens to
-/// hundreds of KB) takes one or two writes. Larger buffers (1 MiB) raised peak memory for a
-/// 1 GiB download from 12 to 46 MiB (bench/mailbox.sh) for no measurable speed.
+/// hundreds of KB) is written whole by `commit`, in the same trip to the blocking pool as its
+/// fsync and rename. Larger buffers (1 MiB) raised peak memory for a 1 GiB download from 12
+/// to 46 MiB (bench/mailbox.sh) for no measurable speed.
 const WRITE_BUFFER: usize = 256 << 10;
+/// The spool directory below the root that holds every temporary file. Hidden, so no
+/// archive path ([`Archive::begin`] refuses components starting with a dot) can collide.
+const SPOOL: &str = ".tmp";
 /// Every PDF starts with this.
 const PDF_MAGIC: &[u8] = b"%PDF-";
 /// How many leading bytes are kept for [`ArchiveError::NotPdf`] (enough for [`SHOWN_CHARS`]).
@@ -87,13 +99,6 @@ pub enum ArchiveError {
         path: PathBuf,
         declared: String,
         got: String,
-    },
-    /// The file re-read from disk is not the byte sequence that was received.
-    #[error("{path}: the file re-read from disk has SHA-256 {on_disk}, the bytes received have {received}")]
-    HashMismatch {
-        path: PathBuf,
-        received: String,
-        on_disk: String,
     },
     /// A path would leave the archive, hide a file, or pass through something that is not a
     /// plain directory.
@@ -307,45 +312,6 @@ fn close_checked(file: std::fs::File) -> io::Result<()> {
     Ok(())
 }
 
-/// What reading a file back from disk found.
-struct OnDisk {
-    sha256: String,
-    size: u64,
-    head: Vec<u8>,
-}
-
-/// Reads a whole file back (after fsync) and hashes it; keeps its first bytes for the type check.
-fn reread(path: &Path) -> Result<OnDisk, ArchiveError> {
-    let fail = |e| io_fail("cannot re-read for verification", path, e);
-    // Read through the page cache: after a successful fsync it holds what the filesystem
-    // stores, so this proves the bytes on disk are the bytes received. (Re-reading from the
-    // device, after dropping the cache, doubled the I/O of every download for a check the
-    // storage stack's own checksums make.)
-    let mut file = std::fs::File::open(path).map_err(fail)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut size = 0u64;
-    let mut head = Vec::with_capacity(HEAD_LEN);
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(fail(e)),
-        };
-        let chunk = &buf[..n];
-        hasher.update(chunk);
-        let want = HEAD_LEN.saturating_sub(head.len()).min(n);
-        head.extend_from_slice(&chunk[..want]);
-        size += n as u64;
-    }
-    Ok(OnDisk {
-        sha256: to_hex(&hasher.finalize()),
-        size,
-        head,
-    })
-}
-
 /// Creates the directories of `rel_dir` below `root` one by one, refusing to pass through
 /// anything that is not a plain directory (a symlink could lead out of the archive).
 fn create_dirs_below(root: &Path, rel_dir: &Path) -> Result<Vec<PathBuf>, ArchiveError> {
@@ -381,38 +347,140 @@ fn create_dirs_below(root: &Path, rel_dir: &Path) -> Result<Vec<PathBuf>, Archiv
     Ok(created)
 }
 
-/// Removes every regular file below `root` whose name follows the temporary pattern. Does not
-/// follow symlinks. Returns how many it removed.
-fn remove_stale_temps(root: &Path) -> Result<usize, ArchiveError> {
+/// Removes every regular file in the spool directory whose name follows the temporary
+/// pattern; nothing else, and nothing below it. Returns how many it removed.
+fn remove_stale_temps(spool: &Path) -> Result<usize, ArchiveError> {
     let mut removed = 0;
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| io_fail("cannot list", &dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| io_fail("cannot list", &dir, e))?;
-            let path = entry.path();
-            let kind = entry
-                .file_type()
-                .map_err(|e| io_fail("cannot inspect", &path, e))?;
-            if kind.is_dir() {
-                pending.push(path);
-            } else if kind.is_file() && entry.file_name().to_str().is_some_and(is_temp_name) {
-                std::fs::remove_file(&path)
-                    .map_err(|e| io_fail("cannot remove stale temporary file", &path, e))?;
-                tracing::info!(path = %path.display(), "removed a stale temporary file");
-                removed += 1;
-            }
+    let entries = std::fs::read_dir(spool).map_err(|e| io_fail("cannot list", spool, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_fail("cannot list", spool, e))?;
+        let path = entry.path();
+        let kind = entry
+            .file_type()
+            .map_err(|e| io_fail("cannot inspect", &path, e))?;
+        if kind.is_file() && entry.file_name().to_str().is_some_and(is_temp_name) {
+            std::fs::remove_file(&path)
+                .map_err(|e| io_fail("cannot remove stale temporary file", &path, e))?;
+            tracing::info!(path = %path.display(), "removed a stale temporary file");
+            removed += 1;
         }
     }
     Ok(removed)
+}
+
+/// Opens the spool directory, creating it if needed, and removes its stale temporary files.
+/// Its own entry in the root need not be durable: if a crash loses it, it held nothing that
+/// was not named elsewhere before a batch was recorded, and `open` creates it again.
+fn open_spool(spool: &Path) -> Result<usize, ArchiveError> {
+    match std::fs::symlink_metadata(spool) {
+        Ok(meta) if meta.is_dir() => remove_stale_temps(spool),
+        Ok(_) => Err(unsafe_path(
+            spool,
+            "exists and is not a directory (symlinks are not followed)",
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match std::fs::create_dir(spool) {
+            Ok(()) => Ok(0),
+            Err(e) => Err(io_fail("cannot create directory", spool, e)),
+        },
+        Err(e) => Err(io_fail("cannot inspect", spool, e)),
+    }
+}
+
+/// Creates a new temporary file for the final name `name` in `spool`, exclusively: a name
+/// already taken is retried with a fresh suffix. The returned guard removes it unless disarmed.
+fn create_temp(spool: &Path, name: &str) -> Result<(std::fs::File, TempGuard), ArchiveError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let path = spool.join(format!(".{name}.{}.part", unique_suffix()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => return Ok((file, TempGuard { path, armed: true })),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < TEMP_ATTEMPTS => continue,
+            Err(e) => return Err(io_fail("cannot create temporary file", &path, e)),
+        }
+    }
+}
+
+/// A temporary file being written and the guard that removes it.
+#[derive(Debug)]
+struct Temp {
+    file: std::fs::File,
+    guard: TempGuard,
+}
+
+/// Appends `buffer` to the temporary file, creating the file first when there is none yet.
+/// On error the file is removed at once (the guard is dropped with it).
+fn write_temp(temp: Option<Temp>, spool: &Path, name: &str, buffer: &[u8]) -> Result<Temp, ArchiveError> {
+    let mut temp = match temp {
+        Some(t) => t,
+        None => {
+            let (file, guard) = create_temp(spool, name)?;
+            Temp { file, guard }
+        }
+    };
+    temp.file
+        .write_all(buffer)
+        .map_err(|e| io_fail("cannot write", &temp.guard.path, e))?;
+    Ok(temp)
+}
+
+/// One background commit: the final path and the task.
+type Commit = (PathBuf, tokio::task::JoinHandle<Result<(), ArchiveError>>);
+
+/// Commits under way in the background ([`PendingFile::commit`]), each with its final path
+/// (to name it if the task is cancelled), and the permits that bound their number. Only
+/// [`Archive::sync`] (and `write_sidecars`) take tasks out to await them, so a sync waits for
+/// every commit started before it.
+#[derive(Debug)]
+struct InFlight {
+    tasks: Mutex<Vec<Commit>>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight {
+            tasks: Mutex::default(),
+            permits: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+        }
+    }
+}
+
+impl InFlight {
+    fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<Commit>> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Waits for one background commit.
+async fn join(
+    path: PathBuf,
+    task: tokio::task::JoinHandle<Result<(), ArchiveError>>,
+) -> Result<(), ArchiveError> {
+    match task.await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(ArchiveError::Cancelled { path }),
+    }
 }
 
 /// The archive root and the operations that write below it.
 #[derive(Debug, Clone)]
 pub struct Archive {
     root: PathBuf,
+    /// `<root>/.tmp`: every temporary file, so that finding a crash's leftovers never walks
+    /// the archive (which grows with the history: the walk made every cycle slower).
+    spool: PathBuf,
     stale_removed: usize,
     unsynced: Arc<Mutex<Unsynced>>,
+    in_flight: Arc<InFlight>,
+    /// Write buffers of finished commits, for the next documents: a fresh 256 KiB buffer per
+    /// document cost an allocation and its first-touch page faults every time.
+    spare: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 /// What was committed since the last [`Archive::sync`]: names in directories, sidecar data.
@@ -432,10 +500,12 @@ impl Unsynced {
 
 impl Archive {
     /// Opens the archive at `root`, creating it (`create_dir_all`, then an fsync of its parent so
-    /// the new root survives a power cut) if needed, and removes stale
-    /// temporary files (`.<name>.<16 hex>.part`, regular files only) left anywhere below it by
-    /// a crash; nothing else is touched. [`Archive::stale_temp_files_removed`] tells how many
-    /// were removed, and each removal is logged.
+    /// the new root survives a power cut) if needed, creates its spool directory `.tmp` if
+    /// needed, and removes the stale temporary files (`.<name>.<16 hex>.part`, regular files
+    /// only) a crash left in the spool; nothing else is touched, and the archive is not walked.
+    /// [`Archive::stale_temp_files_removed`] tells how many were removed, and each removal is
+    /// logged. (Versions before the spool put temporary files next to their final names; such
+    /// a leftover is hidden, never taken for a document, and can be deleted by hand.)
     ///
     /// A relative `root` is made absolute against the current directory now, so later
     /// changes of directory do not move the archive. Only one process may use an archive at
@@ -447,6 +517,8 @@ impl Archive {
         }
         let root = std::path::absolute(&given).map_err(|e| io_fail("cannot resolve", &given, e))?;
         let task_root = root.clone();
+        let spool = root.join(SPOOL);
+        let task_spool = spool.clone();
         let stale_removed = blocking(&root, move || {
             let root = task_root;
             match std::fs::metadata(&root) {
@@ -461,7 +533,7 @@ impl Archive {
                 }
                 Err(e) => return Err(io_fail("cannot inspect", &root, e)),
             }
-            remove_stale_temps(&root)
+            open_spool(&task_spool)
         })
         .await?;
         if stale_removed > 0 {
@@ -469,8 +541,11 @@ impl Archive {
         }
         Ok(Archive {
             root,
+            spool,
             stale_removed,
             unsynced: Arc::default(),
+            in_flight: Arc::default(),
+            spare: Arc::default(),
         })
     }
 
@@ -541,64 +616,53 @@ impl Archive {
         Ok(self.root.join(rel))
     }
 
-    /// Starts writing the file `rel` (archive-relative, as made by [`Archive::relative_path`]):
-    /// creates its directories, refusing to pass through symlinks or non-directories, and a
-    /// new temporary file `.<final name>.<16 hex>.part` in the FINAL directory, so the rename
-    /// in [`PendingFile::commit`] is atomic (same filesystem). The final name is not touched.
+    /// Starts writing the file `rel` (archive-relative, as made by [`Archive::relative_path`]).
+    /// Checks the path only: the temporary file `.tmp/.<final name>.<16 hex>.part` is created
+    /// when the first [`WRITE_BUFFER`] bytes are written or by [`PendingFile::commit`], and the
+    /// directories by `commit` (refusing to pass through symlinks or non-directories), so a
+    /// document of a typical size costs one trip to the blocking pool. The final name is not
+    /// touched.
     pub async fn begin(&self, rel: &Path) -> Result<PendingFile, ArchiveError> {
         let final_path = self.final_path(rel)?;
-        let (Some(dir), Some(name)) = (final_path.parent(), final_path.file_name()) else {
+        let Some(name) = final_path.file_name() else {
             return Err(unsafe_path(rel, "the path has no file name"));
         };
-        let (dir, name) = (dir.to_path_buf(), name.to_string_lossy().into_owned());
-        let (task_root, task_rel) = (
-            self.root.clone(),
-            rel.parent().map(Path::to_path_buf).unwrap_or_default(),
-        );
-        // Directories and the temporary file in one trip to the blocking pool.
-        let (file, temp, new_dirs) = blocking(&final_path, move || {
-            let new_dirs = create_dirs_below(&task_root, &task_rel)?;
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let temp = dir.join(format!(".{name}.{}.part", unique_suffix()));
-                match std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&temp)
-                {
-                    Ok(file) => break Ok((file, temp, new_dirs)),
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < TEMP_ATTEMPTS => continue,
-                    Err(e) => break Err(io_fail("cannot create temporary file", &temp, e)),
-                }
-            }
-        })
-        .await?;
-        let file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
         Ok(PendingFile {
-            file,
-            temp: TempGuard {
-                path: temp,
-                armed: true,
-            },
+            temp: None,
+            buffer: self
+                .spare
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop()
+                .unwrap_or_default(),
+            name: name.to_string_lossy().into_owned(),
+            spool: self.spool.clone(),
+            root: self.root.clone(),
             final_path,
             rel: rel.to_path_buf(),
-            new_dirs,
             unsynced: self.unsynced.clone(),
+            in_flight: self.in_flight.clone(),
+            spare: self.spare.clone(),
             hasher: Sha256::new(),
             written: 0,
+            head: Vec::with_capacity(HEAD_LEN),
         })
     }
 
-    /// Makes everything committed since the last call durable: the new names in their
-    /// directories, directories `begin` created, and sidecar contents (documents were
-    /// fsynced by `commit` already). Call it before recording a batch as archived.
+    /// Waits for every commit under way, then makes everything committed since the last call
+    /// durable: the new names in their directories, directories `commit` created, and sidecar
+    /// contents (documents were fsynced by their commit). Call it before recording a batch as
+    /// archived. The first failure of any commit since the last call is returned (after all
+    /// have finished), and then nothing of the batch may be recorded: the failures a commit
+    /// leaves for here (I/O, a full disk, a directory that is a symlink) are the archive's,
+    /// not one document's.
     ///
     /// On Linux this is one `syncfs` of the archive's filesystem — one journal commit for a
     /// whole batch instead of one per file and directory; it also flushes whatever else is
     /// dirty on that filesystem, and reports write-back errors (Linux ≥ 5.8). Elsewhere each
     /// sidecar and each touched directory is fsynced. Fires the `after_dir_fsync` failpoint.
     pub async fn sync(&self) -> Result<(), ArchiveError> {
+        self.wait_in_flight().await?;
         let pending = std::mem::take(&mut *self.unsynced.lock().unwrap_or_else(|p| p.into_inner()));
         if pending.dirs.is_empty() && pending.files.is_empty() {
             return Ok(());
@@ -609,8 +673,22 @@ impl Archive {
         Ok(())
     }
 
+    /// Waits for every commit under way; returns the first failure among them, after all have
+    /// finished.
+    async fn wait_in_flight(&self) -> Result<(), ArchiveError> {
+        let tasks = std::mem::take(&mut *self.in_flight.tasks());
+        let mut failed = None;
+        for (path, task) in tasks {
+            if let Err(e) = join(path, task).await {
+                failed.get_or_insert(e);
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
     /// Writes the JSON sidecars of documents, each `<same stem>.json` next to its document, in
-    /// one trip to the blocking pool: temporary file → write → checked close → rename. They
+    /// one trip to the blocking pool: temporary file → write → checked close → rename. It
+    /// first waits for the commits under way (their failure is returned, as by `sync`). They
     /// become durable with the next [`Archive::sync`] (call it before relying on them). Returns
     /// the sidecars' archive-relative paths. Refuses a document path that itself ends in
     /// `.json`, as its sidecar would replace it. Fires no failpoints: those mark document steps.
@@ -630,23 +708,16 @@ impl Archive {
             let target = self.final_path(&rel)?;
             jobs.push((rel, target, json));
         }
-        let unsynced = self.unsynced.clone();
+        // The documents first: their directories exist once their commits are done.
+        self.wait_in_flight().await?;
+        let (unsynced, spool) = (self.unsynced.clone(), self.spool.clone());
         blocking(&self.root, move || {
             let mut written = Vec::with_capacity(jobs.len());
             for (rel, target, json) in jobs {
                 let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
                     return Err(unsafe_path(rel, "the path has no file name"));
                 };
-                let temp = TempGuard {
-                    path: dir.join(format!(".{}.{}.part", name.to_string_lossy(), unique_suffix())),
-                    armed: true,
-                };
-                let mut guard = temp;
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&guard.path)
-                    .map_err(|e| io_fail("cannot create temporary file", &guard.path, e))?;
+                let (mut file, mut guard) = create_temp(&spool, &name.to_string_lossy())?;
                 file.write_all(&json)
                     .map_err(|e| io_fail("cannot write", &guard.path, e))?;
                 close_checked(file).map_err(|e| io_fail("cannot close", &guard.path, e))?;
@@ -696,7 +767,7 @@ pub struct StoredFile {
     /// Archive-relative path.
     pub rel_path: PathBuf,
     pub size: u64,
-    /// Lowercase hex SHA-256 of the content, as verified on disk.
+    /// Lowercase hex SHA-256 of the bytes received (see [`PendingFile::commit`]).
     pub sha256: String,
 }
 
@@ -721,131 +792,190 @@ impl Drop for TempGuard {
     }
 }
 
-/// A file being written: a temporary file in the final directory, the running SHA-256 of the
-/// bytes written and their count. Consume it with [`PendingFile::commit`] or
+/// A file being written: a temporary file in the spool, the running SHA-256 of the bytes
+/// written, their count and their first bytes. Consume it with [`PendingFile::commit`] or
 /// [`PendingFile::abandon`]; dropping it also removes the temporary file.
 #[derive(Debug)]
 pub struct PendingFile {
-    file: tokio::io::BufWriter<tokio::fs::File>,
-    temp: TempGuard,
+    /// Created when the buffer first fills, or by `commit`.
+    temp: Option<Temp>,
+    /// Bytes received and not yet written: the only copy of a chunk this side of the kernel.
+    buffer: Vec<u8>,
+    /// The final file name, which the temporary name embeds.
+    name: String,
+    spool: PathBuf,
+    root: PathBuf,
     final_path: PathBuf,
     rel: PathBuf,
-    /// Directories `begin` created: their parents' entries must be made durable too.
-    new_dirs: Vec<PathBuf>,
     unsynced: Arc<Mutex<Unsynced>>,
+    in_flight: Arc<InFlight>,
+    spare: Arc<Mutex<Vec<Vec<u8>>>>,
     hasher: Sha256,
     written: u64,
+    /// The first [`HEAD_LEN`] bytes, for the type check.
+    head: Vec<u8>,
 }
 
 impl PendingFile {
-    /// Appends a chunk to the temporary file and to the running hash. A write error may
-    /// surface on a later `write` or in `commit`; after any error, abandon the file (if it
-    /// were committed anyway, the on-disk hash check would refuse it).
+    /// Appends a chunk to the running hash and to the buffer, which is written to the
+    /// temporary file whenever it holds [`WRITE_BUFFER`] bytes. After an error, abandon the
+    /// file (committed anyway, the size check against the file's metadata would refuse it).
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), ArchiveError> {
-        self.file
-            .write_all(chunk)
-            .await
-            .map_err(|e| io_fail("cannot write", &self.temp.path, e))?;
         self.hasher.update(chunk);
+        let want = HEAD_LEN.saturating_sub(self.head.len()).min(chunk.len());
+        self.head.extend_from_slice(&chunk[..want]);
         self.written += chunk.len() as u64;
+        if self.buffer.capacity() == 0 {
+            self.buffer.reserve(WRITE_BUFFER.max(chunk.len()));
+        }
+        self.buffer.extend_from_slice(chunk);
+        if self.buffer.len() < WRITE_BUFFER {
+            return Ok(());
+        }
+        let (temp, buffer) = (self.temp.take(), std::mem::take(&mut self.buffer));
+        let (spool, name) = (self.spool.clone(), self.name.clone());
+        let (temp, mut buffer) = blocking(&self.final_path, move || {
+            write_temp(temp, &spool, &name, &buffer).map(|t| (t, buffer))
+        })
+        .await?;
+        buffer.clear();
+        self.temp = Some(temp);
+        self.buffer = buffer;
         Ok(())
     }
 
-    /// Removes the temporary file. The final name is untouched.
+    /// Removes the temporary file, if one was created. The final name is untouched.
     pub async fn abandon(self) {
-        let PendingFile { file, mut temp, .. } = self;
-        drop(file);
-        match tokio::fs::remove_file(&temp.path).await {
-            Ok(()) => temp.armed = false,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => temp.armed = false,
-            // Left armed: the guard retries when dropped, and logs if that fails too.
-            Err(_) => {}
+        if let Some(temp) = self.temp {
+            let path = temp.guard.path.clone();
+            // Dropping the guard removes the file (and logs if it cannot).
+            let _ = blocking(&path, move || {
+                drop(temp);
+                Ok(())
+            })
+            .await;
         }
     }
 
-    /// Makes the file durable and verified under its final name, in this order, with the
-    /// failpoints in parentheses: fsync the file (and close it, checking the result)
-    /// (`after_fsync`) → verify (`after_verify`) → rename onto the final name (`after_rename`).
-    /// The new name (and any directory `begin` created) becomes durable with the next
-    /// [`Archive::sync`] (`after_dir_fsync`): call it before recording the file as archived.
+    /// Verifies the file and has it made durable under its final name. At once: (1) bytes
+    /// received == Content-Length, when given; (2) with a PDF media type declared, or none, the
+    /// file starts with `%PDF-`; with another media type declared, the response Content-Type
+    /// must agree with it (media type essences compared, parameters ignored); (3) == the
+    /// declared size, when given. A failure there is this document's: it is returned, and the
+    /// temporary file removed.
     ///
-    /// Verification: (1) bytes written == Content-Length, when given; (2) with a PDF media type
-    /// declared, or none, the file starts with `%PDF-`; with another media type declared, the
-    /// response Content-Type must agree with it (media type essences compared, parameters
-    /// ignored); (3) == the declared size, when given; (4) the file re-read has the size
-    /// written and the SHA-256 computed while streaming.
+    /// Then, in one task on the blocking pool while the caller goes on (at most
+    /// [`MAX_IN_FLIGHT`] at once: `commit` waits for a place), with the failpoints in
+    /// parentheses: write what is buffered, fsync, (4) the size the file's metadata reports
+    /// after the fsync == bytes received, close checking the result (`after_fsync`,
+    /// `after_verify`) → create the directories → rename onto the final name
+    /// (`after_rename`). [`Archive::sync`] waits for these tasks and reports their failures,
+    /// then makes the new names durable (`after_dir_fsync`): call it before recording the file
+    /// as archived.
+    ///
+    /// **The SHA-256 is computed once, while streaming: it is the hash of the bytes received**,
+    /// which is what the office sent and what the database and sidecar record. The file is not
+    /// read back to hash it again: after a successful write and fsync, a re-read through the
+    /// page cache returns the bytes just written (it cannot see a device error, which the
+    /// fsync reports), so it doubled the hashing and memory traffic of every download for a
+    /// check that could not fail. What it could catch — a write lost or cut short on our side
+    /// — the size check (4) against the file's metadata catches.
     ///
     /// On ANY error before the rename, the temporary file is removed and the final name is
     /// untouched. Committing to an existing final name replaces it atomically (an idempotent
     /// re-download).
     pub async fn commit(self, expect: &Expectation) -> Result<StoredFile, ArchiveError> {
         let PendingFile {
-            mut file,
-            mut temp,
+            temp,
+            buffer,
+            name,
+            spool,
+            root,
             final_path,
             rel,
-            new_dirs,
             unsynced,
+            in_flight,
+            spare,
             hasher,
             written,
+            head,
         } = self;
-        // tokio reports a failed background write only to the next write or flush: sync_all
-        // and into_std would swallow it.
-        file.flush()
-            .await
-            .map_err(|e| io_fail("cannot write", &temp.path, e))?;
-        let std_file = file.into_inner().into_std().await;
-        let received = to_hex(&hasher.finalize());
-        let expect = expect.clone();
-        // The file's directory holds the new name; a directory `begin` created is itself a new
-        // name in its parent.
-        let mut dirs: Vec<PathBuf> = final_path.parent().map(Path::to_path_buf).into_iter().collect();
-        dirs.extend(new_dirs.iter().filter_map(|d| d.parent().map(Path::to_path_buf)));
-        dirs.sort();
-        dirs.dedup();
-        let (temp_path, target) = (temp.path.clone(), final_path.clone());
-        // Every step in one trip to the blocking pool: each trip costs a thread hand-off.
-        let stored = blocking(&temp.path, move || {
-            std_file
-                .sync_all()
-                .map_err(|e| io_fail("cannot fsync", &temp_path, e))?;
-            close_checked(std_file).map_err(|e| io_fail("cannot close", &temp_path, e))?;
-            failpoint::hit("after_fsync");
-
-            // Order matters for the message a person reads: a body cut short is a
-            // Content-Length mismatch; a whole body of the wrong kind (an HTML error page) is
-            // "not a PDF", not merely "the wrong size".
-            size_matches(&target, "Content-Length", expect.content_length, written)?;
-            let on_disk = reread(&temp_path)?;
-            size_matches(&target, "received", Some(written), on_disk.size)?;
-            check_type(&target, &expect, &on_disk.head)?;
-            size_matches(&target, "declared size (fileSize)", expect.declared_size, written)?;
-            if on_disk.sha256 != received {
-                return Err(ArchiveError::HashMismatch {
-                    path: target,
-                    received,
-                    on_disk: on_disk.sha256,
-                });
+        // Order matters for the message a person reads: a body cut short is a Content-Length
+        // mismatch; a whole body of the wrong kind (an HTML error page) is "not a PDF", not
+        // merely "the wrong size".
+        let checked = size_matches(&final_path, "Content-Length", expect.content_length, written)
+            .and_then(|()| check_type(&final_path, expect, &head))
+            .and_then(|()| {
+                size_matches(
+                    &final_path,
+                    "declared size (fileSize)",
+                    expect.declared_size,
+                    written,
+                )
+            });
+        if let Err(e) = checked {
+            if let Some(temp) = temp {
+                let path = temp.guard.path.clone();
+                // Dropping the guard removes the file.
+                blocking(&path, move || {
+                    drop(temp);
+                    Ok(())
+                })
+                .await?;
             }
+            return Err(e);
+        }
+        let permit =
+            in_flight
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| ArchiveError::Cancelled {
+                    path: final_path.clone(),
+                })?;
+        let (target, rel_dir) = (
+            final_path.clone(),
+            rel.parent().map(Path::to_path_buf).unwrap_or_default(),
+        );
+        let task = tokio::task::spawn_blocking(move || {
+            let Temp { file, mut guard } = write_temp(temp, &spool, &name, &buffer)?;
+            let mut buffer = buffer;
+            buffer.clear();
+            let mut spare = spare.lock().unwrap_or_else(|p| p.into_inner());
+            if spare.len() <= MAX_IN_FLIGHT {
+                spare.push(buffer);
+            }
+            drop(spare);
+            file.sync_all()
+                .map_err(|e| io_fail("cannot fsync", &guard.path, e))?;
+            let on_disk = file
+                .metadata()
+                .map_err(|e| io_fail("cannot inspect", &guard.path, e))?
+                .len();
+            close_checked(file).map_err(|e| io_fail("cannot close", &guard.path, e))?;
+            failpoint::hit("after_fsync");
+            size_matches(&target, "received", Some(written), on_disk)?;
             failpoint::hit("after_verify");
 
-            std::fs::rename(&temp_path, &target)
+            let new_dirs = create_dirs_below(&root, &rel_dir)?;
+            std::fs::rename(&guard.path, &target)
                 .map_err(|e| io_fail("cannot rename the verified temporary file onto", &target, e))?;
+            guard.armed = false;
             failpoint::hit("after_rename");
-            Ok(received)
-        })
-        .await;
-        if stored.is_ok() {
+            // The file's directory holds the new name; a directory created here is itself a
+            // new name in its parent.
+            let mut dirs: Vec<PathBuf> = target.parent().map(Path::to_path_buf).into_iter().collect();
+            dirs.extend(new_dirs.iter().filter_map(|d| d.parent().map(Path::to_path_buf)));
             Unsynced::add(&unsynced, dirs, None);
-        }
-        // Once renamed, the temporary name is gone: nothing left to clean up.
-        if stored.is_ok() || !temp.path.exists() {
-            temp.armed = false;
-        }
+            drop(permit);
+            Ok(())
+        });
+        in_flight.tasks().push((final_path, task));
         Ok(StoredFile {
             rel_path: rel,
             size: written,
-            sha256: stored?,
+            sha256: to_hex(&hasher.finalize()),
         })
     }
 }
@@ -969,6 +1099,19 @@ mod tests {
         files
     }
 
+    impl PendingFile {
+        /// `commit`, then the archive's `sync`: the document named and durable, or the error.
+        async fn commit_synced(
+            self,
+            archive: &Archive,
+            expect: &Expectation,
+        ) -> Result<StoredFile, ArchiveError> {
+            let stored = self.commit(expect).await?;
+            archive.sync().await?;
+            Ok(stored)
+        }
+    }
+
     async fn fresh() -> (tempfile::TempDir, Archive) {
         let dir = tempfile::tempdir().unwrap();
         let archive = Archive::open(dir.path().join("archive")).await.unwrap();
@@ -989,7 +1132,7 @@ mod tests {
         let rel = Archive::relative_path(&key());
         let err = write_all(&archive, &rel, body)
             .await
-            .commit(expect)
+            .commit_synced(&archive, expect)
             .await
             .unwrap_err();
         assert_eq!(files_under(archive.root()), Vec::<PathBuf>::new(), "after {err}");
@@ -1235,7 +1378,7 @@ mod tests {
         let rel = Archive::relative_path(&key());
         let stored = write_all(&archive, &rel, PDF_BODY)
             .await
-            .commit(&pdf_expectation())
+            .commit_synced(&archive, &pdf_expectation())
             .await
             .unwrap();
         assert_eq!(
@@ -1259,7 +1402,7 @@ mod tests {
         });
         let stored = write_all(&archive, &rel, PDF_BODY)
             .await
-            .commit(&Expectation::default())
+            .commit_synced(&archive, &Expectation::default())
             .await
             .unwrap();
         assert_eq!(stored.sha256, PDF_SHA256);
@@ -1343,7 +1486,7 @@ mod tests {
         };
         let stored = write_all(&archive, &rel, body)
             .await
-            .commit(&expect)
+            .commit_synced(&archive, &expect)
             .await
             .unwrap();
         assert_eq!(stored.rel_path.extension().unwrap(), "zip");
@@ -1362,44 +1505,102 @@ mod tests {
         }
     }
 
+    /// A body of more than one buffer: its temporary file exists before `commit`.
+    fn big_pdf() -> Vec<u8> {
+        let mut body = PDF_BODY.to_vec();
+        body.resize(WRITE_BUFFER + 1000, b'x');
+        body
+    }
+
+    fn temp_path(pending: &PendingFile) -> PathBuf {
+        pending
+            .temp
+            .as_ref()
+            .expect("temporary file created")
+            .guard
+            .path
+            .clone()
+    }
+
     #[tokio::test]
-    async fn bytes_changed_on_disk_fail_the_hash_check() {
+    async fn bytes_lost_on_disk_fail_the_size_check() {
         let (_dir, archive) = fresh().await;
         let rel = Archive::relative_path(&key());
-        let mut pending = write_all(&archive, &rel, PDF_BODY).await;
-        pending.file.flush().await.unwrap();
-        // Same length, same %PDF- start, one byte flipped behind the writer's back.
-        let mut tampered = PDF_BODY.to_vec();
-        tampered[10] ^= 0x20;
-        std::fs::write(&pending.temp.path, &tampered).unwrap();
-        let err = pending.commit(&pdf_expectation()).await.unwrap_err();
-        let ArchiveError::HashMismatch { received, .. } = &err else {
+        // Exactly one buffer: all of it is in the file before `commit`.
+        let mut body = big_pdf();
+        body.truncate(WRITE_BUFFER);
+        let pending = write_all(&archive, &rel, &body).await;
+        // Bytes the writer believes written are not in the file (a write lost on our side).
+        std::fs::File::options()
+            .write(true)
+            .open(temp_path(&pending))
+            .unwrap()
+            .set_len(100)
+            .unwrap();
+        let err = pending
+            .commit_synced(&archive, &Expectation::default())
+            .await
+            .unwrap_err();
+        let ArchiveError::SizeMismatch {
+            what, expected, got, ..
+        } = &err
+        else {
             panic!("{err}")
         };
-        assert_eq!(received, PDF_SHA256);
+        assert_eq!((*what, *expected, *got), ("received", body.len() as u64, 100));
         assert_eq!(files_under(archive.root()), Vec::<PathBuf>::new());
+    }
+
+    #[tokio::test]
+    async fn the_hash_is_of_the_bytes_received_in_any_chunking() {
+        let body = big_pdf();
+        let want = to_hex(&Sha256::digest(&body));
+        for chunk in [
+            1,
+            7,
+            4096,
+            WRITE_BUFFER - 1,
+            WRITE_BUFFER,
+            WRITE_BUFFER + 1,
+            body.len(),
+        ] {
+            let (_dir, archive) = fresh().await;
+            let rel = Archive::relative_path(&key());
+            let mut pending = archive.begin(&rel).await.unwrap();
+            for part in body.chunks(chunk) {
+                pending.write(part).await.unwrap();
+            }
+            let stored = pending
+                .commit_synced(&archive, &Expectation::default())
+                .await
+                .unwrap();
+            assert_eq!(
+                (stored.size, &stored.sha256),
+                (body.len() as u64, &want),
+                "{chunk}"
+            );
+            assert_eq!(std::fs::read(archive.root().join(&rel)).unwrap(), body, "{chunk}");
+        }
     }
 
     #[tokio::test]
     async fn abandon_and_drop_remove_the_temporary_file() {
         let (_dir, archive) = fresh().await;
         let rel = Archive::relative_path(&key());
-        let pending = write_all(&archive, &rel, PDF_BODY).await;
-        let temp_name = pending
-            .temp
-            .path
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let small = write_all(&archive, &rel, PDF_BODY).await;
+        assert!(small.temp.is_none(), "a small body waits in memory for commit");
+        small.abandon().await;
+        let pending = write_all(&archive, &rel, &big_pdf()).await;
+        let temp = temp_path(&pending);
+        let temp_name = temp.file_name().unwrap().to_str().unwrap().to_owned();
         assert!(is_temp_name(&temp_name), "{temp_name}");
-        assert_eq!(pending.temp.path.parent(), archive.root().join(&rel).parent());
+        assert_eq!(temp.parent(), Some(archive.root().join(SPOOL).as_path()));
         assert_eq!(files_under(archive.root()).len(), 1);
         pending.abandon().await;
         assert_eq!(files_under(archive.root()), Vec::<PathBuf>::new());
 
-        let pending = write_all(&archive, &rel, PDF_BODY).await;
+        let pending = write_all(&archive, &rel, &big_pdf()).await;
+        assert_eq!(files_under(archive.root()).len(), 1);
         drop(pending);
         assert_eq!(files_under(archive.root()), Vec::<PathBuf>::new());
     }
@@ -1408,25 +1609,28 @@ mod tests {
     async fn open_removes_stale_temporary_files_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("archive");
+        // Outside the spool nothing is looked at, not even names of the temporary pattern.
         let keep = [
             "EP/EP1/2024-03-14_A_B.pdf",
             "EP/EP1/2024-03-14_A_B.json",
-            "EP/EP1/notes.part",
-            "EP/EP1/.hidden.part",
-            "EP/EP1/.x.pdf.0123456789ABCDEF.part",
-            "EP/.x.pdf.0123.part",
+            "EP/EP1/.2024-03-14_A_B.pdf.fedcba9876543210.part",
+            ".tmp/notes.part",
+            ".tmp/.hidden.part",
+            ".tmp/.x.pdf.0123456789ABCDEF.part",
+            ".tmp/.x.pdf.0123.part",
+            ".tmp/EP/.x.pdf.0123456789abcdef.part",
             "README",
         ];
         let stale = [
-            ".2024-03-14_A_B.pdf.0123456789abcdef.part",
-            "EP/EP1/.2024-03-14_A_B.pdf.fedcba9876543210.part",
+            ".tmp/.2024-03-14_A_B.pdf.0123456789abcdef.part",
+            ".tmp/.2024-03-14_A_B.json.fedcba9876543210.part",
         ];
         for rel in keep.iter().chain(&stale) {
             let path = root.join(rel);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, b"x").unwrap();
         }
-        let dir_like_temp = root.join("EP/.d.pdf.0123456789abcdef.part");
+        let dir_like_temp = root.join(".tmp/.d.pdf.0123456789abcdef.part");
         std::fs::create_dir_all(&dir_like_temp).unwrap();
 
         let archive = Archive::open(&root).await.unwrap();
@@ -1463,7 +1667,7 @@ mod tests {
         let rel = Archive::relative_path(&key());
         write_all(&archive, &rel, PDF_BODY)
             .await
-            .commit(&pdf_expectation())
+            .commit_synced(&archive, &pdf_expectation())
             .await
             .unwrap();
         let second = b"%PDF-1.7\nsecond download\n";
@@ -1478,14 +1682,14 @@ mod tests {
             PDF_BODY,
             "final name untouched by begin"
         );
-        let stored = pending.commit(&expect).await.unwrap();
+        let stored = pending.commit_synced(&archive, &expect).await.unwrap();
         assert_eq!(stored.size, second.len() as u64);
         assert_eq!(std::fs::read(archive.root().join(&rel)).unwrap(), second);
         assert_eq!(files_under(archive.root()), vec![rel.clone()]);
 
         let err = write_all(&archive, &rel, b"garbage")
             .await
-            .commit(&Expectation::default())
+            .commit_synced(&archive, &Expectation::default())
             .await
             .unwrap_err();
         assert!(matches!(err, ArchiveError::NotPdf { .. }), "{err}");
@@ -1511,7 +1715,7 @@ mod tests {
         for d in &docs {
             write_all(&archive, d, PDF_BODY)
                 .await
-                .commit(&pdf_expectation())
+                .commit_synced(&archive, &pdf_expectation())
                 .await
                 .unwrap();
         }
@@ -1541,7 +1745,7 @@ mod tests {
         let rel = Archive::relative_path(&key());
         write_all(&archive, &rel, PDF_BODY)
             .await
-            .commit(&pdf_expectation())
+            .commit_synced(&archive, &pdf_expectation())
             .await
             .unwrap();
         let json = br#"{"communicationId":"c0ffee42"}"#;
@@ -1588,18 +1792,34 @@ mod tests {
 
     #[cfg(unix)]
     #[tokio::test]
-    async fn begin_does_not_follow_symlinks_out_of_the_root() {
+    async fn commit_does_not_follow_symlinks_out_of_the_root() {
         let (dir, archive) = fresh().await;
         let outside = dir.path().join("outside");
         std::fs::create_dir(&outside).unwrap();
         std::os::unix::fs::symlink(&outside, archive.root().join("EP")).unwrap();
         std::fs::write(archive.root().join("JP"), b"a file where a directory belongs").unwrap();
         for rel in ["EP/EP1/x.pdf", "EP/x.pdf", "JP/x.pdf"] {
-            let err = archive.begin(Path::new(rel)).await.unwrap_err();
+            let err = write_all(&archive, Path::new(rel), PDF_BODY)
+                .await
+                .commit_synced(&archive, &pdf_expectation())
+                .await
+                .unwrap_err();
             assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{rel}: {err}");
         }
         assert_eq!(files_under(&outside), Vec::<PathBuf>::new());
         assert!(!outside.join("EP1").exists());
+        assert_eq!(files_under(&archive.root().join(SPOOL)), Vec::<PathBuf>::new());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn open_refuses_a_spool_that_is_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("archive");
+        std::fs::create_dir(&root).unwrap();
+        std::os::unix::fs::symlink(dir.path(), root.join(SPOOL)).unwrap();
+        let err = Archive::open(&root).await.unwrap_err();
+        assert!(matches!(err, ArchiveError::UnsafePath { .. }), "{err}");
     }
 
     #[test]
@@ -1649,11 +1869,6 @@ mod tests {
                 path: path.clone(),
                 declared: ZIP.to_owned(),
                 got: "x".to_owned(),
-            },
-            ArchiveError::HashMismatch {
-                path: path.clone(),
-                received: "aa".to_owned(),
-                on_disk: "bb".to_owned(),
             },
             unsafe_path(&path, "because"),
             ArchiveError::Cancelled { path: path.clone() },
@@ -1713,8 +1928,7 @@ mod tests {
 
         let archive = Archive::open(dir.path()).await.unwrap();
         let rel = Archive::relative_path(&key());
-        // 32 small chunks fail on a later `write`; one 1.5 MiB chunk is buffered by tokio and
-        // fails only when `commit` flushes it.
+        // 32 small chunks fail on the write of a later full buffer; one 1.5 MiB chunk at once.
         for (chunk_len, chunks) in [(64 * 1024, 32), (3 * 512 * 1024, 1)] {
             let mut pending = archive.begin(&rel).await.unwrap();
             let chunk = vec![b'x'; chunk_len];
@@ -1731,7 +1945,10 @@ mod tests {
                     pending.abandon().await;
                     e
                 }
-                None => pending.commit(&Expectation::default()).await.unwrap_err(),
+                None => pending
+                    .commit_synced(&archive, &Expectation::default())
+                    .await
+                    .unwrap_err(),
             };
             assert!(matches!(err, ArchiveError::DiskFull { .. }), "{err}");
             assert!(err.to_string().contains(".part"), "{err}");

@@ -117,9 +117,10 @@ impl SplitMix {
 async fn fifty_sigkills_during_a_500_communication_sync() {
     let env = Env::empty().await;
     env.create(500, 24_000).await;
-    // Network latency as a real office has (8 ms per download): the job then lasts long
-    // enough for 50 kills to land in it, in every phase.
-    env.fault(serde_json::json!({"office": "myepo", "kind": "slow", "delay_ms": 8, "count": 100_000, "endpoint": "/file"}))
+    // Network latency as a slow office has (25 ms per download): the job then lasts long
+    // enough for 50 kills to land in it, in every phase. (At 8 ms a run archived and marked
+    // 20–40 communications before its kill, and all 500 were done after ~35 kills.)
+    env.fault(serde_json::json!({"office": "myepo", "kind": "slow", "delay_ms": 25, "count": 100_000, "endpoint": "/file"}))
         .await;
     let mut rng = SplitMix(2026);
     let started = Instant::now();

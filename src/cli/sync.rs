@@ -375,25 +375,77 @@ fn observer() -> Box<dyn Observer> {
     if std::io::stderr().is_terminal() {
         Box::new(Bar::default())
     } else {
-        Box::new(Lines)
+        Box::new(Lines::default())
     }
 }
 
-/// Plain lines on stderr, one per communication.
-struct Lines;
+/// How many archived communications, at most, between two progress lines.
+const LINE_EVERY: usize = 100;
+/// The longest time between two progress lines while archiving goes on.
+const LINE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// PURE: whether the progress line is printed after `done` of `total` communications, the
+/// last line having been printed `since` ago: every [`LINE_EVERY`], every [`LINE_AFTER`], and
+/// at the last one.
+fn line_due(done: usize, total: usize, since: std::time::Duration) -> bool {
+    done > 0 && (done % LINE_EVERY == 0 || done >= total || since >= LINE_AFTER)
+}
+
+/// Plain lines on stderr (a log, a pipe): the listing, a progress line every
+/// [`LINE_EVERY`] communications or [`LINE_AFTER`], and each failure. A line per
+/// communication cost more than the archiving it reported.
+#[derive(Default)]
+struct Lines(std::sync::Mutex<LinesState>);
+
+#[derive(Default)]
+struct LinesState {
+    to_archive: usize,
+    archived: usize,
+    failed: usize,
+    marked: usize,
+    last_line: Option<std::time::Instant>,
+}
+
+impl Lines {
+    fn state(&self) -> std::sync::MutexGuard<'_, LinesState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl LinesState {
+    fn progress(&mut self) {
+        let now = std::time::Instant::now();
+        let since = self.last_line.map_or(LINE_AFTER, |t| now.duration_since(t));
+        if line_due(self.archived + self.failed, self.to_archive, since) {
+            self.last_line = Some(now);
+            eprintln!(
+                "archived {}/{} ({} failed), {} marked handled at the EPO so far",
+                self.archived, self.to_archive, self.failed, self.marked
+            );
+        }
+    }
+}
 
 impl Observer for Lines {
     fn listed(&self, unhandled: usize, to_archive: usize) {
+        let mut s = self.state();
+        s.to_archive = to_archive;
+        s.last_line = Some(std::time::Instant::now());
         eprintln!("listed {unhandled} unhandled communication(s); {to_archive} to archive");
     }
-    fn archived(&self, id: &str, path: &Path) {
-        eprintln!("archived {id} -> {}", path.display());
+    fn archived(&self, _id: &str, _path: &Path) {
+        let mut s = self.state();
+        s.archived += 1;
+        s.progress();
     }
     fn failed(&self, id: &str, reason: &str) {
         eprintln!("FAILED {id}: {reason}");
+        let mut s = self.state();
+        s.failed += 1;
+        s.progress();
     }
     fn marked(&self, count: usize) {
-        eprintln!("marked {count} handled at the EPO");
+        self.state().marked += count;
     }
 }
 
@@ -428,6 +480,35 @@ impl Observer for Bar {
     fn marked(&self, _count: usize) {
         if let Some(b) = self.0.get() {
             b.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_due_table() {
+        let s = std::time::Duration::from_secs;
+        // (done, total, since the last line, due)
+        let table = [
+            (0, 0, s(0), false),
+            (0, 2000, s(60), false),
+            (1, 2000, s(0), false),
+            (99, 2000, s(4), false),
+            (100, 2000, s(0), true),
+            (101, 2000, s(0), false),
+            (101, 2000, s(5), true),
+            (7, 7, s(0), true),
+            (1_000, 2000, s(0), true),
+        ];
+        for (done, total, since, due) in table {
+            assert_eq!(
+                line_due(done, total, since),
+                due,
+                "{done}/{total} after {since:?}"
+            );
         }
     }
 }

@@ -121,6 +121,27 @@ pub fn record_seen(tx: &Transaction<'_>, items: &[Listed], now: &str) -> Result<
     Ok(counts)
 }
 
+/// Records one page of a reconciliation listing (communications the office lists as handled):
+/// an id unknown here is recorded as [`record_seen`] would (it is archived, not marked); a
+/// known one not yet `handled` here goes through [`record_seen`] too (the office's flag
+/// changes its next step). An id already `handled` here is only looked up: whatever the
+/// office says, nothing is left to do for it, so the cost of a reconciliation does not grow
+/// with the history it lists. Returns how many ids were new.
+pub fn record_handled_listing(
+    tx: &Transaction<'_>,
+    items: &[Listed],
+    now: &str,
+) -> Result<usize, StoreError> {
+    let mut done = tx.prepare("SELECT 1 FROM communications WHERE id = ?1 AND state = 'handled'")?;
+    let mut open = Vec::new();
+    for it in items {
+        if !done.exists([&it.id])? {
+            open.push(it.clone());
+        }
+    }
+    Ok(record_seen(tx, &open, now)?.new)
+}
+
 /// A communication that may need work, with what the decisions need.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pending {
@@ -132,12 +153,14 @@ pub struct Pending {
     pub dispatch_date: String,
 }
 
-/// Every communication not yet `handled`, oldest dispatch first.
+/// Every communication not yet `handled`, oldest dispatch first. The states are listed (not
+/// `state != 'handled'`) so that the state index is used: the cost follows the rows still to
+/// do, not the history.
 pub fn pending(conn: &Connection) -> Result<Vec<Pending>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT id, state, handled_at_office, attempts, not_before_unix, metadata_json,
                 application_number, document_code, dispatch_date
-         FROM communications WHERE state != 'handled' ORDER BY dispatch_date, id",
+         FROM communications WHERE state IN ('seen', 'archived', 'quarantined') ORDER BY dispatch_date, id",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok((
@@ -181,6 +204,43 @@ pub fn pending(conn: &Connection) -> Result<Vec<Pending>, StoreError> {
             document_code,
             dispatch_date,
         });
+    }
+    Ok(out)
+}
+
+/// The progress of each of `ids` not yet `handled` (one lookup by primary key each): what
+/// marking a batch needs, without scanning every pending row.
+pub fn progress_of(conn: &Connection, ids: &[String]) -> Result<Vec<(String, Progress)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT state, handled_at_office, attempts, not_before_unix FROM communications
+         WHERE id = ?1 AND state != 'handled'",
+    )?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let row = stmt
+            .query_row([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, u32>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })
+            .optional()?;
+        if let Some((state, handled_at_office, attempts, not_before)) = row {
+            let state = state
+                .parse::<State>()
+                .map_err(|e| StoreError::Corrupt(format!("{id}: {e}")))?;
+            out.push((
+                id.clone(),
+                Progress {
+                    state,
+                    handled_at_office,
+                    attempts,
+                    not_before,
+                },
+            ));
+        }
     }
     Ok(out)
 }
@@ -750,5 +810,101 @@ mod tests {
         let all = with_tx(&mut conn, |tx| release_all_quarantined(tx).unwrap());
         assert_eq!(all.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), ["s"]);
         assert!(quarantined(&conn).unwrap().is_empty());
+    }
+
+    /// Brings `id` to `state` through the real steps.
+    fn bring(conn: &mut Connection, id: &str, to: &str) {
+        with_tx(conn, |tx| record_seen(tx, &[listed(id, false)], "t").unwrap());
+        if to == "seen" {
+            return;
+        }
+        with_tx(conn, |tx| {
+            record_archived(tx, id, &[doc(&format!("{id}.pdf"))], "t").unwrap()
+        });
+        if to == "handled" {
+            let ids = [id.to_owned()];
+            with_tx(conn, |tx| {
+                record_handled(tx, &ids, HandledBy::Mailroom, "t").unwrap()
+            });
+        }
+    }
+
+    #[test]
+    fn a_reconciliation_page_writes_only_what_changes_a_next_step() {
+        // (state before or None = unknown, rows changed, new, state after, flag after)
+        let table = [
+            (None, 1, 1, "seen", true),
+            (Some("seen"), 1, 0, "seen", true),
+            (Some("archived"), 1, 0, "archived", true),
+            (Some("handled"), 0, 0, "handled", false),
+        ];
+        for (before, changes, new, after, flag) in table {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("db")).unwrap();
+            let mut conn = store.conn.lock().unwrap();
+            if let Some(b) = before {
+                bring(&mut conn, "a", b);
+            }
+            let total = conn.total_changes();
+            let got = with_tx(&mut conn, |tx| {
+                record_handled_listing(tx, &[listed("a", true)], "t2").unwrap()
+            });
+            assert_eq!(got, new, "{before:?}");
+            assert_eq!(conn.total_changes() - total, changes, "{before:?}");
+            let (state, office): (String, bool) = conn
+                .query_row(
+                    "SELECT state, handled_at_office FROM communications WHERE id = 'a'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!((state.as_str(), office), (after, flag), "{before:?}");
+        }
+    }
+
+    #[test]
+    fn progress_of_returns_the_open_ones_among_the_ids_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let mut conn = store.conn.lock().unwrap();
+        for (id, to) in [
+            ("s", "seen"),
+            ("a", "archived"),
+            ("h", "handled"),
+            ("x", "archived"),
+        ] {
+            bring(&mut conn, id, to);
+        }
+        let ids: Vec<String> = ["s", "a", "h", "unknown"].map(String::from).to_vec();
+        let got: Vec<(String, State)> = progress_of(&conn, &ids)
+            .unwrap()
+            .into_iter()
+            .map(|(id, p)| (id, p.state))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("s".to_owned(), State::Seen), ("a".to_owned(), State::Archived)]
+        );
+    }
+
+    #[test]
+    fn the_pending_rows_are_found_through_the_state_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let conn = store.conn.lock().unwrap();
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT id FROM communications
+                 WHERE state IN ('seen', 'archived', 'quarantined') ORDER BY dispatch_date, id",
+            )
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter().any(|p| p.contains("communications_state")),
+            "{plan:?}"
+        );
     }
 }

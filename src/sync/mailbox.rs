@@ -3,13 +3,16 @@
 //! In this order, each step recorded before the next begins:
 //! 1. **list** every unhandled communication (all pages, before any is touched) and record
 //!    each as `seen`; then **reconcile**: list those *handled* at the office within the window
-//!    and record any unknown one too (a person handled it in the web mailbox);
-//! 2. **archive** each `seen` one: stream into a temporary file in the archive → fsync →
-//!    verify (length, `%PDF-` or declared type, SHA-256 re-read from disk) → rename → fsync the
-//!    directory → sidecar → record `archived` in SQLite;
+//!    and record any unknown one too (a person handled it in the web mailbox), page by page;
+//! 2. **archive** each `seen` one into a batch: stream into a temporary file in the archive's
+//!    spool, hashing while streaming → fsync → verify (length, `%PDF-` or declared type, size
+//!    on disk) → rename; a batch is settled (sidecars → one archive sync → one transaction
+//!    recording all of it `archived`) when it holds `batch_size` or has been open ten times
+//!    as long as the last settlement took ([`batch_due`]);
 //! 3. **mark handled** at the office, in batches, only what step 2 recorded as `archived`,
 //!    then record `handled`. Marking runs before archiving (the backlog of an interrupted
-//!    cycle), after every `batch_size` archived, and at the end.
+//!    cycle), in each batch's settlement (which runs while the next batch is archived), and
+//!    at the end.
 //!
 //! A crash anywhere leaves the database describing what is on disk and at the office up to
 //! the last committed step; the next cycle repeats the rest, and every step is idempotent by
@@ -23,7 +26,11 @@
 //! backlog, marked first.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -32,7 +39,7 @@ use serde_json::json;
 
 use crate::archive::{Archive, ArchiveError, DocumentKey, Expectation};
 use crate::config::Myepo as Settings;
-use crate::core::mailbox::{self as core, AfterFailure, FailureKind, RetryPolicy, Step};
+use crate::core::mailbox::{self as core, AfterFailure, FailureKind, Progress, RetryPolicy, Step};
 use crate::failpoint;
 use crate::offices::http;
 use crate::offices::myepo::model::{self, Item};
@@ -44,8 +51,15 @@ use crate::store::{Store, StoreError, timestamp};
 /// The office every MyEPO communication belongs to (the first archive path component).
 const OFFICE: &str = "EP";
 
-/// The longest a verified file waits for its batch to be recorded.
-const SETTLE_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
+/// A batch that has not filled is settled once it has been open this many times as long as
+/// the last settlement took: settling (an archive sync, two journal commits, a mark-handled
+/// request) then costs at most about a tenth of the cycle, however fast or slow the disk and
+/// the office are. A fixed 100 ms closed batches after 10–20 files, and their settlements
+/// dominated a cycle; a fixed long bound held verified files back from a run that is
+/// interrupted often (the kill tests: no batch ever settled).
+const SETTLE_RATIO: u32 = 10;
+/// Bounds of the time a batch stays open: before any settlement was measured, the lower one.
+const SETTLE_AFTER: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(2));
 
 /// After this many consecutive office failures in one cycle, archiving stops for the cycle:
 /// the office is down, and hammering it item by item helps nobody.
@@ -126,15 +140,71 @@ struct Batch {
     /// Path → `(communication id, document key)` of the document that claimed it.
     claimed: std::collections::HashMap<String, (String, String)>,
     /// When the first communication of this batch was archived.
-    opened: Option<std::time::Instant>,
+    opened: Option<Instant>,
+    /// How long the last settlement took.
+    last_settle: Option<Duration>,
 }
 
 impl Batch {
-    /// A batch is settled when full, or when its first file has waited [`SETTLE_AFTER`]: group
-    /// commit saves a journal commit per file, but must not hold verified files back for
-    /// long, nor leave a run that is interrupted often without progress.
     fn due(&self, size: usize) -> bool {
-        self.done.len() >= size || self.opened.is_some_and(|t| t.elapsed() >= SETTLE_AFTER)
+        batch_due(
+            self.done.len(),
+            size,
+            self.opened.map(|t| t.elapsed()),
+            self.last_settle,
+        )
+    }
+}
+
+/// PURE: whether a batch holding `len` communications, open for `open_for` (`None`: nothing
+/// in it yet), is settled before the next communication is archived: when it holds `size`, or
+/// has been open [`SETTLE_RATIO`] times `last_settle` (within [`SETTLE_AFTER`]). Group commit
+/// saves the per-file syncs and journal commits, but must not hold verified files back for
+/// long, nor leave a run that is interrupted often without progress.
+fn batch_due(len: usize, size: usize, open_for: Option<Duration>, last_settle: Option<Duration>) -> bool {
+    let (low, high) = SETTLE_AFTER;
+    let bound = last_settle.map_or(low, |c| c.saturating_mul(SETTLE_RATIO).clamp(low, high));
+    len > 0 && (len >= size || open_for.is_some_and(|t| t >= bound))
+}
+
+/// The settlement of the last batch, which runs while the next one is archived (driven by
+/// [`Settling::alongside`]), and what it came to.
+enum Settling<'a> {
+    Idle,
+    Running(Pin<Box<dyn Future<Output = Result<Settled, SyncError>> + Send + 'a>>),
+    Done(Result<Settled, SyncError>),
+}
+
+/// What settling one batch did.
+struct Settled {
+    part: Report,
+    /// The paths the batch claimed.
+    claims: Vec<String>,
+    took: Duration,
+}
+
+impl Settling<'_> {
+    /// Runs `work` to completion, letting the settlement progress meanwhile.
+    async fn alongside<T>(&mut self, work: impl Future<Output = T>) -> T {
+        let mut work = std::pin::pin!(work);
+        std::future::poll_fn(|cx| {
+            if let Settling::Running(settle) = self
+                && let Poll::Ready(out) = settle.as_mut().poll(cx)
+            {
+                *self = Settling::Done(out);
+            }
+            work.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// Waits for the settlement, if there is one, and takes what it came to.
+    async fn finish(&mut self) -> Option<Result<Settled, SyncError>> {
+        match std::mem::replace(self, Settling::Idle) {
+            Settling::Idle => None,
+            Settling::Running(settle) => Some(settle.await),
+            Settling::Done(out) => Some(out),
+        }
     }
 }
 
@@ -171,6 +241,16 @@ impl Report {
         } else {
             Outcome::Partial
         }
+    }
+
+    /// Adds what a batch's settlement did.
+    fn absorb(&mut self, part: Report) {
+        self.archived.extend(part.archived);
+        self.marked += part.marked;
+        self.recorded_handled_at_office += part.recorded_handled_at_office;
+        self.failed.extend(part.failed);
+        self.mark_problems.extend(part.mark_problems);
+        self.warnings.extend(part.warnings);
     }
 
     fn totals(&self) -> Totals {
@@ -256,25 +336,40 @@ impl Mailbox<'_> {
         if self.settings.reconcile_window_days > 0 {
             let from =
                 Utc::now().date_naive() - chrono::Days::new(u64::from(self.settings.reconcile_window_days));
-            match self
+            // Page by page: memory follows a page, not the window's history.
+            let (mut found, mut store_error) = (0, None);
+            let listed = self
                 .client
-                .list_all(Listing {
-                    handled: true,
-                    dispatched_from: Some(from),
-                })
-                .await
-            {
-                Ok(handled) => report.handled_elsewhere_found = self.record_seen(&handled, true).await?.new,
-                Err(e) => {
-                    tracing::warn!("reconciliation skipped this cycle: {e}");
-                    report.warnings.push(format!("reconciliation: {e}"));
-                }
+                .list_pages(
+                    Listing {
+                        handled: true,
+                        dispatched_from: Some(from),
+                    },
+                    async |page| match self.record_handled_page(&page).await {
+                        Ok(n) => {
+                            found += n;
+                            true
+                        }
+                        Err(e) => {
+                            store_error = Some(e);
+                            false
+                        }
+                    },
+                )
+                .await;
+            if let Some(e) = store_error {
+                return Err(e);
+            }
+            report.handled_elsewhere_found = found;
+            if let Err(e) = listed {
+                tracing::warn!("reconciliation skipped this cycle: {e}");
+                report.warnings.push(format!("reconciliation: {e}"));
             }
         }
 
         // 2. Archive. What an earlier, interrupted cycle archived is marked first: it is safe
         // and has waited long enough.
-        self.mark(report, observer).await?;
+        self.mark(report, observer, None).await?;
         let pending = self.store.call(|c| comms::pending(c)).await?;
         let now = Utc::now().timestamp();
         let to_archive: Vec<_> = pending
@@ -288,27 +383,36 @@ impl Mailbox<'_> {
         };
         let mut office_failures_in_a_row = 0;
         let mut batch = Batch::default();
+        let mut settling = Settling::Idle;
         for p in to_archive {
             if self.stop.requested().is_some() {
                 break;
             }
-            // A full batch is made durable, recorded and marked before the next one starts:
-            // a long run does not hold back every communication until its end.
+            // A due batch is made durable, recorded and marked while the next one is archived
+            // (one settlement at a time): a long run does not hold back every communication
+            // until its end, and the downloads do not wait for the settlements.
             if batch.due(self.settings.batch_size as usize) {
-                self.settle(&mut batch, report, observer).await?;
+                self.collect(&mut settling, &mut batch, report).await?;
+                settling = self.start_settling(&mut batch, observer);
             }
-            let mut result = self.archive_one(&p.id, &p.metadata_json, &mut batch).await;
+            let mut result = settling
+                .alongside(self.archive_one(&p.id, &p.metadata_json, &mut batch))
+                .await;
             if let Err(e @ ItemError::Body { .. }) = &result {
                 // A body that broke off is fetched once more at once: the office answered, so it
                 // is up; the next cycle would otherwise be the first retry.
                 tracing::warn!(id = %p.id, "{e}; fetching it once more");
-                tokio::time::sleep(self.settings.retry_base_delay).await;
-                result = self.archive_one(&p.id, &p.metadata_json, &mut batch).await;
+                settling
+                    .alongside(tokio::time::sleep(self.settings.retry_base_delay))
+                    .await;
+                result = settling
+                    .alongside(self.archive_one(&p.id, &p.metadata_json, &mut batch))
+                    .await;
             }
             match result {
                 Ok(archived) => {
                     office_failures_in_a_row = 0;
-                    batch.opened.get_or_insert_with(std::time::Instant::now);
+                    batch.opened.get_or_insert_with(Instant::now);
                     batch.done.push(archived);
                 }
                 Err(e) => {
@@ -317,7 +421,7 @@ impl Mailbox<'_> {
                             tracing::error!(id = %p.id, "{fatal}");
                             // What is already stored is still recorded and marked, if the
                             // archive can still be synced.
-                            if let Err(e) = self.settle(&mut batch, report, observer).await {
+                            if let Err(e) = self.settle(&mut settling, &mut batch, report, observer).await {
                                 tracing::error!("{e}");
                             }
                             return Err(SyncError::Archive(fatal));
@@ -357,29 +461,72 @@ impl Mailbox<'_> {
                 }
             }
         }
-        self.settle(&mut batch, report, observer).await?;
+        self.settle(&mut settling, &mut batch, report, observer).await?;
 
-        // 3. Mark handled — only what is recorded as archived (the rest, after the last batch).
-        self.mark(report, observer).await?;
+        // 3. Mark handled — only what is recorded as archived: what a batch's marking left
+        // (the office failed), and what waits for nothing but the office's flag.
+        self.mark(report, observer, None).await?;
 
         report.quarantined = self.store.call(|c| comms::quarantined(c)).await?;
         Ok(())
     }
 
-    /// Makes a batch of archived communications durable (one archive sync), records them all
-    /// in one transaction, then marks them handled at the office.
+    /// Collects the running settlement, if any (waiting for it): what it did goes into the
+    /// report, and the paths its batch claimed are released (the database knows them now).
+    async fn collect(
+        &self,
+        settling: &mut Settling<'_>,
+        batch: &mut Batch,
+        report: &mut Report,
+    ) -> Result<(), SyncError> {
+        if let Some(settled) = settling.finish().await {
+            let settled = settled?;
+            for path in &settled.claims {
+                batch.claimed.remove(path);
+            }
+            batch.last_settle = Some(settled.took);
+            report.absorb(settled.part);
+        }
+        Ok(())
+    }
+
+    /// Starts settling what the batch holds (collect the previous settlement first). Its
+    /// claims stay in the batch until the settlement is collected, so the next batch cannot
+    /// take a path the database does not know yet.
+    fn start_settling<'a>(&'a self, batch: &mut Batch, observer: &'a dyn Observer) -> Settling<'a> {
+        if batch.done.is_empty() {
+            return Settling::Idle;
+        }
+        let done = std::mem::take(&mut batch.done);
+        batch.opened = None;
+        let claims = batch.claimed.keys().cloned().collect();
+        Settling::Running(Box::pin(self.settle_batch(done, claims, observer)))
+    }
+
+    /// Settles what the batch holds and waits for it (after the running settlement).
     async fn settle(
         &self,
+        settling: &mut Settling<'_>,
         batch: &mut Batch,
         report: &mut Report,
         observer: &dyn Observer,
     ) -> Result<(), SyncError> {
-        if batch.done.is_empty() {
-            return Ok(());
-        }
-        let mut done = std::mem::take(&mut batch.done);
-        batch.claimed.clear();
-        batch.opened = None;
+        self.collect(settling, batch, report).await?;
+        let mut last = self.start_settling(batch, observer);
+        self.collect(&mut last, batch, report).await
+    }
+
+    /// Makes a batch of archived communications durable (one archive sync), records them all
+    /// in one transaction, then marks them handled at the office: only the batch's own ids are
+    /// looked up, so settling costs the same however many rows are pending.
+    async fn settle_batch(
+        &self,
+        mut done: Vec<Archived>,
+        claims: Vec<String>,
+        observer: &dyn Observer,
+    ) -> Result<Settled, SyncError> {
+        let started = Instant::now();
+        let mut part = Report::default();
         let sidecars = done
             .iter_mut()
             .flat_map(|a| std::mem::take(&mut a.sidecars))
@@ -401,11 +548,27 @@ impl Mailbox<'_> {
             })
             .await?;
         failpoint::hit("after_record_archived");
+        let ids = done.iter().map(|a| a.id.clone()).collect();
         for a in done {
             observer.archived(&a.id, &a.first_path);
-            report.archived.push((a.id, a.first_path));
+            part.archived.push((a.id, a.first_path));
         }
-        self.mark(report, observer).await
+        self.mark(&mut part, observer, Some(ids)).await?;
+        Ok(Settled {
+            part,
+            claims,
+            took: started.elapsed(),
+        })
+    }
+
+    /// Records one page of the reconciliation listing; returns how many ids were new.
+    async fn record_handled_page(&self, items: &[Item]) -> Result<usize, SyncError> {
+        let listed = listed(items, true);
+        let now = timestamp(Utc::now());
+        Ok(self
+            .store
+            .write(move |tx| comms::record_handled_listing(tx, &listed, &now))
+            .await?)
     }
 
     async fn record_seen(
@@ -413,21 +576,7 @@ impl Mailbox<'_> {
         items: &[Item],
         handled_at_office: bool,
     ) -> Result<comms::SeenCounts, SyncError> {
-        let listed: Vec<Listed> = items
-            .iter()
-            .map(|it| Listed {
-                id: it.id.clone(),
-                office: OFFICE.into(),
-                application_number: it.application_number.clone(),
-                document_code: it.document_code.clone(),
-                title: it.title.clone(),
-                dispatch_date: it.dispatch_date.clone(),
-                delivered_at: it.delivered_at.clone(),
-                user_reference: it.user_reference.clone(),
-                metadata_json: it.raw.to_string(),
-                handled_at_office: handled_at_office || it.handled == Some(true),
-            })
-            .collect();
+        let listed = listed(items, handled_at_office);
         let now = timestamp(Utc::now());
         Ok(self
             .store
@@ -517,7 +666,7 @@ impl Mailbox<'_> {
                 "archived_at": timestamp(Utc::now()),
                 "archived_by": concat!("mailroom ", env!("CARGO_PKG_VERSION")),
             });
-            let sidecar = serde_json::to_vec_pretty(&sidecar).map_err(|e| ItemError::Metadata {
+            let sidecar = serde_json::to_vec(&sidecar).map_err(|e| ItemError::Metadata {
                 id: id.to_owned(),
                 reason: e.to_string(),
             })?;
@@ -693,20 +842,36 @@ impl Mailbox<'_> {
         Ok(rel)
     }
 
-    async fn mark(&self, report: &mut Report, observer: &dyn Observer) -> Result<(), SyncError> {
-        let pending = self.store.call(|c| comms::pending(c)).await?;
+    /// Marks handled what is recorded `archived`: among `among` only (a batch just recorded),
+    /// or among every pending row (`None`: the backlog, and what is left at the end).
+    async fn mark(
+        &self,
+        report: &mut Report,
+        observer: &dyn Observer,
+        among: Option<Vec<String>>,
+    ) -> Result<(), SyncError> {
+        let candidates: Vec<(String, Progress)> = match among {
+            Some(ids) => self.store.call(move |c| comms::progress_of(c, &ids)).await?,
+            None => self
+                .store
+                .call(|c| comms::pending(c))
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p.progress))
+                .collect(),
+        };
         let now = Utc::now().timestamp();
         let (mut to_mark, mut at_office) = (Vec::new(), Vec::new());
-        for p in pending {
-            match core::next_step(p.progress, now, self.settings.mark_handled) {
-                Step::MarkHandled => to_mark.push(p.id),
-                Step::RecordHandledAtOffice => at_office.push(p.id),
+        for (id, progress) in candidates {
+            match core::next_step(progress, now, self.settings.mark_handled) {
+                Step::MarkHandled => to_mark.push(id),
+                Step::RecordHandledAtOffice => at_office.push(id),
                 _ => {}
             }
         }
         if !at_office.is_empty() {
             let at = timestamp(Utc::now());
-            report.recorded_handled_at_office = self
+            report.recorded_handled_at_office += self
                 .store
                 .write(move |tx| comms::record_handled(tx, &at_office, HandledBy::Office, &at))
                 .await?;
@@ -777,6 +942,25 @@ impl Mailbox<'_> {
             .write(move |tx| comms::record_mark_error(tx, &ids, &reason))
             .await?)
     }
+}
+
+/// The rows a listing records.
+fn listed(items: &[Item], handled_at_office: bool) -> Vec<Listed> {
+    items
+        .iter()
+        .map(|it| Listed {
+            id: it.id.clone(),
+            office: OFFICE.into(),
+            application_number: it.application_number.clone(),
+            document_code: it.document_code.clone(),
+            title: it.title.clone(),
+            dispatch_date: it.dispatch_date.clone(),
+            delivered_at: it.delivered_at.clone(),
+            user_reference: it.user_reference.clone(),
+            metadata_json: it.raw.to_string(),
+            handled_at_office: handled_at_office || it.handled == Some(true),
+        })
+        .collect()
 }
 
 /// `a/b/c.pdf` on every platform (the database and exports are portable).
@@ -860,6 +1044,37 @@ mod tests {
         for (ids, expected) in table {
             let docs: Vec<_> = ids.iter().map(|i| doc(*i)).collect();
             assert_eq!(document_keys(&docs), *expected, "{ids:?}");
+        }
+    }
+
+    #[test]
+    fn batch_due_table() {
+        let ms = Duration::from_millis;
+        // (in the batch, batch size, open for, last settlement took, due)
+        let table = [
+            (0, 50, None, None, false),
+            (0, 1, None, Some(ms(1)), false),
+            (1, 50, Some(ms(0)), None, false),
+            (50, 50, Some(ms(1)), Some(ms(900)), true),
+            (51, 50, Some(ms(1)), None, true),
+            (1, 1, Some(ms(0)), None, true),
+            // Before any settlement: the lower bound.
+            (12, 50, Some(ms(99)), None, false),
+            (12, 50, Some(ms(100)), None, true),
+            // Ten times the last settlement, within the bounds.
+            (12, 50, Some(ms(100)), Some(ms(3)), true),
+            (12, 50, Some(ms(299)), Some(ms(30)), false),
+            (12, 50, Some(ms(300)), Some(ms(30)), true),
+            (12, 50, Some(ms(1_999)), Some(ms(700)), false),
+            (12, 50, Some(ms(2_000)), Some(ms(700)), true),
+            (3, 50, Some(ms(60_000)), Some(Duration::MAX), true),
+        ];
+        for (len, size, open_for, last, due) in table {
+            assert_eq!(
+                batch_due(len, size, open_for, last),
+                due,
+                "{len}/{size} open {open_for:?} after a settlement of {last:?}"
+            );
         }
     }
 }

@@ -288,13 +288,30 @@ impl Client {
     /// most three times) when the office's count changed under it or fewer distinct ids came
     /// back than it announced, so an item that moved between pages is not skipped.
     pub async fn list_all(&self, listing: Listing) -> Result<Vec<Item>, MyepoError> {
+        let mut items: Vec<Item> = Vec::new();
+        self.list_pages(listing, async |page| {
+            items.extend(page);
+            true
+        })
+        .await?;
+        Ok(items)
+    }
+
+    /// The walk of [`Client::list_all`], handing each page's items not seen before in the walk
+    /// to `on_page` as it arrives instead of collecting them, so memory follows a page, not the
+    /// listing. `on_page` answers whether to go on; a repeated walk hands over only ids the
+    /// earlier passes did not.
+    pub async fn list_pages(
+        &self,
+        listing: Listing,
+        mut on_page: impl AsyncFnMut(Vec<Item>) -> bool,
+    ) -> Result<(), MyepoError> {
         let limit = self.settings.page_size.min(c::MAX_PAGE);
         let what = if listing.handled {
             "list handled communications"
         } else {
             "list unhandled communications"
         };
-        let mut items: Vec<Item> = Vec::new();
         let mut ids: HashSet<String> = HashSet::new();
         for pass in 1..=3 {
             let mut totals = Vec::new();
@@ -327,10 +344,13 @@ impl Client {
                 })?;
                 totals.push(page.total);
                 let n = page.items.len() as u64;
-                for it in page.items {
-                    if ids.insert(it.id.clone()) {
-                        items.push(it);
-                    }
+                let fresh: Vec<Item> = page
+                    .items
+                    .into_iter()
+                    .filter(|it| ids.insert(it.id.clone()))
+                    .collect();
+                if !fresh.is_empty() && !on_page(fresh).await {
+                    return Ok(());
                 }
                 offset += n;
                 let end_by_total = page.total.is_some_and(|t| offset >= t);
@@ -348,7 +368,7 @@ impl Client {
                 "the mailbox changed while listing it; listing again"
             );
         }
-        Ok(items)
+        Ok(())
     }
 
     /// Starts downloading one document; the caller streams the body.

@@ -8,54 +8,9 @@ mod common;
 
 use std::process::Output;
 
-use common::{Env, stderr, stdout};
+use common::{Env, answers, cases, changes, explain, ok, stderr, stdout};
 use mailroom_sandbox::SandboxOptions;
 use serde_json::{Value, json};
-
-fn explain(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        stdout(o),
-        stderr(o)
-    )
-}
-
-async fn ok(env: &Env, args: &[&str]) -> String {
-    let o = env.run(env.mailroom(args)).await;
-    assert!(o.status.success(), "mailroom {args:?}: {}", explain(&o));
-    stdout(&o)
-}
-
-async fn cases(env: &Env) -> Vec<Value> {
-    let text = ok(env, &["cases", "list", "--json"]).await;
-    serde_json::from_str::<Value>(&text)
-        .expect("cases list --json is JSON")
-        .as_array()
-        .expect("an array")
-        .clone()
-}
-
-async fn changes(env: &Env) -> Vec<Value> {
-    let text = ok(env, &["changes", "--json"]).await;
-    serde_json::from_str::<Value>(&text)
-        .expect("changes --json is JSON")
-        .as_array()
-        .expect("an array")
-        .clone()
-}
-
-/// Answers the sandbox gave with `status` on routes containing `route`.
-async fn answers(env: &Env, route: &str, status: &str) -> u64 {
-    let stats = env.get("/_sandbox/stats").await;
-    stats["endpoints"]
-        .as_object()
-        .expect("stats object")
-        .iter()
-        .filter(|(k, _)| k.contains(route))
-        .map(|(_, v)| v["statuses"][status].as_u64().unwrap_or(0))
-        .sum()
-}
 
 /// The one `mailroom: error:` line of stderr.
 fn error_line(o: &Output) -> String {

@@ -352,41 +352,10 @@ async fn every_contract_profile_is_understood() {
     }
 }
 
-/// Mounts a small tmpfs; unmounts it when dropped.
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &std::path::Path, size: &str) -> Result<Tmpfs, String> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err("not running as root".into());
-        }
-        std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "mount failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Tmpfs(at.to_owned()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_stops_archiving_and_marks_nothing_unstored() {
     let env = Env::empty().await;
-    let mount = match Tmpfs::mount(&env.archive_dir(), "1m") {
+    let mount = match common::Tmpfs::mount(&env.archive_dir(), "size=1m") {
         Ok(m) => m,
         Err(why) => {
             common::skip_or_fail_on_ci("a_full_disk_stops_archiving_and_marks_nothing_unstored", &why);

@@ -4,78 +4,11 @@
 
 mod common;
 
-use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::Env;
+use common::{Env, answers, cases, changes, explain, ok, stdout, synthetic_ep};
 use mailroom_sandbox::SandboxOptions;
 use serde_json::{Value, json};
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn explain(o: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        stdout(o),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-async fn ok(env: &Env, args: &[&str]) -> String {
-    let o = env.run(env.mailroom(args)).await;
-    assert!(o.status.success(), "mailroom {args:?}: {}", explain(&o));
-    stdout(&o)
-}
-
-async fn changes(env: &Env) -> Vec<Value> {
-    let text = ok(env, &["changes", "--json"]).await;
-    serde_json::from_str::<Value>(&text)
-        .expect("changes --json is JSON")
-        .as_array()
-        .expect("an array")
-        .clone()
-}
-
-async fn cases(env: &Env) -> Vec<Value> {
-    let text = ok(env, &["cases", "list", "--json"]).await;
-    serde_json::from_str::<Value>(&text)
-        .expect("cases list --json is JSON")
-        .as_array()
-        .expect("an array")
-        .clone()
-}
-
-/// Answers the sandbox gave with `status` on routes containing `route`.
-async fn answers(env: &Env, route: &str, status: &str) -> u64 {
-    let stats = env.get("/_sandbox/stats").await;
-    stats["endpoints"]
-        .as_object()
-        .expect("stats object")
-        .iter()
-        .filter(|(k, _)| k.contains(route))
-        .map(|(_, v)| v["statuses"][status].as_u64().unwrap_or(0))
-        .sum()
-}
-
-async fn synthetic_ep(env: &Env, count: u32) -> Vec<String> {
-    let v = env.post("/_sandbox/ops/cases", json!({ "count": count })).await;
-    v["cases"]
-        .as_array()
-        .or_else(|| v.as_array())
-        .expect("cases added")
-        .iter()
-        .map(|c| {
-            c["application"]
-                .as_str()
-                .or_else(|| c.as_str())
-                .expect("application number")
-                .to_owned()
-        })
-        .collect()
-}
 
 /// Follows every case in `numbers` through one import file.
 async fn follow(env: &Env, numbers: &[String]) {

@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -167,41 +167,12 @@ fn without_a_file_readers_say_so_and_writers_refuse() {
 }
 
 /// Mounts a read-only tmpfs; unmounts it when dropped.
-struct ReadOnlyMount(PathBuf);
-
-impl ReadOnlyMount {
-    fn mount(at: &Path) -> Result<ReadOnlyMount, String> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err("not running as root".into());
-        }
-        std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"])
-            .arg(at)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "mount failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(ReadOnlyMount(at.to_owned()))
-    }
-}
-
-impl Drop for ReadOnlyMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cause_is_printed_once() {
     let env = Env::empty().await;
     let ro = env.dir.path().join("ro");
-    let _mount = match ReadOnlyMount::mount(&ro) {
+    let _mount = match common::Tmpfs::mount(&ro, "ro,size=1m") {
         Ok(m) => m,
         Err(why) => {
             common::skip_or_fail_on_ci("a_cause_is_printed_once", &why);

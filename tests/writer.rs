@@ -405,20 +405,7 @@ async fn a_quarantined_communication_is_named_until_released_then_the_mailbox_co
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_a_status_cycle_with_143_and_an_interrupted_run() {
     let env = Env::empty().await;
-    let v = env.post("/_sandbox/ops/cases", json!({ "count": 200 })).await;
-    let numbers: Vec<String> = v["cases"]
-        .as_array()
-        .or_else(|| v.as_array())
-        .expect("cases added")
-        .iter()
-        .map(|c| {
-            c["application"]
-                .as_str()
-                .or_else(|| c.as_str())
-                .expect("application number")
-                .to_owned()
-        })
-        .collect();
+    let numbers = common::synthetic_ep(&env, 200).await;
     let path = env.dir.path().join("cases.csv");
     std::fs::write(&path, format!("number\n{}\n", numbers.join("\n"))).expect("write csv");
     let out = env

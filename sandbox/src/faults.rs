@@ -187,13 +187,17 @@ pub async fn apply(State(st): State<FaultLayerState>, req: Request, next: Next) 
     }
 }
 
-async fn truncate(resp: Response) -> Response {
-    let (mut parts, body) = resp.into_parts();
-    let declared = parts
-        .headers
+/// The `Content-Length` an answer announces, if it announces a readable one.
+fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+async fn truncate(resp: Response) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let declared = content_length(&parts.headers);
     let (full, stream) = match declared {
         Some(n) => (n, body.into_data_stream().boxed()),
         None => match axum::body::to_bytes(body, usize::MAX).await {
@@ -241,11 +245,7 @@ async fn truncate(resp: Response) -> Response {
 /// stops reading stops them); with `announce`, `Content-Length` covers them, else it is removed.
 fn oversize(resp: Response, extra: u64, announce: bool) -> Response {
     let (mut parts, body) = resp.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = content_length(&parts.headers);
     match declared {
         Some(n) if announce => {
             parts

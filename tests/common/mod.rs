@@ -487,3 +487,100 @@ pub fn skip_or_fail_on_ci(test: &str, why: &str) {
         "{test} must run on CI: {why}"
     );
 }
+
+/// The exit status and both streams of a finished command, for assertion messages.
+pub fn explain(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    )
+}
+
+/// Runs `mailroom ARGS` (bounded), asserts it succeeded and returns its stdout.
+pub async fn ok(env: &Env, args: &[&str]) -> String {
+    let o = env.run(env.mailroom(args)).await;
+    assert!(o.status.success(), "mailroom {args:?}: {}", explain(&o));
+    stdout(&o)
+}
+
+/// `mailroom changes --json`, parsed.
+pub async fn changes(env: &Env) -> Vec<Value> {
+    let text = ok(env, &["changes", "--json"]).await;
+    serde_json::from_str::<Value>(&text)
+        .expect("changes --json is JSON")
+        .as_array()
+        .expect("an array")
+        .clone()
+}
+
+/// `mailroom cases list --json`, parsed.
+pub async fn cases(env: &Env) -> Vec<Value> {
+    let text = ok(env, &["cases", "list", "--json"]).await;
+    serde_json::from_str::<Value>(&text)
+        .expect("cases list --json is JSON")
+        .as_array()
+        .expect("an array")
+        .clone()
+}
+
+/// Answers the sandbox gave with `status` on routes containing `route`.
+pub async fn answers(env: &Env, route: &str, status: &str) -> u64 {
+    let stats = env.get("/_sandbox/stats").await;
+    stats["endpoints"]
+        .as_object()
+        .expect("stats object")
+        .iter()
+        .filter(|(k, _)| k.contains(route))
+        .map(|(_, v)| v["statuses"][status].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// A small tmpfs mounted at `at` with `options` (e.g. `size=1m`, `ro,size=1m`), unmounted when
+/// dropped. Needs root: the reason it cannot be had is the error.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    pub fn mount(at: &Path, options: &str) -> Result<Tmpfs, String> {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("not running as root".into());
+        }
+        std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
+        let out = output_within(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+                .arg(at),
+            Duration::from_secs(30),
+        );
+        if !out.status.success() {
+            return Err(format!("mount failed: {}", stderr(&out).trim()));
+        }
+        Ok(Tmpfs(at.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Adds `count` synthetic EP cases to the sandbox's Register; returns their application numbers.
+pub async fn synthetic_ep(env: &Env, count: u32) -> Vec<String> {
+    let v = env.post("/_sandbox/ops/cases", json!({ "count": count })).await;
+    v["cases"]
+        .as_array()
+        .or_else(|| v.as_array())
+        .expect("cases added")
+        .iter()
+        .map(|c| {
+            c["application"]
+                .as_str()
+                .or_else(|| c.as_str())
+                .expect("application number")
+                .to_owned()
+        })
+        .collect()
+}

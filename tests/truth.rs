@@ -201,6 +201,30 @@ async fn a_cause_is_printed_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn reading_before_anything_was_synced_says_so_and_creates_nothing() {
+    let env = Env::empty().await;
+    for args in [
+        &["communications"][..],
+        &["cases", "list"],
+        &["changes"],
+        &["export", "--format", "json"],
+    ] {
+        let out = env.run(env.mailroom(args)).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let last = stderr(&out).lines().last().unwrap_or_default().to_owned();
+        assert!(
+            last.contains("no database at") && last.contains("nothing has been synced"),
+            "{args:?}: {last}"
+        );
+        assert!(
+            !env.data_dir().exists(),
+            "{args:?} created {}",
+            env.data_dir().display()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn piped_stderr_carries_no_escape_sequences() {
     let env = Env::empty().await;
     env.create(1, 1000).await;

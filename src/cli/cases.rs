@@ -102,7 +102,13 @@ fn parse_office(s: &str) -> Result<Office, String> {
 }
 
 pub async fn run(cmd: Command, cfg: &Config) -> Result<(), super::Failure> {
-    let store = Store::open(&cfg.storage.database).map_err(anyhow::Error::new)?;
+    let store = match cmd {
+        Command::List { .. } | Command::Show { .. } => Store::open_existing(&cfg.storage.database),
+        Command::Add { .. } | Command::Remove { .. } | Command::Import { .. } => {
+            Store::open(&cfg.storage.database)
+        }
+    }
+    .map_err(anyhow::Error::new)?;
     let now = timestamp(Utc::now());
     match cmd {
         Command::Add {

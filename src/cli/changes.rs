@@ -15,7 +15,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
-    let store = Store::open(&cfg.storage.database)?;
+    let store = Store::open_existing(&cfg.storage.database)?;
     let since = args.since.map(|d| d.format("%Y-%m-%d").to_string());
     let list = store
         .call(move |c| cases::changes(c, since.as_deref(), None))

@@ -103,7 +103,7 @@ async fn retry(args: RetryArgs, cfg: &Config) -> anyhow::Result<()> {
 }
 
 async fn list(args: ListArgs, cfg: &Config) -> anyhow::Result<()> {
-    let store = Store::open(&cfg.storage.database)?;
+    let store = Store::open_existing(&cfg.storage.database)?;
     let since = args.since.map(|d| d.format("%Y-%m-%d").to_string());
     let list = store
         .call(move |c| communications::list(c, since.as_deref()))

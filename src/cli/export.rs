@@ -127,7 +127,7 @@ struct Data {
 }
 
 pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
-    let store = Store::open(&cfg.storage.database)?;
+    let store = Store::open_existing(&cfg.storage.database)?;
     let d = store
         .call(|c| {
             Ok(Data {

@@ -24,6 +24,10 @@ use rusqlite::Connection;
 pub enum StoreError {
     #[error("cannot open the database {path}: {cause}")]
     Open { path: PathBuf, cause: rusqlite::Error },
+    #[error(
+        "no database at {path} yet: nothing has been synced or added (run `mailroom sync mailbox` or `mailroom cases add` first)"
+    )]
+    Missing { path: PathBuf },
     #[error("cannot create the database directory {path}: {cause}")]
     Dir { path: PathBuf, cause: std::io::Error },
     #[error(
@@ -84,6 +88,18 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_owned(),
         })
+    }
+
+    /// Opens the database for a command that only reads: one that does not exist yet is
+    /// [`StoreError::Missing`], never created (a listing must not leave a database and its
+    /// directory behind, e.g. `/var/lib/mailroom` before anything is configured).
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        Store::open(path)
     }
 
     pub fn path(&self) -> &Path {

@@ -131,6 +131,21 @@ impl JpoError {
         }
     }
 
+    /// What a rejection that persists after logging in again means: status 212 once more is
+    /// the office refusing these credentials for the API (the password grant itself went
+    /// through), which a person must fix in `[jpo]`; anything else stays as it is.
+    fn refused_after_login(self) -> JpoError {
+        match self {
+            JpoError::Status {
+                code, http, message, ..
+            } if Status::parse(&code) == Some(Status::BadCredentials) => JpoError::Credentials {
+                status: http,
+                detail: Some(format!("status {code}{}", colon(&message))),
+            },
+            other => other,
+        }
+    }
+
     /// The office rejected our token.
     fn needs_login(&self) -> bool {
         match self {
@@ -294,7 +309,9 @@ impl JpoClient {
                 Err(e) if e.needs_login() => {
                     tracing::info!("{e}; logging in again and repeating the call once");
                     *self.session.lock().await = Session::default();
-                    self.exchange(&what, &url, right, api, number, today).await
+                    self.exchange(&what, &url, right, api, number, today)
+                        .await
+                        .map_err(JpoError::refused_after_login)
                 }
                 other => other,
             }
@@ -692,6 +709,21 @@ mod tests {
             assert_eq!(e.is_case_error(), case, "{e}");
             assert_eq!(e.is_transient(), transient, "{e}");
             assert_eq!(e.needs_login(), login, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_212_after_logging_in_again_is_refused_credentials_and_nothing_else_is() {
+        let e = status_error("212", 200).refused_after_login();
+        assert!(e.needs_person(), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "JPO refused our credentials (HTTP 200 status 212): check [jpo] username/password"
+        );
+        for code in ["210", "303", "107", "999"] {
+            let e = status_error(code, 200).refused_after_login();
+            assert!(!e.needs_person(), "{e}");
+            assert!(matches!(e, JpoError::Status { .. }), "{e}");
         }
     }
 

@@ -73,9 +73,12 @@ run_floor() { # $1 = directory, $2 = file of ids; prints seconds
   } >"$1.curl"
   t0=$(now)
   curl -sS --fail -K "$1.curl"
+  tc=$(now)
   find "$1" -name '*.pdf' -print0 | xargs -0 sync --
   sync "$1"
   t1=$(now)
+  # Where the floor's time goes: the downloads, then the fsyncs.
+  echo "$(echo "$tc - $t0" | bc -l) $(echo "$t1 - $tc" | bc -l)" >>"$WORK/floor.split"
   [ "$(find "$1" -name '*.pdf' | wc -l)" -eq "$(wc -l <"$2")" ] || { echo "bench: floor incomplete" >&2; exit 1; }
   rm -rf "$1" "$1.curl"
   echo "$t1 - $t0" | bc -l
@@ -143,3 +146,5 @@ printf '| (c) peak RSS of a cycle reconciling %s handled communications (%s wall
   "$((HANDLED - COUNT))" "$RECON_S" "$(mib "$RECON_KB")"
 printf '| (d) peak RSS ingesting one 1 GiB communication | %.1f MiB | ≤ 40 MiB |\n' "$(mib "$BIG_KB")"
 printf '\nraw seconds (a): mailroom %s; floor %s\n' "$(tr '\n' ' ' <"$WORK/mailroom.times")" "$(tr '\n' ' ' <"$WORK/floor.times")"
+printf 'floor split, in order of the runs (downloads + fsyncs, s): %s\n' \
+  "$(awk '{printf "%.2f+%.2f ", $1, $2}' "$WORK/floor.split")"

@@ -93,6 +93,16 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command writes (and so takes the state lock and may create the database).
+    pub fn writes(&self) -> bool {
+        match self {
+            Command::Add { .. } | Command::Remove { .. } | Command::Import { .. } => true,
+            Command::List { .. } | Command::Show { .. } => false,
+        }
+    }
+}
+
 fn parse_office(s: &str) -> Result<Office, String> {
     match s.trim().to_ascii_uppercase().as_str() {
         "EP" | "EPO" => Ok(Office::Ep),
@@ -102,11 +112,10 @@ fn parse_office(s: &str) -> Result<Office, String> {
 }
 
 pub async fn run(cmd: Command, cfg: &Config) -> Result<(), super::Failure> {
-    let store = match cmd {
-        Command::List { .. } | Command::Show { .. } => Store::open_existing(&cfg.storage.database),
-        Command::Add { .. } | Command::Remove { .. } | Command::Import { .. } => {
-            Store::open(&cfg.storage.database)
-        }
+    let store = if cmd.writes() {
+        Store::open(&cfg.storage.database)
+    } else {
+        Store::open_existing(&cfg.storage.database)
     }
     .map_err(anyhow::Error::new)?;
     let now = timestamp(Utc::now());

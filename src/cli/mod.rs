@@ -146,26 +146,11 @@ fn try_main(cli: Cli) -> Result<(), Failure> {
                 }
             }
             Command::Communications(args) => {
-                let writes = args.writes();
-                let cfg = load_config(&source, if writes { Access::Write } else { Access::Read })?;
-                let _lock = match writes {
-                    true => Some(writer(&cfg, wait).await?),
-                    false => None,
-                };
+                let (cfg, _lock) = prepare(&source, args.writes(), wait).await?;
                 Ok(communications::run(args, &cfg).await?)
             }
             Command::Cases(cmd) => {
-                let writes = match cmd {
-                    cases::Command::List { .. } | cases::Command::Show { .. } => false,
-                    cases::Command::Add { .. }
-                    | cases::Command::Remove { .. }
-                    | cases::Command::Import { .. } => true,
-                };
-                let cfg = load_config(&source, if writes { Access::Write } else { Access::Read })?;
-                let _lock = match writes {
-                    true => Some(writer(&cfg, wait).await?),
-                    false => None,
-                };
+                let (cfg, _lock) = prepare(&source, cmd.writes(), wait).await?;
                 cases::run(cmd, &cfg).await
             }
             Command::Changes(args) => Ok(changes::run(args, &load_config(&source, Access::Read)?).await?),
@@ -200,6 +185,20 @@ pub(crate) fn load_config(source: &ConfigSource, access: Access) -> anyhow::Resu
         tracing::trace!(key, %origin, "configuration value");
     }
     Ok(cfg)
+}
+
+/// The configuration of a command that may write, and, when it does, the state lock.
+async fn prepare(
+    source: &ConfigSource,
+    writes: bool,
+    wait: Duration,
+) -> anyhow::Result<(Config, Option<StateLock>)> {
+    if !writes {
+        return Ok((load_config(source, Access::Read)?, None));
+    }
+    let cfg = load_config(source, Access::Write)?;
+    let lock = writer(&cfg, wait).await?;
+    Ok((cfg, Some(lock)))
 }
 
 /// Takes the lock of the configuration's state directory (waiting up to `wait`), then closes

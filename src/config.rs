@@ -33,6 +33,9 @@ use figment::value::magic::RelativePathBuf;
 use serde::{Deserialize, Deserializer};
 
 /// A secret value. It never prints: `Debug` and `Display` show `[redacted]`.
+mod notify;
+pub use notify::{Email, Notify, Tls, Transport, Webhook, WebhookFormat};
+
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -197,6 +200,8 @@ pub struct Config {
     pub myepo: Option<Myepo>,
     pub ops: Option<Ops>,
     pub jpo: Option<Jpo>,
+    /// `[notify]`: who is told what (empty: events are recorded, nobody is told).
+    pub notify: Notify,
 }
 
 #[derive(Debug, Clone)]
@@ -537,6 +542,8 @@ struct RawConfig {
     myepo: Option<RawMyepo>,
     ops: Option<RawOps>,
     jpo: Option<RawJpo>,
+    #[serde(default)]
+    notify: notify::RawNotify,
 }
 
 #[derive(Deserialize, Default)]
@@ -828,6 +835,7 @@ impl RawConfig {
             }),
             _ => None,
         };
+        let notify = self.notify.validate(creds, &mut origins)?;
         Ok(Config {
             source,
             origins,
@@ -836,6 +844,7 @@ impl RawConfig {
             myepo,
             ops,
             jpo,
+            notify,
         })
     }
 }

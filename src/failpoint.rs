@@ -21,6 +21,8 @@ pub const NAMES: &[&str] = &[
     "after_record_archived",
     "after_mark_request",
     "after_record_handled",
+    "after_record_check",
+    "after_send",
 ];
 
 struct Armed {

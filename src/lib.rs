@@ -11,6 +11,7 @@ pub mod core;
 pub mod failpoint;
 pub mod lock;
 pub mod logging;
+pub mod notify;
 pub mod offices;
 pub mod signals;
 pub mod store;

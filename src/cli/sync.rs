@@ -54,6 +54,7 @@ pub async fn run(job: Job, cfg: &Config, stop: &Stop) -> Result<(), super::Failu
         Job::Mailbox => {
             let run = mailbox(cfg, observer().as_ref(), stop).await?;
             super::print_stdout(&summary(&run))?;
+            notify_after(cfg).await?;
             if let Some(signal) = run.report.interrupted {
                 Err(super::Failure::with_code(
                     signal.exit_code(),
@@ -80,6 +81,7 @@ pub async fn run(job: Job, cfg: &Config, stop: &Stop) -> Result<(), super::Failu
                 .map_err(anyhow::Error::new)?;
             let report = status(cfg, only.as_ref(), status_observer().as_ref(), Utc::now()).await?;
             super::print_stdout(&status_summary(&report))?;
+            notify_after(cfg).await?;
             if !report.needs_person.is_empty() {
                 Err(super::Failure::with_code(
                     1,
@@ -97,6 +99,28 @@ pub async fn run(job: Job, cfg: &Config, stop: &Stop) -> Result<(), super::Failu
     }
 }
 
+/// The store a job writes to, with the routing its notifications follow.
+pub fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    Ok(Store::open(&cfg.storage.database)?.with_routing(cfg.notify.routing()))
+}
+
+/// Drains the outbox (every job does at its end) and prints what was sent. A channel that
+/// fails leaves its rows pending, which the line says; it does not fail the job.
+pub async fn notify_after(cfg: &Config) -> Result<(), super::Failure> {
+    let report = drain(cfg).await?;
+    if let Some(line) = report.line() {
+        super::print_stdout(&format!("{line}\n"))?;
+    }
+    Ok(())
+}
+
+/// Sends what the outbox holds that is due.
+pub async fn drain(cfg: &Config) -> anyhow::Result<crate::notify::DrainReport> {
+    let store = open_store(cfg)?;
+    let sender = crate::notify::Sender::new(cfg)?;
+    sender.drain(&store).await.context("sending notifications")
+}
+
 /// Opens what a status cycle needs and runs one at `now`.
 pub async fn status(
     cfg: &Config,
@@ -111,7 +135,7 @@ pub async fn status(
         }
         .into());
     }
-    let store = Store::open(&cfg.storage.database)?;
+    let store = open_store(cfg)?;
     let ops = cfg.ops.as_ref().map(OpsClient::new).transpose()?;
     let jpo = cfg
         .jpo
@@ -274,7 +298,7 @@ pub async fn mailbox(cfg: &Config, observer: &dyn Observer, stop: &Stop) -> anyh
         key: "myepo".into(),
         reason: "the section is missing or disabled: nothing to sync".into(),
     })?;
-    let store = Store::open(&cfg.storage.database)?;
+    let store = open_store(cfg)?;
     let archive = Archive::open(&cfg.storage.archive_dir).await?;
     let client = Client::new(settings)?;
     let mailbox = Mailbox {

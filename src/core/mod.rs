@@ -4,6 +4,7 @@
 pub mod cases;
 pub mod jpo_quota;
 pub mod mailbox;
+pub mod notify;
 pub mod schedule;
 pub mod status;
 pub mod throttle;

@@ -12,6 +12,7 @@
 pub mod cases;
 pub mod communications;
 pub mod jpo_usage;
+pub mod outbox;
 pub mod runs;
 
 use std::path::{Path, PathBuf};
@@ -55,12 +56,16 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_cases.sql"),
     include_str!("migrations/0003_runs.sql"),
     include_str!("migrations/0004_cases.sql"),
+    include_str!("migrations/0005_outbox.sql"),
 ];
 
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// Who is told what: the routing [`outbox::enqueue`] applies when a job records a fact.
+    /// Empty (no deliveries, events only) unless the opener sets it ([`Store::with_routing`]).
+    routing: Arc<crate::core::notify::Routing>,
 }
 
 impl Store {
@@ -87,6 +92,7 @@ impl Store {
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_owned(),
+            routing: Arc::default(),
         })
     }
 
@@ -104,6 +110,17 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The store, writing notification deliveries by `routing` (`config::Notify::routing`).
+    pub fn with_routing(mut self, routing: crate::core::notify::Routing) -> Store {
+        self.routing = Arc::new(routing);
+        self
+    }
+
+    /// The routing a job passes to [`outbox::enqueue`] inside its transactions.
+    pub fn routing(&self) -> Arc<crate::core::notify::Routing> {
+        self.routing.clone()
     }
 
     /// Runs `f` with the connection on the blocking pool.

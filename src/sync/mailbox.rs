@@ -40,11 +40,13 @@ use serde_json::json;
 use crate::archive::{Archive, ArchiveError, DocumentKey, Expectation};
 use crate::config::Myepo as Settings;
 use crate::core::mailbox::{self as core, AfterFailure, FailureKind, Progress, RetryPolicy, Step};
+use crate::core::notify::{Event, OfficeStopped};
 use crate::failpoint;
 use crate::offices::http;
 use crate::offices::myepo::model::{self, Item};
 use crate::offices::myepo::{Client, Listing, MyepoError};
 use crate::store::communications::{self as comms, ArchivedDoc, HandledBy, Listed};
+use crate::store::outbox;
 use crate::store::runs::{self, Outcome, Totals};
 use crate::store::{Store, StoreError, timestamp};
 
@@ -143,6 +145,8 @@ struct Batch {
     opened: Option<Instant>,
     /// How long the last settlement took.
     last_settle: Option<Duration>,
+    /// The run whose notifications the batch's records raise.
+    run_id: Option<i64>,
 }
 
 impl Batch {
@@ -154,6 +158,26 @@ impl Batch {
             self.last_settle,
         )
     }
+}
+
+/// The `office_stop` admin notification a cycle's end raises: the listing failed (the office
+/// down, credentials refused), or archiving paused because the office kept failing.
+fn office_stop(result: &Result<(), SyncError>, report: &Report, now: &str) -> Option<Event> {
+    let reason = match result {
+        Err(SyncError::List(e)) => e.to_string(),
+        _ => report
+            .warnings
+            .iter()
+            .find(|w| w.starts_with("archiving paused"))?
+            .clone(),
+    };
+    Some(Event::OfficeStop(OfficeStopped {
+        office: "EPO MyEPO".into(),
+        job: "mailbox".into(),
+        reason,
+        action: None,
+        stopped_at: now.to_owned(),
+    }))
 }
 
 /// PURE: whether a batch holding `len` communications, open for `open_for` (`None`: nothing
@@ -311,8 +335,16 @@ impl Mailbox<'_> {
         };
         let totals = report.totals();
         let end = timestamp(Utc::now());
+        let stop = office_stop(&result, &report, &end);
+        let routing = self.store.routing();
         self.store
-            .call(move |c| runs::finish(c, run_id, totals, outcome, error.as_deref(), &end))
+            .write(move |tx| {
+                runs::finish(tx, run_id, totals, outcome, error.as_deref(), &end)?;
+                if let Some(e) = &stop {
+                    outbox::enqueue(tx, &routing, e, Some(run_id), &end)?;
+                }
+                Ok(())
+            })
             .await?;
         result.map(|()| report)
     }
@@ -382,7 +414,10 @@ impl Mailbox<'_> {
             ..RetryPolicy::default()
         };
         let mut office_failures_in_a_row = 0;
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            run_id: Some(report.run_id),
+            ..Batch::default()
+        };
         let mut settling = Settling::Idle;
         for p in to_archive {
             if self.stop.requested().is_some() {
@@ -440,8 +475,16 @@ impl Mailbox<'_> {
                         kind,
                     );
                     let (id, at, r) = (p.id.clone(), timestamp(Utc::now()), reason.clone());
+                    let (routing, run_id) = (self.store.routing(), Some(report.run_id));
                     self.store
-                        .write(move |tx| comms::record_failure(tx, &id, &r, after, &at))
+                        .write(move |tx| {
+                            comms::record_failure(tx, &id, &r, after, &at)?;
+                            if matches!(after, AfterFailure::Quarantine { .. }) {
+                                let event = outbox::quarantine_event(tx, &id)?;
+                                outbox::enqueue(tx, &routing, &event, run_id, &at)?;
+                            }
+                            Ok(())
+                        })
                         .await?;
                     if matches!(after, AfterFailure::Quarantine { .. }) {
                         tracing::error!(id = %p.id, "quarantined after {} attempts: {reason}", policy.max_attempts);
@@ -500,7 +543,7 @@ impl Mailbox<'_> {
         let done = std::mem::take(&mut batch.done);
         batch.opened = None;
         let claims = batch.claimed.keys().cloned().collect();
-        Settling::Running(Box::pin(self.settle_batch(done, claims, observer)))
+        Settling::Running(Box::pin(self.settle_batch(done, claims, batch.run_id, observer)))
     }
 
     /// Settles what the batch holds and waits for it (after the running settlement).
@@ -523,6 +566,7 @@ impl Mailbox<'_> {
         &self,
         mut done: Vec<Archived>,
         claims: Vec<String>,
+        run_id: Option<i64>,
         observer: &dyn Observer,
     ) -> Result<Settled, SyncError> {
         let started = Instant::now();
@@ -539,10 +583,14 @@ impl Mailbox<'_> {
         let records: Vec<(String, Vec<ArchivedDoc>)> =
             done.iter().map(|a| (a.id.clone(), a.docs.clone())).collect();
         let at = timestamp(Utc::now());
+        let routing = self.store.routing();
         self.store
             .write(move |tx| {
                 for (id, docs) in &records {
-                    comms::record_archived(tx, id, docs, &at)?;
+                    if comms::record_archived(tx, id, docs, &at)? {
+                        let event = outbox::communication_event(tx, id)?;
+                        outbox::enqueue(tx, &routing, &event, run_id, &at)?;
+                    }
                 }
                 Ok(())
             })

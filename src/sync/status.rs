@@ -29,13 +29,14 @@ use chrono::{DateTime, Duration, Utc};
 use crate::config;
 use crate::core::cases::{CaseKey, Kind, Office, parse_case};
 use crate::core::jpo_quota::{ApiUsage, jst_day};
+use crate::core::notify::{Event, OfficeStopped};
 use crate::core::schedule::{JpCandidate, choose_jp, not_found_wait_days};
 use crate::core::status::{self, CaseStatus};
 use crate::offices::jpo::{JpoClient, JpoError};
 use crate::offices::ops::{OpsClient, OpsError};
 use crate::store::cases::{self as cases_db, CaseRow};
 use crate::store::runs::{self, Outcome, Totals};
-use crate::store::{Store, StoreError, jpo_usage, timestamp};
+use crate::store::{Store, StoreError, jpo_usage, outbox, timestamp};
 
 /// The JPO API the status cycle uses.
 pub const JPO_API: &str = "app_progress";
@@ -76,6 +77,10 @@ pub struct Report {
     pub stopped: Vec<String>,
     /// Worth knowing, not a failure (e.g. a JPO daily cap reached earlier than counted).
     pub notes: Vec<String>,
+    /// `(office, reason)` of each office part that stopped (credentials, quota, the office
+    /// down beyond the retries): each becomes an `office_stop` admin notification, written
+    /// with the run's end.
+    pub office_stops: Vec<(&'static str, String)>,
     pub ops_requests: u64,
     pub ops_rejected: u64,
     pub jpo_requests: u64,
@@ -181,8 +186,28 @@ impl StatusSync<'_> {
             Ok(()) => (Outcome::Partial, report.stopped.first().cloned()),
         };
         let end = timestamp(Utc::now().max(now));
+        let stops: Vec<Event> = report
+            .office_stops
+            .iter()
+            .map(|(office, reason)| {
+                Event::OfficeStop(OfficeStopped {
+                    office: (*office).to_owned(),
+                    job: "status".into(),
+                    reason: reason.clone(),
+                    action: None,
+                    stopped_at: end.clone(),
+                })
+            })
+            .collect();
+        let routing = self.store.routing();
         self.store
-            .call(move |c| runs::finish(c, run_id, totals, outcome, error.as_deref(), &end))
+            .write(move |tx| {
+                runs::finish(tx, run_id, totals, outcome, error.as_deref(), &end)?;
+                for e in &stops {
+                    outbox::enqueue(tx, &routing, e, Some(run_id), &end)?;
+                }
+                Ok(())
+            })
             .await?;
         result.map(|()| report)
     }
@@ -271,7 +296,9 @@ impl StatusSync<'_> {
             match ops.register(&case.number).await {
                 Ok(st) => {
                     let case = &self.resolve(case, &st.application_number).await?;
-                    let changes = self.record(case, CaseStatus::Ep(st), now, Vec::new()).await?;
+                    let changes = self
+                        .record(case, CaseStatus::Ep(st), now, Vec::new(), report.run_id)
+                        .await?;
                     report.ep_checked += 1;
                     observer.checked(&case.label(), &changes);
                     push_changes(report, case, changes);
@@ -288,10 +315,12 @@ impl StatusSync<'_> {
                 }
                 Err(e) if e.needs_person() => {
                     report.needs_person.push(e.to_string());
+                    report.office_stops.push(("EPO OPS", e.to_string()));
                     break;
                 }
                 Err(e) => {
                     // Not this case's doing: it keeps its status and no error is pinned on it.
+                    report.office_stops.push(("EPO OPS", e.to_string()));
                     report.stopped.push(format!(
                         "EP status stopped, {} case(s) not refreshed this cycle: {e}",
                         ep.len() - i
@@ -342,7 +371,9 @@ impl StatusSync<'_> {
             let usage = client.usage();
             match result {
                 Ok(st) => {
-                    let changes = self.record(case, CaseStatus::Jp(st), now, usage).await?;
+                    let changes = self
+                        .record(case, CaseStatus::Jp(st), now, usage, report.run_id)
+                        .await?;
                     report.jp_checked += 1;
                     observer.checked(&case.label(), &changes);
                     push_changes(report, case, changes);
@@ -371,10 +402,12 @@ impl StatusSync<'_> {
                 Err(e) if e.needs_person() => {
                     self.save_usage(usage).await?;
                     report.needs_person.push(e.to_string());
+                    report.office_stops.push(("JPO", e.to_string()));
                     break;
                 }
                 Err(e) => {
                     self.save_usage(usage).await?;
+                    report.office_stops.push(("JPO", e.to_string()));
                     report.stopped.push(format!(
                         "JP status stopped, {} case(s) not refreshed this cycle: {e}",
                         jp.len() - i
@@ -394,10 +427,12 @@ impl StatusSync<'_> {
         new: CaseStatus,
         now: DateTime<Utc>,
         usage: Vec<ApiUsage>,
+        run_id: i64,
     ) -> Result<Vec<String>, StatusError> {
         let id = case.id;
         let label = case.label();
         let stamp = timestamp(now);
+        let routing = self.store.routing();
         let summaries = self
             .store
             .write(move |tx| {
@@ -408,11 +443,15 @@ impl StatusSync<'_> {
                 };
                 let fp = status::fingerprint(&new);
                 let current = status::current(&new);
-                cases_db::record_check(tx, id, &new, &fp, &current, &changes, &stamp)?;
+                if cases_db::record_check(tx, id, &new, &fp, &current, &changes, &stamp)? > 0 {
+                    let event = outbox::change_event(tx, id, &changes, &stamp)?;
+                    outbox::enqueue(tx, &routing, &event, Some(run_id), &stamp)?;
+                }
                 jpo_usage::save(tx, &usage)?;
                 Ok(changes.into_iter().map(|c| c.summary).collect())
             })
             .await?;
+        crate::failpoint::hit("after_record_check");
         Ok(summaries)
     }
 

@@ -1,0 +1,78 @@
+//! What a notification says: subject lines here; the message bodies (text and HTML from
+//! templates) are built by the email channel.
+
+use crate::core::cases::Office;
+use crate::core::notify::Event;
+
+/// The office tag a subject starts with.
+fn tag(office: Office) -> &'static str {
+    match office {
+        Office::Ep => "[EPO]",
+        Office::Jp => "[JPO]",
+    }
+}
+
+/// One line saying what happened: the subject of an alert, the title of a desktop
+/// notification or a Teams card, the `about` of a failure report.
+///
+/// `[EPO] EP23184567 · ACME-P-0042-EP · Form 2004 · Communication under Rule 71(3) EPC · dated 2026-03-14`
+pub fn headline(event: &Event) -> String {
+    let join = |parts: Vec<Option<String>>| parts.into_iter().flatten().collect::<Vec<_>>().join(" · ");
+    match event {
+        Event::Communication(c) => format!(
+            "{} {}",
+            tag(c.office),
+            join(vec![
+                Some(c.case.clone().unwrap_or_else(|| c.application_number.clone())),
+                c.client_reference.clone(),
+                Some(format!("Form {}", c.document_code)),
+                Some(c.title.clone()),
+                Some(format!("dated {}", c.dispatch_date)),
+            ])
+        ),
+        Event::Change(c) => {
+            let what = match c.changes.as_slice() {
+                [one] => one
+                    .summary
+                    .strip_prefix(&format!("{}: ", c.case))
+                    .unwrap_or(&one.summary)
+                    .to_owned(),
+                many => format!("{} changes", many.len()),
+            };
+            format!(
+                "{} {}",
+                tag(c.office),
+                join(vec![Some(c.case.clone()), c.client_reference.clone(), Some(what)])
+            )
+        }
+        Event::Quarantine(q) => format!(
+            "[mailroom] quarantined: {}",
+            join(vec![
+                Some(q.application_number.clone()),
+                q.client_reference.clone(),
+                Some(format!("Form {}", q.document_code)),
+                Some(format!("dated {}", q.dispatch_date)),
+                Some(format!("communication {}", q.id)),
+            ])
+        ),
+        Event::OfficeStop(s) => format!("[mailroom] {} stopped ({} job): {}", s.office, s.job, s.reason),
+        Event::DeliveryFailed(f) => format!(
+            "[mailroom] notification not delivered to {} {}: {}",
+            f.channel.as_str(),
+            f.recipient,
+            f.about
+        ),
+        Event::Digest(d) => {
+            if d.nothing_happened() {
+                format!("[mailroom] digest {}: nothing happened", d.day)
+            } else {
+                format!(
+                    "[mailroom] digest {}: {} new communication(s), {} case(s) changed",
+                    d.day,
+                    d.communications.len(),
+                    d.changes.len()
+                )
+            }
+        }
+    }
+}

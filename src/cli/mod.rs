@@ -17,6 +17,7 @@ mod changes;
 mod communications;
 mod config_cmd;
 mod demo;
+mod desktop;
 mod export;
 mod sandbox;
 mod sync;
@@ -74,6 +75,8 @@ enum Command {
     Sandbox(sandbox::Args),
     /// Show the effective configuration (secrets redacted) and where it came from
     Config,
+    /// Show desktop notifications for new communications and changes (runs in your session)
+    Desktop(desktop::Args),
 }
 
 /// A failure with the exit status it maps to.
@@ -157,6 +160,7 @@ fn try_main(cli: Cli) -> Result<(), Failure> {
             Command::Export(args) => Ok(export::run(args, &load_config(&source, Access::Read)?).await?),
             Command::Sandbox(args) => Ok(sandbox::run(args).await?),
             Command::Config => Ok(config_cmd::run(&load_config(&source, Access::Read)?)?),
+            Command::Desktop(args) => Ok(desktop::run(args, &load_config(&source, Access::Read)?).await?),
         }
     })
 }

@@ -76,3 +76,59 @@ pub fn headline(event: &Event) -> String {
         }
     }
 }
+
+/// A message's words: the subject, the plain-text part, the HTML part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// What a template may need besides the event.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Where the archive is, so a message can name each file's full path.
+    pub archive_dir: std::path::PathBuf,
+}
+
+/// The message templates: built in, each overridable by a file of the same name in
+/// `[notify] templates_dir`.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Templates {
+    pub fn load(dir: Option<&std::path::Path>) -> Result<Templates, super::SetupError> {
+        Ok(Templates {
+            dir: dir.map(std::path::Path::to_path_buf),
+        })
+    }
+
+    /// The message for one event.
+    pub fn render(&self, event: &Event, ctx: &Context) -> Result<Rendered, super::SendError> {
+        let subject = headline(event);
+        let text = format!(
+            "{subject}\n\n{}\n(archive: {}; templates: {:?})\n",
+            serde_json::to_string_pretty(event).unwrap_or_default(),
+            ctx.archive_dir.display(),
+            self.dir
+        );
+        let html = format!("<pre>{}</pre>", escape(&text));
+        Ok(Rendered { subject, text, html })
+    }
+
+    /// One message standing for many alerts to one recipient.
+    pub fn render_summary(&self, events: &[Event], ctx: &Context) -> Result<Rendered, super::SendError> {
+        let subject = format!("[mailroom] {} new alerts", events.len());
+        let text = events.iter().map(headline).collect::<Vec<_>>().join("\n");
+        let text = format!("{text}\n(archive: {})\n", ctx.archive_dir.display());
+        let html = format!("<pre>{}</pre>", escape(&text));
+        Ok(Rendered { subject, text, html })
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}

@@ -3,7 +3,8 @@
 //! `MAILROOM_FAILPOINT=<name>` makes the process abort (no unwinding, no cleanup, like a
 //! power cut) the first time execution reaches `hit("<name>")`; `<name>:<n>` aborts on the
 //! n-th time. Without the variable `hit` costs one relaxed atomic load after the first call.
-//! The names are the steps of the mailbox pipeline, listed in [`NAMES`].
+//! The names are the steps of the mailbox pipeline, listed in [`NAMES`], then those of the
+//! status cycle ([`STATUS`]) and of the outbox drain ([`NOTIFY`]).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,9 +22,13 @@ pub const NAMES: &[&str] = &[
     "after_record_archived",
     "after_mark_request",
     "after_record_handled",
-    "after_record_check",
-    "after_send",
 ];
+
+/// The status cycle's: after a case's check (snapshot, changes, outbox rows) is committed.
+pub const STATUS: &[&str] = &["after_record_check"];
+
+/// The outbox drain's: after a channel accepted a message, before it is recorded `sent`.
+pub const NOTIFY: &[&str] = &["after_send"];
 
 struct Armed {
     name: String,
@@ -51,7 +56,10 @@ fn armed() -> Option<&'static Armed> {
 
 /// Aborts the process here if this failpoint is armed and its turn has come.
 pub fn hit(name: &'static str) {
-    debug_assert!(NAMES.contains(&name), "unknown failpoint {name}");
+    debug_assert!(
+        NAMES.contains(&name) || STATUS.contains(&name) || NOTIFY.contains(&name),
+        "unknown failpoint {name}"
+    );
     if let Some(a) = armed()
         && a.name == name
         && a.hits.fetch_add(1, Ordering::Relaxed) + 1 == a.on_hit

@@ -14,7 +14,60 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Env, stderr, stdout};
+use common::{Env, ok, stderr, stdout, synthetic_ep};
+
+/// Notifications for every test here: written as `.eml` files, so each fact has deliveries.
+const NOTIFY: &str = r#"
+[notify.email]
+transport = "file"
+file_dir = "data/mail"
+from = "mailroom <mailroom@firm.example>"
+to = ["formalities@firm.example"]
+"#;
+
+fn with_notifications(env: &Env) {
+    let mut text = std::fs::read_to_string(env.config_path()).expect("config");
+    text.push_str(NOTIFY);
+    std::fs::write(env.config_path(), text).expect("config");
+}
+
+/// The outbox invariant after a crash: a communication recorded `archived` (or `handled`)
+/// has exactly one `communication` event, with its delivery; one not recorded has none.
+/// Returns how many communications were archived, so an empty check cannot pass as proof.
+fn assert_recorded_with_notifications(env: &Env, what: &str) -> usize {
+    let db = env.db();
+    let mut st = db
+        .prepare(
+            "SELECT c.id, c.state, (SELECT count(*) FROM notify_events e WHERE e.dedupe_key = 'communication:' || c.id),
+                    (SELECT count(*) FROM notify_deliveries d JOIN notify_events e ON e.id = d.event_id
+                     WHERE e.dedupe_key = 'communication:' || c.id)
+             FROM communications c",
+        )
+        .expect("query");
+    let rows: Vec<(String, String, i64, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let mut archived = 0;
+    for (id, state, events, deliveries) in rows {
+        if matches!(state.as_str(), "archived" | "handled") {
+            archived += 1;
+            assert_eq!(
+                (events, deliveries),
+                (1, 1),
+                "{what}: {id} is {state} without its notification"
+            );
+        } else {
+            assert_eq!(
+                (events, deliveries),
+                (0, 0),
+                "{what}: {id} is {state} but was announced"
+            );
+        }
+    }
+    archived
+}
 
 /// Runs until a cycle succeeds (bounded), then checks the end state and that one more run
 /// changes nothing at the office or in the database.
@@ -70,6 +123,7 @@ async fn killed_at_every_step_nothing_is_lost_or_duplicated() {
         };
         for nth in nths {
             let env = Env::empty().await;
+            with_notifications(&env);
             env.create(4, 40_000).await;
             let spec = format!("{name}:{nth}");
             let mut cmd = env.mailroom(&["sync", "mailbox"]);
@@ -81,6 +135,10 @@ async fn killed_at_every_step_nothing_is_lost_or_duplicated() {
             assert!(reached, "{spec} was never reached: {}", stderr(&out));
             assert!(!out.status.success(), "{spec}: the process survived its crash");
             let checked = env.assert_nothing_handled_unarchived().await;
+            let announced = assert_recorded_with_notifications(&env, &spec);
+            if *name == "after_record_archived" {
+                assert!(announced > 0, "{spec}: nothing recorded before the crash");
+            }
             // These steps come after a mark request was answered: the office must show marks,
             // each of them checked above, or the crash check was empty.
             if matches!(*name, "after_mark_request" | "after_record_handled") {
@@ -92,12 +150,82 @@ async fn killed_at_every_step_nothing_is_lost_or_duplicated() {
                 crashes_after_marking += 1;
             }
             recover_and_check(&env).await;
+            assert_eq!(
+                assert_recorded_with_notifications(&env, &spec),
+                4,
+                "{spec}: after recovery"
+            );
         }
     }
     assert_eq!(
         crashes_after_marking, 4,
         "the marking failpoints were all exercised"
     );
+}
+
+/// The status cycle's transaction: a crash after the first case's check is committed leaves
+/// that case's snapshot, changes and `change` event all there, and the other cases' none of
+/// them; the next cycle records the rest, each change announced once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_in_the_status_cycle_leaves_each_change_with_its_notification_or_neither() {
+    let env = Env::empty().await;
+    with_notifications(&env);
+    let numbers = synthetic_ep(&env, 3).await;
+    for n in &numbers {
+        ok(&env, &["cases", "add", n]).await;
+    }
+    ok(&env, &["sync", "status"]).await;
+    for n in &numbers {
+        env.post(&format!("/_sandbox/cases/ep/{n}/advance"), serde_json::json!({}))
+            .await;
+    }
+    let check = |what: &str| -> (i64, i64) {
+        let db = env.db();
+        let per_case: Vec<(String, i64, i64)> = db
+            .prepare(
+                "SELECT c.number,
+                        (SELECT count(DISTINCT detected_at) FROM changes ch WHERE ch.case_id = c.id),
+                        (SELECT count(*) FROM notify_events e WHERE e.kind = 'change'
+                           AND json_extract(e.payload_json, '$.number') = c.number)
+                 FROM cases c",
+            )
+            .expect("query")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        for (number, checks_with_changes, events) in &per_case {
+            assert_eq!(
+                checks_with_changes, events,
+                "{what}: {number} changed without its notification (or the reverse)"
+            );
+        }
+        let deliveries: i64 = db
+            .query_row(
+                "SELECT count(*) FROM notify_deliveries d JOIN notify_events e ON e.id = d.event_id WHERE e.kind = 'change'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        (per_case.iter().map(|(_, c, _)| c).sum(), deliveries)
+    };
+    let mut cmd = env.mailroom(&["sync", "status"]);
+    cmd.env("MAILROOM_FAILPOINT", "after_record_check:2");
+    let out = env.run(cmd).await;
+    assert!(
+        stderr(&out).contains("failpoint after_record_check reached"),
+        "{}",
+        stderr(&out)
+    );
+    let (changed, deliveries) = check("after the crash");
+    assert_eq!(
+        (changed, deliveries),
+        (2, 2),
+        "two cases were recorded before the crash"
+    );
+    ok(&env, &["sync", "status"]).await;
+    let (changed, deliveries) = check("after recovery");
+    assert_eq!((changed, deliveries), (3, 3), "each change announced once");
 }
 
 /// A small deterministic PRNG: the sequence of kill times is the same on every run.

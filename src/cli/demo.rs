@@ -54,7 +54,7 @@ pub async fn run(args: Args, wait: std::time::Duration) -> anyhow::Result<()> {
     let restart = restart_command(&dir.join("sandbox"), sandbox.addr());
     let result = async {
         let text = format!(
-            "{}{}",
+            "{}{}{DEMO_NOTIFY}",
             dead_sandbox_header(&sandbox.base_url(), &restart, &dir),
             sandbox_config_toml(&sandbox.urls(), &dir, 1.0)
         );
@@ -64,12 +64,13 @@ pub async fn run(args: Args, wait: std::time::Duration) -> anyhow::Result<()> {
         let cfg = Config::load_with_env(&ConfigSource::Named(config_path.clone()), &[])?;
         let report = super::sync::mailbox(&cfg, &Quiet, &crate::signals::Stop::never()).await?;
         let status = status_demo(&cfg, &sandbox.base_url()).await?;
-        anyhow::Ok((cfg, report, status))
+        let mail = mail_demo(&cfg).await?;
+        anyhow::Ok((cfg, report, status, mail))
     }
     .await;
     let base = sandbox.base_url();
     sandbox.stop().await.context("stopping the sandbox")?;
-    let (cfg, report, (first, advanced, second)) = result?;
+    let (cfg, report, (first, advanced, second), mail) = result?;
     let followed = followed_cases(&cfg).await?;
 
     let mut out =
@@ -92,6 +93,7 @@ pub async fn run(args: Args, wait: std::time::Duration) -> anyhow::Result<()> {
     out.push_str(&super::sync::status_summary(&second));
     out.push_str("\nThe cases followed, and where each came from:\n");
     out.push_str(&followed);
+    out.push_str(&mail);
     out.push_str(&format!(
         "\narchive:   {}\ndatabase:  {}\nconfig:    {}\n\nSee what was archived:\n  mailroom --config {} communications\nSee the cases and their changes:\n  mailroom --config {} cases list\n  mailroom --config {} changes\n\nThe demo's sandbox has stopped. To sync again with this configuration, start it again:\n  {restart}\n",
         cfg.storage.archive_dir.display(),
@@ -102,6 +104,63 @@ pub async fn run(args: Args, wait: std::time::Duration) -> anyhow::Result<()> {
         config_path.display(),
     ));
     super::print_stdout(&out)
+}
+
+/// Who the demo tells what: mail as `.eml` files in `DIR/mail`, no server needed.
+const DEMO_NOTIFY: &str = r#"
+# Notifications: the demo writes each mail as an .eml file into DIR/mail instead of sending it
+# (open one in a mail client). A real configuration names an SMTP server (config.example.toml).
+[notify.email]
+transport = "file"
+file_dir = "mail"
+from = "mailroom demo <mailroom@demo.invalid>"
+to = ["formalities@demo.invalid"]
+admin_to = ["it@demo.invalid"]
+
+[[notify.email.rules]]
+client_reference = "MR-JP*"
+to = ["jp-team@demo.invalid"]
+
+[notify.digest]
+to = ["formalities@demo.invalid"]
+"#;
+
+/// Queues today's digest, sends everything the outbox holds (into `DIR/mail`), and says
+/// where the mail went.
+async fn mail_demo(cfg: &Config) -> anyhow::Result<String> {
+    let store = super::sync::open_store(cfg)?;
+    let routing = store.routing();
+    let now = Utc::now();
+    let day = chrono::Local::now().date_naive().to_string();
+    store
+        .write(move |tx| {
+            let digest = crate::notify::digest::gather(tx, &day, now)?;
+            crate::store::outbox::enqueue(
+                tx,
+                &routing,
+                &crate::core::notify::Event::Digest(digest),
+                None,
+                &timestamp(now),
+            )
+        })
+        .await?;
+    let sent = super::sync::drain(cfg).await?;
+    let dir = match cfg.notify.email.as_ref().map(|e| &e.transport) {
+        Some(crate::config::Transport::File { dir }) => dir.clone(),
+        _ => anyhow::bail!("the demo's configuration lost its [notify.email] file transport"),
+    };
+    let mut out = format!(
+        "\nWho was told what: {} mail(s) written to {}\n",
+        sent.sent,
+        dir.display()
+    );
+    if let Some(line) = sent.line() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out.push_str(
+        "  Open any .eml file there in a mail client: each new communication's alert carries its PDF.\n",
+    );
+    Ok(out)
 }
 
 /// The comment header of the configuration the demo leaves behind.

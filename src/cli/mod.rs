@@ -19,6 +19,8 @@ mod config_cmd;
 mod demo;
 mod desktop;
 mod export;
+mod notify_cmd;
+mod outbox;
 mod sandbox;
 mod sync;
 
@@ -77,6 +79,11 @@ enum Command {
     Config,
     /// Show desktop notifications for new communications and changes (runs in your session)
     Desktop(desktop::Args),
+    /// The notifications waiting, sent and failed; send now; retry a failed one
+    Outbox(outbox::Args),
+    /// Test the notification channels; send today's digest
+    #[command(subcommand)]
+    Notify(notify_cmd::Command),
 }
 
 /// A failure with the exit status it maps to.
@@ -160,6 +167,14 @@ fn try_main(cli: Cli) -> Result<(), Failure> {
             Command::Export(args) => Ok(export::run(args, &load_config(&source, Access::Read)?).await?),
             Command::Sandbox(args) => Ok(sandbox::run(args).await?),
             Command::Config => Ok(config_cmd::run(&load_config(&source, Access::Read)?)?),
+            Command::Outbox(args) => {
+                let (cfg, _lock) = prepare(&source, args.writes(), wait).await?;
+                outbox::run(args, &cfg).await
+            }
+            Command::Notify(cmd) => {
+                let (cfg, _lock) = prepare(&source, cmd.writes(), wait).await?;
+                notify_cmd::run(cmd, &cfg).await
+            }
             Command::Desktop(args) => Ok(desktop::run(args, &load_config(&source, Access::Read)?).await?),
         }
     })

@@ -40,16 +40,19 @@ pub enum EventKind {
     DeliveryFailed,
     /// The daily digest.
     Digest,
+    /// `mailroom notify test`: never routed, sent to the channel named on the command line.
+    Test,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::Communication,
         EventKind::Change,
         EventKind::Quarantine,
         EventKind::OfficeStop,
         EventKind::DeliveryFailed,
         EventKind::Digest,
+        EventKind::Test,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +63,7 @@ impl EventKind {
             EventKind::OfficeStop => "office_stop",
             EventKind::DeliveryFailed => "delivery_failed",
             EventKind::Digest => "digest",
+            EventKind::Test => "test",
         }
     }
 
@@ -226,6 +230,14 @@ pub struct JobLine {
     pub last_error: Option<String>,
 }
 
+/// A test message (`mailroom notify test`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestMessage {
+    pub sent_at: String,
+    /// Where it was sent from (the host name), so a receiver knows which mailroom tests.
+    pub from_host: String,
+}
+
 /// What happened, as a notification needs it. Serialised with a `type` tag: this is the
 /// JSON webhook schema.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,6 +249,7 @@ pub enum Event {
     OfficeStop(OfficeStopped),
     DeliveryFailed(DeliveryFailed),
     Digest(Digest),
+    Test(TestMessage),
 }
 
 impl Event {
@@ -248,6 +261,7 @@ impl Event {
             Event::OfficeStop(_) => EventKind::OfficeStop,
             Event::DeliveryFailed(_) => EventKind::DeliveryFailed,
             Event::Digest(_) => EventKind::Digest,
+            Event::Test(_) => EventKind::Test,
         }
     }
 
@@ -261,6 +275,7 @@ impl Event {
             Event::OfficeStop(s) => format!("office_stop:{}:{}:{}", s.job, s.office, s.stopped_at),
             Event::DeliveryFailed(f) => format!("delivery_failed:{}:{}", f.delivery_id, f.failed_at),
             Event::Digest(d) => format!("digest:{}", d.day),
+            Event::Test(t) => format!("test:{}", t.sent_at),
         }
     }
 
@@ -457,6 +472,9 @@ pub struct Delivery {
 pub fn route(event: &Event, routing: &Routing) -> Vec<Delivery> {
     let mut out: Vec<Delivery> = Vec::new();
     let kind = event.kind();
+    if kind == EventKind::Test {
+        return out;
+    }
     let failed = match event {
         Event::DeliveryFailed(f) => Some((f.channel, f.recipient.as_str())),
         _ => None,

@@ -24,6 +24,23 @@ impl Mailer {
         )))
     }
 
+    pub async fn send_test(&self, to: &str) -> Result<String, SendError> {
+        Err(SendError::Transient(format!(
+            "test mail to {to} is not built yet"
+        )))
+    }
+
+    pub async fn send_event_to(
+        &self,
+        to: &str,
+        event: &crate::core::notify::Event,
+    ) -> Result<String, SendError> {
+        Err(SendError::Transient(format!(
+            "{} mail to {to} is not built yet",
+            event.kind().as_str()
+        )))
+    }
+
     pub async fn send_summary(&self, recipient: &str, dues: &[Due]) -> Result<String, SendError> {
         Err(SendError::Transient(format!(
             "summary of {} to {recipient} is not built yet",

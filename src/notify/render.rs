@@ -62,6 +62,7 @@ pub fn headline(event: &Event) -> String {
             f.recipient,
             f.about
         ),
+        Event::Test(t) => format!("[mailroom] test message from {} at {}", t.from_host, t.sent_at),
         Event::Digest(d) => {
             if d.nothing_happened() {
                 format!("[mailroom] digest {}: nothing happened", d.day)

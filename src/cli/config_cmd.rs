@@ -145,7 +145,121 @@ fn render(cfg: &Config) -> String {
         }
         None => s.off("JP status (JPO)"),
     }
+    notify(cfg, &mut out);
     out
+}
+
+fn list(items: &[String]) -> toml::Value {
+    toml::Value::Array(items.iter().cloned().map(toml::Value::String).collect())
+}
+
+/// The conditions of a rule or webhook, as they were written.
+fn filter(s: &mut Section<'_>, f: &crate::core::notify::Filter) {
+    if let Some(o) = f.office {
+        s.text("office", o);
+    }
+    if !f.kinds.is_empty() {
+        let kinds: Vec<String> = f.kinds.iter().map(|k| k.as_str().to_owned()).collect();
+        s.key("kind", list(&kinds));
+    }
+    if !f.document_codes.is_empty() {
+        s.key("document_code", list(&f.document_codes));
+    }
+    if let Some(g) = &f.client_reference {
+        s.text("client_reference", g);
+    }
+    if !f.cases.is_empty() {
+        s.key("case", list(&f.cases));
+    }
+}
+
+fn notify(cfg: &Config, out: &mut String) {
+    use crate::config::{Tls, Transport};
+    let origins = &cfg.origins;
+    let n = &cfg.notify;
+    let mut s = section("notify", origins, out);
+    match &n.templates_dir {
+        Some(d) => s.text("templates_dir", d.display()),
+        None => s
+            .out
+            .push_str("# templates_dir is not set: the built-in templates\n"),
+    }
+    s.int("attempts_per_drain", n.attempts_per_drain);
+    let mut s = section("notify.email", origins, out);
+    match &n.email {
+        Some(e) => {
+            match &e.transport {
+                Transport::Smtp {
+                    host,
+                    port,
+                    tls,
+                    username,
+                    password,
+                    ca_file,
+                    timeout,
+                } => {
+                    s.text("transport", "smtp");
+                    s.text("host", host);
+                    s.int("port", *port);
+                    s.text(
+                        "tls",
+                        match tls {
+                            Tls::Starttls => "starttls",
+                            Tls::Implicit => "implicit",
+                            Tls::None => "none",
+                        },
+                    );
+                    if let Some(u) = username {
+                        s.text("username", u);
+                    }
+                    if password.is_some() {
+                        s.secret("password");
+                    }
+                    if let Some(ca) = ca_file {
+                        s.text("ca_file", ca.display());
+                    }
+                    s.int("timeout_secs", timeout.as_secs());
+                }
+                Transport::File { dir } => {
+                    s.text("transport", "file");
+                    s.text("file_dir", dir.display());
+                }
+            }
+            s.text("from", &e.from);
+            s.key("to", list(&e.to));
+            s.key("admin_to", list(&e.admin_to));
+            s.int("attach_max_bytes", e.attach_max_bytes);
+            s.int("max_alerts_per_cycle", e.max_alerts_per_cycle);
+            for rule in &e.rules {
+                let mut s = array_item("notify.email.rules", origins, out);
+                filter(&mut s, &rule.filter);
+                s.key("to", list(&rule.to));
+            }
+        }
+        None => s.out.push_str("# not configured: nobody is emailed\n"),
+    }
+    let mut s = section("notify.digest", origins, out);
+    s.key("to", list(&n.digest_to));
+    for w in &n.webhooks {
+        let mut s = array_item("notify.webhook", origins, out);
+        s.text("name", &w.name);
+        s.secret("url");
+        s.text("format", format!("{:?}", w.format).to_ascii_lowercase());
+        for (h, _) in &w.headers {
+            s.out.push_str(&format!("# header {h} = \"[redacted]\"\n"));
+        }
+        s.int("timeout_secs", w.timeout.as_secs());
+        filter(&mut s, &w.filter);
+    }
+    let mut s = section("notify.desktop", origins, out);
+    s.flag("enabled", n.desktop);
+}
+
+/// Starts printing one element of an array of tables (`[[name]]`); its values carry the
+/// origin of the array.
+fn array_item<'a>(name: &'static str, origins: &'a Origins, out: &'a mut String) -> Section<'a> {
+    out.push_str(&format!("\n[[{name}]]\n"));
+    Section { name, origins, out }
 }
 
 /// Starts printing section `name`.
@@ -172,8 +286,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let example = std::fs::read_to_string(root.join("config.example.toml")).unwrap();
-        for secret in ["myepo.client_secret", "ops.consumer_secret", "jpo.password"] {
-            std::fs::write(dir.path().join(secret), "s").unwrap();
+        for secret in [
+            "myepo.client_secret",
+            "ops.consumer_secret",
+            "jpo.password",
+            "smtp.password",
+            "teams.url",
+        ] {
+            std::fs::write(dir.path().join(secret), "https://teams.example/workflow?sig=s").unwrap();
         }
         let text = example
             .replace("/etc/mailroom/", &format!("{}/", dir.path().display()))

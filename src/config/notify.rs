@@ -163,7 +163,7 @@ impl OneOrMany {
     }
 }
 
-#[derive(Deserialize, Default, Debug)]
+#[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawNotify {
     email: Option<RawEmail>,
@@ -178,6 +178,20 @@ pub(super) struct RawNotify {
 
 fn three() -> u32 {
     3
+}
+
+/// No `[notify]` at all: what the serde defaults of each key say.
+impl Default for RawNotify {
+    fn default() -> Self {
+        RawNotify {
+            email: None,
+            digest: None,
+            webhook: Vec::new(),
+            desktop: None,
+            templates_dir: None,
+            attempts_per_drain: three(),
+        }
+    }
 }
 
 #[derive(Deserialize, Debug)]
@@ -516,4 +530,106 @@ fn email(e: RawEmail, creds: Option<&std::path::Path>, origins: &mut Origins) ->
         )?,
         rules,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigSource};
+
+    fn load(notify: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("smtp.password"), "pw").unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, notify).unwrap();
+        Config::load_with_env(&ConfigSource::Named(path), &[]).map_err(|e| e.to_string())
+    }
+
+    const EMAIL: &str =
+        "[notify.email]\nhost = \"smtp.firm.example\"\nfrom = \"m <m@f.example>\"\nto = [\"a@f.example\"]\n";
+
+    #[test]
+    fn bad_notify_settings_are_refused_naming_the_key() {
+        let table: &[(&str, &str)] = &[
+            (
+                "[notify.email]\nhost = \"smtp.firm.example\"\ntls = \"none\"\nfrom = \"m@f\"\nto = \"a@f\"\n",
+                "notify.email.tls: \"none\" would send mail and the SMTP password in clear text to smtp.firm.example",
+            ),
+            (
+                "[notify.email]\nfrom = \"m@f\"\nto = \"a@f\"\n",
+                "notify.email.host: the SMTP server is missing",
+            ),
+            (
+                "[notify.email]\ntransport = \"file\"\nfrom = \"m@f\"\nto = \"a@f\"\n",
+                "notify.email.file_dir: transport = \"file\" needs the directory",
+            ),
+            (
+                "[notify.email]\nhost = \"h\"\nfrom = \"m@f\"\nto = [\"not an address\"]\n",
+                "notify.email.to: \"not an address\" is not a mail address",
+            ),
+            (
+                "[notify.email]\nhost = \"h\"\nfrom = \"m@f\"\nto = \"a@f\"\npassword = \"x\"\n",
+                "notify.email.username: a password is set but no username",
+            ),
+            (
+                "[notify.digest]\nto = \"a@f\"\n",
+                "notify.digest.to: the digest is sent by email",
+            ),
+            (
+                "[[notify.webhook]]\nname = \"t\"\nurl = \"https://x.example/\"\nformat = \"json\"\nkind = \"nonsense\"\n",
+                "notify.webhook.0.kind: \"nonsense\" is not an event kind",
+            ),
+            (
+                "[[notify.webhook]]\nname = \"t\"\nurl = \"https://x.example/\"\nformat = \"json\"\noffice = \"US\"\n",
+                "notify.webhook.0.office: \"US\" is not an office",
+            ),
+            (
+                "[[notify.webhook]]\nname = \"t\"\nurl = \"ftp://x.example/?sig=SECRET\"\nformat = \"json\"\n",
+                "notify.webhook.0.url: webhook \"t\": not an http(s) URL",
+            ),
+            (
+                "[[notify.webhook]]\nname = \"t\"\nurl = \"https://a.example/\"\nformat = \"json\"\n[[notify.webhook]]\nname = \"t\"\nurl = \"https://b.example/\"\nformat = \"ntfy\"\n",
+                "notify.webhook.1.name: \"t\" names two webhooks",
+            ),
+            ("[notify.email]\nhosts = \"h\"\n", "hosts"),
+        ];
+        for (text, want) in table {
+            let e = load(text).expect_err(text);
+            assert!(e.contains(want), "{text}\n→ {e}\nwanted {want}");
+            assert!(!e.contains("SECRET"), "a webhook URL leaked into an error: {e}");
+        }
+    }
+
+    #[test]
+    fn a_full_notify_section_loads_into_routes() {
+        let text = format!(
+            "{EMAIL}username = \"u\"\npassword_file = \"smtp.password\"\nadmin_to = \"it@f.example\"\n\
+             [[notify.email.rules]]\nclient_reference = \"ACME-*\"\nto = \"acme@f.example\"\n\
+             [notify.digest]\nto = [\"d@f.example\"]\n\
+             [[notify.webhook]]\nname = \"teams\"\nurl = \"https://t.example/w?sig=1\"\nformat = \"teams\"\nkind = [\"communication\", \"quarantine\"]\n\
+             [notify.desktop]\nenabled = true\n"
+        );
+        let cfg = load(&text).unwrap();
+        let r = cfg.notify.routing();
+        let email = r.email.unwrap();
+        assert_eq!(email.to, ["a@f.example"]);
+        assert_eq!(email.admin_to, ["it@f.example"]);
+        assert_eq!(email.digest_to, ["d@f.example"]);
+        assert_eq!(email.rules[0].filter.client_reference.as_deref(), Some("ACME-*"));
+        assert_eq!(r.webhooks[0].0, "teams");
+        assert_eq!(r.webhooks[0].1.kinds.len(), 2);
+        assert!(r.desktop);
+        let Some(crate::config::Email {
+            transport: crate::config::Transport::Smtp { port, password, .. },
+            ..
+        }) = &cfg.notify.email
+        else {
+            panic!("smtp transport");
+        };
+        assert_eq!(*port, 587, "STARTTLS submission port by default");
+        assert_eq!(password.as_ref().map(|p| p.expose()), Some("pw"));
+        assert!(
+            !format!("{:?}", cfg.notify).contains("sig=1"),
+            "the webhook URL is a secret"
+        );
+    }
 }

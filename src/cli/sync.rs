@@ -54,7 +54,10 @@ pub async fn run(job: Job, cfg: &Config, stop: &Stop) -> Result<(), super::Failu
         Job::Mailbox => {
             let run = mailbox(cfg, observer().as_ref(), stop).await?;
             super::print_stdout(&summary(&run))?;
-            notify_after(cfg).await?;
+            // Stopping means stopping: what is queued is sent by the next job.
+            if run.report.interrupted.is_none() {
+                notify_after(cfg).await?;
+            }
             if let Some(signal) = run.report.interrupted {
                 Err(super::Failure::with_code(
                     signal.exit_code(),

@@ -181,7 +181,7 @@ async fn digest_cmd(args: DigestArgs, cfg: &Config) -> Result<(), super::Failure
             .mailer()
             .ok_or_else(|| anyhow!("[notify.email] is not configured: the digest is sent by email"))?;
         let how = mailer
-            .send_event_to(&to, &event)
+            .send_event_to(&to, &event, &cfg.storage.archive_dir)
             .await
             .map_err(|e| anyhow!("digest to {to} not sent: {e}"))?;
         return Ok(super::print_stdout(&format!(

@@ -179,7 +179,7 @@ impl Sender {
             .email
             .as_ref()
             .ok_or_else(|| SendError::Transient("[notify.email] is not configured any more".into()))?;
-        mailer.send_summary(recipient, dues).await
+        mailer.send_summary(recipient, dues, &self.archive_dir).await
     }
 
     /// Drains every due delivery (see the module doc). Store errors stop the drain; send

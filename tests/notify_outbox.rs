@@ -35,6 +35,21 @@ to = ["grant@firm.example", "partner@firm.example"]
 to = ["digest@firm.example"]
 "#;
 
+/// One route for everything: the tests of the commands count rows, not routes.
+const PLAIN: &str = r#"
+[notify]
+attempts_per_drain = 1
+
+[notify.email]
+transport = "file"
+file_dir = "data/mail"
+from = "mailroom <mailroom@firm.example>"
+to = ["default@firm.example"]
+
+[notify.digest]
+to = ["digest@firm.example"]
+"#;
+
 fn configure(env: &Env, extra: &str) {
     let mut text = std::fs::read_to_string(env.config_path()).expect("config");
     text.push_str(extra);
@@ -95,7 +110,11 @@ async fn each_communication_is_routed_by_the_first_matching_rule_and_sent_once()
     configure(&env, NOTIFY);
     let out = ok(&env, &["sync", "mailbox"]).await;
     let routes = communication_routes(&env);
-    assert_eq!(routes.len(), 12, "one event per archived communication: {routes:#?}");
+    assert_eq!(
+        routes.len(),
+        12,
+        "one event per archived communication: {routes:#?}"
+    );
     let mut used = BTreeMap::new();
     for ((id, reference, code), to) in &routes {
         // The rules, applied by hand: first match wins, else the default.
@@ -111,7 +130,10 @@ async fn each_communication_is_routed_by_the_first_matching_rule_and_sent_once()
     }
     assert_eq!(used.len(), 3, "each route was exercised: {used:?}");
     let deliveries: usize = routes.values().map(Vec::len).sum();
-    assert_eq!(states(&env), BTreeMap::from([("sent".to_owned(), deliveries as i64)]));
+    assert_eq!(
+        states(&env),
+        BTreeMap::from([("sent".to_owned(), deliveries as i64)])
+    );
     assert!(
         out.contains(&format!("notifications: {deliveries} sent")),
         "the sync says what it sent: {out}"
@@ -148,12 +170,19 @@ async fn a_quarantine_and_an_office_stop_are_told_to_the_admin() {
         .expect("rows");
     assert_eq!(
         admin,
-        [("quarantine".to_owned(), "it@firm.example".to_owned(), "sent".to_owned())]
+        [(
+            "quarantine".to_owned(),
+            "it@firm.example".to_owned(),
+            "sent".to_owned()
+        )]
     );
 
     // Credentials refused: the listing fails, the run stops, IT is told once per run.
     let out = env
-        .run(env.mailroom_env(&["sync", "mailbox"], &[("MAILROOM_MYEPO__CLIENT_SECRET", "wrong")]))
+        .run(env.mailroom_env(
+            &["sync", "mailbox"],
+            &[("MAILROOM_MYEPO__CLIENT_SECRET", "wrong")],
+        ))
         .await;
     assert_eq!(out.status.code(), Some(1), "{}", explain(&out));
     let stops: Vec<(String, String)> = db
@@ -168,7 +197,11 @@ async fn a_quarantine_and_an_office_stop_are_told_to_the_admin() {
         .expect("rows");
     assert_eq!(stops.len(), 1, "{stops:?}");
     assert_eq!(stops[0].0, "it@firm.example");
-    assert!(!stops[0].1.contains("wrong"), "a secret in a notification: {}", stops[0].1);
+    assert!(
+        !stops[0].1.contains("wrong"),
+        "a secret in a notification: {}",
+        stops[0].1
+    );
 }
 
 #[tokio::test]
@@ -176,7 +209,7 @@ async fn more_alerts_than_the_cap_to_one_recipient_become_one_summary() {
     let env = Env::empty().await;
     configure(
         &env,
-        &NOTIFY.replace("admin_to = [", "max_alerts_per_cycle = 5\nadmin_to = ["),
+        &PLAIN.replace("to = [\"default", "max_alerts_per_cycle = 5\nto = [\"default"),
     );
     env.create(8, 10_000).await;
     ok(&env, &["sync", "mailbox"]).await;
@@ -190,7 +223,9 @@ async fn more_alerts_than_the_cap_to_one_recipient_become_one_summary() {
         .expect("rows");
     assert_eq!(sent_as.len(), 8, "every alert is recorded sent");
     assert!(
-        sent_as.iter().all(|s| s.starts_with("summary") && *s == sent_as[0]),
+        sent_as
+            .iter()
+            .all(|s| s.starts_with("summary") && *s == sent_as[0]),
         "all eight went out as one summary: {sent_as:?}"
     );
     assert_eq!(eml_files(&env.data_dir().join("mail")).len(), 1, "one mail");
@@ -199,7 +234,7 @@ async fn more_alerts_than_the_cap_to_one_recipient_become_one_summary() {
 #[tokio::test]
 async fn the_outbox_lists_retries_and_refuses_what_cannot_be_retried() {
     let env = Env::empty().await;
-    configure(&env, NOTIFY);
+    configure(&env, PLAIN);
     env.create(2, 10_000).await;
     ok(&env, &["sync", "mailbox"]).await;
     let db = env.db();
@@ -213,15 +248,23 @@ async fn the_outbox_lists_retries_and_refuses_what_cannot_be_retried() {
     assert!(failed.contains("last error: mailbox full"), "{failed}");
     assert_eq!(failed.lines().count(), 2, "{failed}");
     let json: serde_json::Value = serde_json::from_str(&ok(&env, &["outbox", "--json"]).await).expect("json");
-    assert_eq!(json.as_array().map(Vec::len), Some(2));
+    assert_eq!(json.as_array().map(Vec::len), Some(2), "{json:#}");
 
     let out = env.run(env.mailroom(&["outbox", "send"])).await;
-    assert_eq!(out.status.code(), Some(3), "a failed row is left: {}", explain(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a failed row is left: {}",
+        explain(&out)
+    );
     ok(&env, &["outbox", "retry", "1"]).await;
     let sent = ok(&env, &["outbox", "send"]).await;
     assert!(sent.contains("notifications: 1 sent"), "{sent}");
 
-    for (id, why) in [("1", "was already sent at"), ("99", "no delivery 99 in the outbox")] {
+    for (id, why) in [
+        ("1", "was already sent at"),
+        ("99", "no delivery 99 in the outbox"),
+    ] {
         let out = env.run(env.mailroom(&["outbox", "retry", id])).await;
         assert_eq!(out.status.code(), Some(1), "{}", explain(&out));
         assert!(stderr(&out).contains(why), "{}", stderr(&out));
@@ -231,7 +274,7 @@ async fn the_outbox_lists_retries_and_refuses_what_cannot_be_retried() {
 #[tokio::test]
 async fn the_digest_says_nothing_happened_and_is_queued_once_a_day() {
     let env = Env::empty().await;
-    configure(&env, NOTIFY);
+    configure(&env, PLAIN);
     ok(&env, &["sync", "mailbox"]).await;
     let dry = ok(&env, &["notify", "digest", "--dry-run"]).await;
     assert!(dry.to_ascii_lowercase().contains("nothing happened"), "{dry}");
@@ -243,7 +286,11 @@ async fn the_digest_says_nothing_happened_and_is_queued_once_a_day() {
     assert!(second.contains("already queued today"), "{second}");
     let digests: i64 = env
         .db()
-        .query_row("SELECT count(*) FROM notify_events WHERE kind = 'digest'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM notify_events WHERE kind = 'digest'",
+            [],
+            |r| r.get(0),
+        )
         .expect("count");
     assert_eq!(digests, 1);
 }
@@ -251,7 +298,7 @@ async fn the_digest_says_nothing_happened_and_is_queued_once_a_day() {
 #[tokio::test]
 async fn notify_test_gives_one_verdict_per_channel() {
     let env = Env::empty().await;
-    configure(&env, NOTIFY);
+    configure(&env, PLAIN);
     let out = env
         .run(env.mailroom(&["notify", "test", "--email", "x@firm.example", "--webhook", "nope"]))
         .await;
@@ -272,9 +319,11 @@ async fn the_demo_writes_its_mail_as_eml_files_with_the_pdf() {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mailroom"));
     cmd.args(["demo", "--dir"]).arg(&demo);
     cmd.env_remove("MAILROOM_CONFIG");
-    let out = tokio::task::spawn_blocking(move || common::output_within(&mut cmd, std::time::Duration::from_secs(120)))
-        .await
-        .expect("join");
+    let out = tokio::task::spawn_blocking(move || {
+        common::output_within(&mut cmd, std::time::Duration::from_secs(120))
+    })
+    .await
+    .expect("join");
     assert!(out.status.success(), "{}", explain(&out));
     let text = stdout(&out);
     let mail = demo.join("mail");
@@ -283,12 +332,18 @@ async fn the_demo_writes_its_mail_as_eml_files_with_the_pdf() {
         "the demo points to its mail: {text}"
     );
     let files = eml_files(&mail);
-    assert!(files.len() >= 12, "an alert per communication, the change, the digest: {}", files.len());
+    assert!(
+        files.len() >= 12,
+        "an alert per communication, the change, the digest: {}",
+        files.len()
+    );
     let with_pdf = files
         .iter()
-        .filter(|f| {
-            std::fs::read_to_string(f).is_ok_and(|m| m.contains("Content-Type: application/pdf"))
-        })
+        .filter(|f| std::fs::read_to_string(f).is_ok_and(|m| m.contains("Content-Type: application/pdf")))
         .count();
-    assert!(with_pdf >= 10, "the alerts carry their PDFs: {with_pdf} of {}", files.len());
+    assert!(
+        with_pdf >= 10,
+        "the alerts carry their PDFs: {with_pdf} of {}",
+        files.len()
+    );
 }

@@ -159,7 +159,12 @@ impl Mailer {
 
     /// Sends the message of `event` to `to` outside the outbox (`mailroom notify digest --to`:
     /// a copy on request, so each one is a message of its own); returns its Message-ID.
-    pub async fn send_event_to(&self, to: &str, event: &Event, archive_dir: &Path) -> Result<String, SendError> {
+    pub async fn send_event_to(
+        &self,
+        to: &str,
+        event: &Event,
+        archive_dir: &Path,
+    ) -> Result<String, SendError> {
         let ctx = Context {
             archive_dir: archive_dir.to_path_buf(),
         };

@@ -157,10 +157,57 @@ async fn mail_demo(cfg: &Config) -> anyhow::Result<String> {
     if let Some(line) = sent.line() {
         out.push_str(&format!("  {line}\n"));
     }
-    out.push_str(
-        "  Open any .eml file there in a mail client: each new communication's alert carries its PDF.\n",
-    );
+    let firsts = store
+        .call(|c| {
+            let mut st = c.prepare(
+                "SELECT e.kind, min(d.id) FROM notify_deliveries d JOIN notify_events e ON e.id = d.event_id
+                 WHERE d.state = 'sent' AND e.kind IN ('communication', 'change', 'digest') GROUP BY e.kind",
+            )?;
+            let rows = st
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await?;
+    let files = eml_by_delivery(&dir);
+    for (kind, what) in [
+        ("communication", "a new communication, its PDF attached"),
+        ("change", "a case that changed"),
+        ("digest", "the daily digest"),
+    ] {
+        let file = firsts
+            .iter()
+            .find(|(k, _)| k == kind)
+            .and_then(|(_, id)| files.get(id));
+        if let Some(file) = file {
+            out.push_str(&format!("  {what}: {}\n", file.display()));
+        }
+    }
+    out.push_str("  Open one in a mail client to see what the formalities team receives.\n");
     Ok(out)
+}
+
+/// The `.eml` files of `dir` by the delivery id in their `X-Mailroom-Delivery` header.
+fn eml_by_delivery(dir: &Path) -> std::collections::HashMap<i64, PathBuf> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let header_end = text.find("\r\n\r\n").unwrap_or(text.len());
+        let id = text[..header_end]
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Mailroom-Delivery: "))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok());
+        if let Some(id) = id {
+            out.insert(id, path);
+        }
+    }
+    out
 }
 
 /// The comment header of the configuration the demo leaves behind.

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use common::{Env, explain, stderr, stdout};
 use mailroom::notify::webhook::{SCHEMA, check_teams_message};
@@ -83,7 +85,7 @@ async fn record(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, String) {
+) -> Response {
     let path = uri.path().to_owned();
     r.seen.lock().unwrap().push(Seen {
         method,
@@ -93,7 +95,15 @@ async fn record(
     });
     let answer = r.script.lock().unwrap().get_mut(&path).and_then(VecDeque::pop_front);
     let (code, text) = answer.unwrap_or((200, String::new()));
-    (StatusCode::from_u16(code).unwrap(), text)
+    let status = StatusCode::from_u16(code).unwrap();
+    let mut response = (status, text.clone()).into_response();
+    if status.is_redirection() {
+        // A scripted redirect's text is where it points.
+        response
+            .headers_mut()
+            .insert(LOCATION, HeaderValue::from_str(&text).unwrap());
+    }
+    response
 }
 
 /// Appends `[notify]` with `hooks` (TOML of `[[notify.webhook]]` entries) to the sandbox config.
@@ -295,6 +305,7 @@ async fn a_5xx_is_retried_a_400_fails_at_once_and_is_reported_and_errors_never_s
     let env = Env::empty().await;
     let (rx, base) = Receiver::start(&[
         ("/flaky", &[(500, "busy"), (503, "busy")]),
+        ("/moved", &[(308, "/elsewhere"), (308, "/elsewhere")]),
         (
             "/refuse",
             &[
@@ -321,6 +332,12 @@ format = "json"
 name = "refuse"
 url = "{base}/refuse?sig=REFUSE-SIG"
 format = "json"
+
+[[notify.webhook]]
+name = "moved"
+url = "{base}/moved"
+format = "json"
+headers = {{ Authorization = "Bearer {API_KEY}", X-Api-Key = "{API_KEY}" }}
 
 [[notify.webhook]]
 name = "down"
@@ -366,6 +383,17 @@ timeout_secs = 5
         assert!(!error.contains("REFUSE-SIG") && !error.contains(&base), "{error}");
     }
 
+    // A redirect is not followed (it would carry the webhook's headers elsewhere).
+    assert_eq!(rx.at("/moved").len(), 2);
+    assert!(rx.at("/elsewhere").is_empty(), "a redirect was followed");
+    for id in ids_of(&env, "moved") {
+        let d = &all[&id];
+        assert_eq!((d.2.as_str(), d.3), ("failed", 1), "{d:?}");
+        let error = d.4.as_deref().unwrap();
+        assert!(error.contains("HTTP 308 Permanent Redirect (redirects are not followed"), "{error}");
+    }
+    assert!(!printed.contains(API_KEY), "{printed}");
+
     // A refused connection: retried within the drain, then left pending for the next one.
     for id in ids_of(&env, "down") {
         let d = &all[&id];
@@ -386,10 +414,16 @@ timeout_secs = 5
         .map(|j| serde_json::from_str(&j.unwrap()).unwrap())
         .collect();
     let reported: Vec<i64> = reports.iter().map(|r| r["delivery_id"].as_i64().unwrap()).collect();
-    assert_eq!(reported, refuse_ids, "{reports:#?}");
+    let mut want = refuse_ids.clone();
+    want.extend(ids_of(&env, "moved"));
+    let mut got = reported.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{reports:#?}");
     for r in &reports {
-        assert_eq!(r["recipient"], "refuse");
-        assert!(r["error"].as_str().unwrap().starts_with("webhook refuse: "));
+        let name = r["recipient"].as_str().unwrap();
+        assert!(["refuse", "moved"].contains(&name), "{r:#}");
+        assert!(r["error"].as_str().unwrap().starts_with(&format!("webhook {name}: ")));
     }
 }
 

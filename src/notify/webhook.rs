@@ -117,7 +117,12 @@ pub async fn post(
         Outcome::Delivered => Ok(format!("HTTP {code}")),
         verdict => {
             let excerpt = excerpt(response, hook.url.expose()).await;
-            let text = format!("webhook {name}: HTTP {status}{excerpt}");
+            let hint = if status.is_redirection() {
+                " (redirects are not followed, so that its headers go nowhere else: set url to the final address)"
+            } else {
+                ""
+            };
+            let text = format!("webhook {name}: HTTP {status}{hint}{excerpt}");
             Err(match verdict {
                 Outcome::Retry => SendError::Transient(text),
                 _ => SendError::Permanent(text),

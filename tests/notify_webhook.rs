@@ -38,11 +38,14 @@ impl Seen {
     }
 }
 
+/// Per path, the `(status, body)` answers still to give before the default 200.
+type Script = HashMap<String, VecDeque<(u16, String)>>;
+
 /// What the receiver answers: per path, scripted `(status, body)` first, then 200.
 #[derive(Clone, Default)]
 struct Receiver {
     seen: Arc<Mutex<Vec<Seen>>>,
-    script: Arc<Mutex<HashMap<String, VecDeque<(u16, String)>>>>,
+    script: Arc<Mutex<Script>>,
 }
 
 impl Receiver {
@@ -93,7 +96,12 @@ async fn record(
         headers,
         body: body.to_vec(),
     });
-    let answer = r.script.lock().unwrap().get_mut(&path).and_then(VecDeque::pop_front);
+    let answer = r
+        .script
+        .lock()
+        .unwrap()
+        .get_mut(&path)
+        .and_then(VecDeque::pop_front);
     let (code, text) = answer.unwrap_or((200, String::new()));
     let status = StatusCode::from_u16(code).unwrap();
     let mut response = (status, text.clone()).into_response();
@@ -120,9 +128,7 @@ type Delivery = (String, String, String, i64, Option<String>, Option<String>);
 fn deliveries(env: &Env) -> BTreeMap<i64, Delivery> {
     let db = env.db();
     let mut st = db
-        .prepare(
-            "SELECT id, channel, recipient, state, attempts, last_error, sent_as FROM notify_deliveries",
-        )
+        .prepare("SELECT id, channel, recipient, state, attempts, last_error, sent_as FROM notify_deliveries")
         .unwrap();
     st.query_map([], |r| {
         Ok((
@@ -199,9 +205,19 @@ format = "ntfy"
         .await;
     assert!(out.status.success(), "{}", explain(&out));
     let printed = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(!printed.contains(API_KEY), "the header value reached the output:\n{printed}");
-    assert!(!printed.contains(TEAMS_SIG), "the Teams signature reached the output:\n{printed}");
-    assert!(stdout(&out).contains("notifications: 6 sent"), "{}", explain(&out));
+    assert!(
+        !printed.contains(API_KEY),
+        "the header value reached the output:\n{printed}"
+    );
+    assert!(
+        !printed.contains(TEAMS_SIG),
+        "the Teams signature reached the output:\n{printed}"
+    );
+    assert!(
+        stdout(&out).contains("notifications: 6 sent"),
+        "{}",
+        explain(&out)
+    );
 
     // JSON: our schema, one request per delivery, carrying its delivery id and the event.
     let json = rx.at("/json");
@@ -211,13 +227,26 @@ format = "ntfy"
     for r in &json {
         assert_eq!(r.method, Method::POST);
         assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
-        assert_eq!(r.header("x-api-key").as_deref(), Some(API_KEY), "the secret header arrived");
+        assert_eq!(
+            r.header("x-api-key").as_deref(),
+            Some(API_KEY),
+            "the secret header arrived"
+        );
         let v = r.json();
         assert_eq!(v["schema"], SCHEMA);
         let event = &v["event"];
         assert_eq!(event["type"], "communication", "{v:#}");
-        for field in ["application_number", "document_code", "title", "dispatch_date", "archived_at"] {
-            assert!(event[field].as_str().is_some_and(|s| !s.is_empty()), "{field}: {v:#}");
+        for field in [
+            "application_number",
+            "document_code",
+            "title",
+            "dispatch_date",
+            "archived_at",
+        ] {
+            assert!(
+                event[field].as_str().is_some_and(|s| !s.is_empty()),
+                "{field}: {v:#}"
+            );
         }
         assert!(event["documents"][0]["path"].is_string(), "{v:#}");
         delivered.push(v["delivery"].as_i64().expect("delivery is an integer"));
@@ -235,7 +264,10 @@ format = "ntfy"
     assert_eq!(teams.len(), 2);
     let mut register_links = Vec::new();
     for r in &teams {
-        assert!(r.header("x-api-key").is_none(), "headers belong to their webhook only");
+        assert!(
+            r.header("x-api-key").is_none(),
+            "headers belong to their webhook only"
+        );
         let m = r.json();
         assert_eq!(check_teams_message(&m), Ok(()), "{m:#}");
         let card = &m["attachments"][0]["content"];
@@ -349,7 +381,11 @@ timeout_secs = 5
     );
     env.create(2, 2000).await;
     let out = env.sync().await;
-    assert!(out.status.success(), "a channel failing does not fail the job: {}", explain(&out));
+    assert!(
+        out.status.success(),
+        "a channel failing does not fail the job: {}",
+        explain(&out)
+    );
     let printed = format!("{}{}", stdout(&out), stderr(&out));
     for secret in ["REFUSE-SIG", "DOWN-SIG", "/flaky", "/refuse", "/hook"] {
         assert!(!printed.contains(secret), "{secret} in the output:\n{printed}");
@@ -361,13 +397,24 @@ timeout_secs = 5
 
     // 500, 503, then 200 for the first delivery within one drain; the second at once.
     let flaky = rx.at("/flaky");
-    let by_delivery: Vec<i64> = flaky.iter().map(|r| r.json()["delivery"].as_i64().unwrap()).collect();
+    let by_delivery: Vec<i64> = flaky
+        .iter()
+        .map(|r| r.json()["delivery"].as_i64().unwrap())
+        .collect();
     let ids = ids_of(&env, "flaky");
-    assert_eq!(by_delivery, [ids[0], ids[0], ids[0], ids[1]], "same delivery id on every try");
+    assert_eq!(
+        by_delivery,
+        [ids[0], ids[0], ids[0], ids[1]],
+        "same delivery id on every try"
+    );
     let all = deliveries(&env);
     for id in &ids {
         let d = &all[id];
-        assert_eq!((d.2.as_str(), d.5.as_deref()), ("sent", Some("HTTP 200")), "{d:?}");
+        assert_eq!(
+            (d.2.as_str(), d.5.as_deref()),
+            ("sent", Some("HTTP 200")),
+            "{d:?}"
+        );
     }
 
     // 400: failed after one request, the error names the webhook, quotes the answer, and
@@ -378,7 +425,10 @@ timeout_secs = 5
         let d = &all[id];
         assert_eq!((d.2.as_str(), d.3), ("failed", 1), "{d:?}");
         let error = d.4.as_deref().unwrap();
-        assert!(error.starts_with("webhook refuse: HTTP 400 Bad Request"), "{error}");
+        assert!(
+            error.starts_with("webhook refuse: HTTP 400 Bad Request"),
+            "{error}"
+        );
         assert!(error.contains("bad request for [url]"), "{error}");
         assert!(!error.contains("REFUSE-SIG") && !error.contains(&base), "{error}");
     }
@@ -390,7 +440,10 @@ timeout_secs = 5
         let d = &all[&id];
         assert_eq!((d.2.as_str(), d.3), ("failed", 1), "{d:?}");
         let error = d.4.as_deref().unwrap();
-        assert!(error.contains("HTTP 308 Permanent Redirect (redirects are not followed"), "{error}");
+        assert!(
+            error.contains("HTTP 308 Permanent Redirect (redirects are not followed"),
+            "{error}"
+        );
     }
     assert!(!printed.contains(API_KEY), "{printed}");
 
@@ -400,7 +453,10 @@ timeout_secs = 5
         assert_eq!((d.2.as_str(), d.3), ("pending", 1), "{d:?}");
         let error = d.4.as_deref().unwrap();
         assert!(error.starts_with("webhook down: cannot connect"), "{error}");
-        assert!(!error.contains("DOWN-SIG") && !error.contains(&dead.to_string()), "{error}");
+        assert!(
+            !error.contains("DOWN-SIG") && !error.contains(&dead.to_string()),
+            "{error}"
+        );
     }
 
     // Each failure raised one delivery_failed event naming the webhook.
@@ -413,7 +469,10 @@ timeout_secs = 5
         .unwrap()
         .map(|j| serde_json::from_str(&j.unwrap()).unwrap())
         .collect();
-    let reported: Vec<i64> = reports.iter().map(|r| r["delivery_id"].as_i64().unwrap()).collect();
+    let reported: Vec<i64> = reports
+        .iter()
+        .map(|r| r["delivery_id"].as_i64().unwrap())
+        .collect();
     let mut want = refuse_ids.clone();
     want.extend(ids_of(&env, "moved"));
     let mut got = reported.clone();
@@ -423,7 +482,12 @@ timeout_secs = 5
     for r in &reports {
         let name = r["recipient"].as_str().unwrap();
         assert!(["refuse", "moved"].contains(&name), "{r:#}");
-        assert!(r["error"].as_str().unwrap().starts_with(&format!("webhook {name}: ")));
+        assert!(
+            r["error"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("webhook {name}: "))
+        );
     }
 }
 

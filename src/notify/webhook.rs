@@ -231,9 +231,13 @@ pub fn payload(format: WebhookFormat, delivery: i64, event: &Event) -> Result<Pa
         WebhookFormat::Teams => {
             let message = teams_message(event);
             if let Err(problems) = check_teams_message(&message) {
-                return Err(format!("the Teams card breaks its rules: {}", problems.join("; ")));
+                return Err(format!(
+                    "the Teams card breaks its rules: {}",
+                    problems.join("; ")
+                ));
             }
-            let body = serde_json::to_vec(&message).map_err(|e| format!("the Teams card does not encode: {e}"))?;
+            let body =
+                serde_json::to_vec(&message).map_err(|e| format!("the Teams card does not encode: {e}"))?;
             Ok(Payload {
                 content_type: "application/json",
                 headers: Vec::new(),
@@ -263,7 +267,10 @@ pub fn ep_register_url(event: &Event) -> Option<String> {
 fn facts(event: &Event) -> Vec<(&'static str, String)> {
     let facts: Vec<(&'static str, Option<String>)> = match event {
         Event::Communication(c) => vec![
-            ("Case", Some(c.case.clone().unwrap_or_else(|| c.application_number.clone()))),
+            (
+                "Case",
+                Some(c.case.clone().unwrap_or_else(|| c.application_number.clone())),
+            ),
             ("Client reference", c.client_reference.clone()),
             ("Form", Some(c.document_code.clone())),
             ("Title", Some(c.title.clone())),
@@ -277,7 +284,11 @@ fn facts(event: &Event) -> Vec<(&'static str, String)> {
             ("Status", c.status.clone()),
             (
                 "Date",
-                c.changes.iter().map(|l| l.date.clone()).filter(|d| !d.is_empty()).max(),
+                c.changes
+                    .iter()
+                    .map(|l| l.date.clone())
+                    .filter(|d| !d.is_empty())
+                    .max(),
             ),
             ("Detected", Some(c.detected_at.clone())),
         ],
@@ -288,7 +299,10 @@ fn facts(event: &Event) -> Vec<(&'static str, String)> {
             ("Form", Some(q.document_code.clone())),
             ("Title", Some(q.title.clone())),
             ("Date", Some(q.dispatch_date.clone())),
-            ("Status", Some(format!("quarantined after {} attempt(s)", q.attempts))),
+            (
+                "Status",
+                Some(format!("quarantined after {} attempt(s)", q.attempts)),
+            ),
             ("Reason", Some(q.reason.clone())),
         ],
         Event::OfficeStop(s) => vec![
@@ -302,7 +316,10 @@ fn facts(event: &Event) -> Vec<(&'static str, String)> {
             ("Channel", Some(f.channel.as_str().to_owned())),
             ("Recipient", Some(f.recipient.clone())),
             ("About", Some(f.about.clone())),
-            ("Status", Some(format!("given up after {} attempt(s)", f.attempts))),
+            (
+                "Status",
+                Some(format!("given up after {} attempt(s)", f.attempts)),
+            ),
             ("Error", Some(f.error.clone())),
             ("Date", Some(f.failed_at.clone())),
         ],
@@ -311,7 +328,14 @@ fn facts(event: &Event) -> Vec<(&'static str, String)> {
             ("New communications", Some(d.communications.len().to_string())),
             ("Cases changed", Some(d.changes.len().to_string())),
             ("Waiting or quarantined", Some(d.outstanding.len().to_string())),
-            ("Notifications failed", Some(d.delivery_failures.len().to_string())),
+            (
+                "Notifications failed",
+                Some(d.delivery_failures.len().to_string()),
+            ),
+        ],
+        Event::Test(t) => vec![
+            ("From", Some(t.from_host.clone())),
+            ("Sent", Some(t.sent_at.clone())),
         ],
     };
     facts
@@ -346,7 +370,7 @@ fn details(event: &Event) -> Vec<String> {
             .chain(d.changes.iter().map(|c| headline(&Event::Change(c.clone()))))
             .chain(d.quota.iter().cloned())
             .collect(),
-        Event::Quarantine(_) | Event::OfficeStop(_) | Event::DeliveryFailed(_) => Vec::new(),
+        Event::Quarantine(_) | Event::OfficeStop(_) | Event::DeliveryFailed(_) | Event::Test(_) => Vec::new(),
     };
     let mut lines: Vec<String> = lines
         .into_iter()
@@ -415,7 +439,9 @@ pub fn check_teams_message(message: &Value) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
     let size = serde_json::to_vec(message).map_or(usize::MAX, |b| b.len());
     if size > TEAMS_MAX_BYTES {
-        problems.push(format!("the message is {size} bytes, above Teams' {TEAMS_MAX_BYTES}"));
+        problems.push(format!(
+            "the message is {size} bytes, above Teams' {TEAMS_MAX_BYTES}"
+        ));
     }
     no_empty_strings(message, &mut problems);
     if message["type"] != "message" {
@@ -472,7 +498,11 @@ pub fn check_teams_message(message: &Value) -> Result<(), Vec<String>> {
             None => problems.push("the card's actions are not an array".into()),
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
 }
 
 /// The body elements' rules: known types only; a TextBlock has text, a FactSet facts of
@@ -519,7 +549,12 @@ fn check_elements(top: &[Value], at: &str, problems: &mut Vec<String>) {
 }
 
 /// Queues the `items` of a Container or Column for checking; it must have some.
-fn push_items<'a>(items: &'a Value, path: &str, stack: &mut Vec<(String, &'a Value)>, problems: &mut Vec<String>) {
+fn push_items<'a>(
+    items: &'a Value,
+    path: &str,
+    stack: &mut Vec<(String, &'a Value)>,
+    problems: &mut Vec<String>,
+) {
     match items.as_array() {
         Some(items) if !items.is_empty() => {
             for (i, item) in items.iter().enumerate() {
@@ -550,7 +585,7 @@ fn no_empty_strings(v: &Value, problems: &mut Vec<String>) {
 pub fn ntfy_priority(kind: EventKind) -> u8 {
     match kind {
         EventKind::Quarantine | EventKind::OfficeStop | EventKind::DeliveryFailed => 4,
-        EventKind::Communication | EventKind::Change => 3,
+        EventKind::Communication | EventKind::Change | EventKind::Test => 3,
         EventKind::Digest => 2,
     }
 }
@@ -565,6 +600,7 @@ fn ntfy_tags(event: &Event) -> String {
         EventKind::OfficeStop => "rotating_light",
         EventKind::DeliveryFailed => "x",
         EventKind::Digest => "newspaper",
+        EventKind::Test => "white_check_mark",
     };
     let office = match event {
         Event::Communication(c) => Some(c.office),
@@ -586,7 +622,10 @@ fn ntfy_tags(event: &Event) -> String {
 /// words (`=?UTF-8?B?…?=`), which ntfy decodes. Each word holds at most 45 bytes of UTF-8
 /// (60 of base64), so it stays within RFC 2047's 75 characters; a character is never split.
 pub fn header_text(text: &str) -> String {
-    let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if text.is_ascii() {
         return text;
     }
@@ -651,7 +690,7 @@ mod tests {
     use super::*;
     use crate::core::notify::{
         CaseChanged, ChangeLine, Channel, Communication, DeliveryFailed, Digest, Document, OfficeStopped,
-        Quarantined,
+        Quarantined, TestMessage,
     };
 
     fn communication() -> Event {
@@ -688,7 +727,11 @@ mod tests {
             changes: (0..lines)
                 .map(|i| ChangeLine {
                     kind: "event".into(),
-                    date: if i == 0 { String::new() } else { "2026-03-14".into() },
+                    date: if i == 0 {
+                        String::new()
+                    } else {
+                        "2026-03-14".into()
+                    },
                     summary: format!("{number}: event {i} {}", "x".repeat(2000)),
                     old: None,
                     new: None,
@@ -745,6 +788,10 @@ mod tests {
                 quota: vec!["EPO OPS: 1.2 GB of 4 GB this week".into()],
                 jobs: Vec::new(),
             }),
+            Event::Test(TestMessage {
+                sent_at: "2026-03-14T08:00:00Z".into(),
+                from_host: "mailroom-01".into(),
+            }),
         ]
     }
 
@@ -782,11 +829,18 @@ mod tests {
     #[test]
     fn the_card_check_catches_each_broken_rule() {
         let good = teams_message(&communication());
-        let breakers: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        type Breaker = Box<dyn Fn(&mut Value)>;
+        let breakers: Vec<(&str, Breaker)> = vec![
             ("type", Box::new(|m| m["type"] = json!("card"))),
             ("exactly one", Box::new(|m| m["attachments"] = json!([]))),
-            ("contentUrl", Box::new(|m| m["attachments"][0]["contentUrl"] = json!("x"))),
-            ("version", Box::new(|m| m["attachments"][0]["content"]["version"] = json!("2.0"))),
+            (
+                "contentUrl",
+                Box::new(|m| m["attachments"][0]["contentUrl"] = json!("x")),
+            ),
+            (
+                "version",
+                Box::new(|m| m["attachments"][0]["content"]["version"] = json!("2.0")),
+            ),
             (
                 "unknown type",
                 Box::new(|m| m["attachments"][0]["content"]["body"][0]["type"] = json!("Image")),
@@ -810,9 +864,7 @@ mod tests {
             ),
             (
                 "unknown type",
-                Box::new(|m| {
-                    m["attachments"][0]["content"]["body"][2]["items"][0]["type"] = json!("Media")
-                }),
+                Box::new(|m| m["attachments"][0]["content"]["body"][2]["items"][0]["type"] = json!("Media")),
             ),
             (
                 "not a Column",
@@ -875,13 +927,19 @@ mod tests {
         assert_eq!(v["schema"], SCHEMA);
         assert_eq!(v["delivery"], 42);
         assert_eq!(v["event"]["type"], "communication");
-        assert_eq!(serde_json::from_value::<Event>(v["event"].clone()).unwrap(), communication());
+        assert_eq!(
+            serde_json::from_value::<Event>(v["event"].clone()).unwrap(),
+            communication()
+        );
     }
 
     fn decode_words(h: &str) -> String {
         h.split(' ')
             .map(|w| {
-                let b64 = w.strip_prefix("=?UTF-8?B?").and_then(|w| w.strip_suffix("?=")).unwrap();
+                let b64 = w
+                    .strip_prefix("=?UTF-8?B?")
+                    .and_then(|w| w.strip_suffix("?="))
+                    .unwrap();
                 String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
             })
             .collect()
@@ -891,7 +949,11 @@ mod tests {
     fn header_text_is_ascii_and_decodes_back() {
         assert_eq!(header_text("plain ASCII"), "plain ASCII");
         assert_eq!(header_text("a\r\nb"), "a  b", "no header injection");
-        for text in ["[EPO] EP1 · ACME · Form 2004", "特願2020-123456 の通知", &"ü€😀".repeat(40)] {
+        for text in [
+            "[EPO] EP1 · ACME · Form 2004",
+            "特願2020-123456 の通知",
+            &"ü€😀".repeat(40),
+        ] {
             let h = header_text(text);
             assert!(h.is_ascii(), "{h}");
             assert!(h.split(' ').all(|w| w.len() <= 75), "{h}");
@@ -914,7 +976,7 @@ mod tests {
         assert!(body.contains("Client reference: ACME-P-0042-EP"), "{body}");
         assert!(body.contains("File: EP23184567/2026-03-14_2004"), "{body}");
         let kinds: Vec<u8> = every_kind().iter().map(|e| ntfy_priority(e.kind())).collect();
-        assert_eq!(kinds, [3, 3, 3, 4, 4, 4, 2]);
+        assert_eq!(kinds, [3, 3, 3, 4, 4, 4, 2, 3]);
         for e in every_kind() {
             let p = payload(WebhookFormat::Ntfy, 1, &e).unwrap();
             assert!(p.body.len() <= NTFY_MAX_BODY, "{}", e.kind().as_str());
@@ -925,7 +987,8 @@ mod tests {
     #[test]
     fn scrubbing_removes_the_url_and_its_signature() {
         let url = "https://prod.example/workflows/abc/triggers/manual/paths/invoke?api-version=1&sig=SECRET";
-        let text = format!("error for {url}: /workflows/abc/triggers/manual/paths/invoke?api-version=1&sig=SECRET");
+        let text =
+            format!("error for {url}: /workflows/abc/triggers/manual/paths/invoke?api-version=1&sig=SECRET");
         let s = scrub(&text, url);
         assert!(!s.contains("SECRET"), "{s}");
         assert_eq!(scrub("nothing here", "http://127.0.0.1:1/"), "nothing here");

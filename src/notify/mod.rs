@@ -118,6 +118,8 @@ impl Sender {
         let http = reqwest::Client::builder()
             .user_agent(concat!("mailroom/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
+            // A redirect would carry a webhook's secret headers to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SetupError::Config {
                 key: "notify.webhook".into(),

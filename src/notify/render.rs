@@ -1,8 +1,36 @@
-//! What a notification says: subject lines here; the message bodies (text and HTML from
-//! templates) are built by the email channel.
+//! What a notification says: the subject line ([`headline`]) and the message bodies, a plain
+//! text and an HTML part, from minijinja templates.
+//!
+//! The built-in templates are compiled in (`src/notify/templates/`); a file of the same name
+//! in `[notify] templates_dir` replaces one ([`TEMPLATE_NAMES`]). Every template is rendered
+//! against the [`samples`] when the templates are loaded, so a broken override stops the
+//! configuration from loading, naming the file and line, instead of failing each message at
+//! send time.
+//!
+//! `.html` templates are auto-escaped (minijinja decides by the extension), `.txt` ones are
+//! not. The HTML is made for a narrow reading pane (Outlook's is about 400 px): inline styles
+//! only (mail clients drop `<style>`), no external resources, no script, and long paths and
+//! hashes wrap; `tests/notify_render.rs` checks it in a real browser.
+//!
+//! What each template gets is the view below its `*View` type, serialised: the event's own
+//! fields plus what a reader needs and the event does not carry (each file's full path, the
+//! register link). README, "Who is told what", lists the variables.
 
-use crate::core::cases::Office;
-use crate::core::notify::Event;
+pub mod samples;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Serde;
+use minijinja::{Environment, UndefinedBehavior, Value, context};
+use serde::Serialize;
+
+use super::{SendError, SetupError};
+use crate::core::cases::{Office, parse_case};
+use crate::core::notify::{
+    CaseChanged, Communication, DeliveryFailed, Digest, Event, EventKind, JobLine, Outstanding,
+};
 
 /// The office tag a subject starts with.
 fn tag(office: Office) -> &'static str {
@@ -77,6 +105,33 @@ pub fn headline(event: &Event) -> String {
     }
 }
 
+/// The subject of a summary: how many alerts it stands for, and of which kinds.
+fn summary_subject(events: &[Event]) -> String {
+    let count = |kind| events.iter().filter(|e| e.kind() == kind).count();
+    let communications = count(EventKind::Communication);
+    let changes = count(EventKind::Change);
+    let mut parts = Vec::new();
+    if communications > 0 {
+        parts.push(plural(communications, "new communication", "new communications"));
+    }
+    if changes > 0 {
+        parts.push(plural(changes, "case change", "case changes"));
+    }
+    let others = events.len() - communications - changes;
+    if others > 0 {
+        parts.push(plural(others, "other alert", "other alerts"));
+    }
+    format!(
+        "[mailroom] {}: {}",
+        plural(events.len(), "alert", "alerts"),
+        parts.join(", ")
+    )
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A message's words: the subject, the plain-text part, the HTML part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -89,46 +144,499 @@ pub struct Rendered {
 #[derive(Debug, Clone)]
 pub struct Context {
     /// Where the archive is, so a message can name each file's full path.
-    pub archive_dir: std::path::PathBuf,
+    pub archive_dir: PathBuf,
 }
+
+/// Every template mailroom renders, by file name: one `.txt` and one `.html` per message,
+/// and what they share (`layout.html`, `macros.html`, `macros.txt`). Each can be overridden.
+pub const TEMPLATE_NAMES: [&str; 19] = [
+    "communication.txt",
+    "communication.html",
+    "change.txt",
+    "change.html",
+    "quarantine.txt",
+    "quarantine.html",
+    "office_stop.txt",
+    "office_stop.html",
+    "delivery_failed.txt",
+    "delivery_failed.html",
+    "digest.txt",
+    "digest.html",
+    "summary.txt",
+    "summary.html",
+    "test.txt",
+    "test.html",
+    "layout.html",
+    "macros.html",
+    "macros.txt",
+];
+
+/// The built-in templates, in the order of [`TEMPLATE_NAMES`].
+const BUILT_IN: [&str; 19] = [
+    include_str!("templates/communication.txt"),
+    include_str!("templates/communication.html"),
+    include_str!("templates/change.txt"),
+    include_str!("templates/change.html"),
+    include_str!("templates/quarantine.txt"),
+    include_str!("templates/quarantine.html"),
+    include_str!("templates/office_stop.txt"),
+    include_str!("templates/office_stop.html"),
+    include_str!("templates/delivery_failed.txt"),
+    include_str!("templates/delivery_failed.html"),
+    include_str!("templates/digest.txt"),
+    include_str!("templates/digest.html"),
+    include_str!("templates/summary.txt"),
+    include_str!("templates/summary.html"),
+    include_str!("templates/test.txt"),
+    include_str!("templates/test.html"),
+    include_str!("templates/layout.html"),
+    include_str!("templates/macros.html"),
+    include_str!("templates/macros.txt"),
+];
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The message templates: built in, each overridable by a file of the same name in
 /// `[notify] templates_dir`.
 #[derive(Debug, Clone)]
 pub struct Templates {
-    dir: Option<std::path::PathBuf>,
+    env: Environment<'static>,
+    /// Template name → the file that replaced the built-in one.
+    overridden: BTreeMap<String, PathBuf>,
 }
 
 impl Templates {
-    pub fn load(dir: Option<&std::path::Path>) -> Result<Templates, super::SetupError> {
-        Ok(Templates {
-            dir: dir.map(std::path::Path::to_path_buf),
-        })
+    /// The built-in templates with the overrides found in `dir`, each rendered once against
+    /// the [`samples`]. A file in `dir` that ends in `.txt` or `.html` and is not one of
+    /// [`TEMPLATE_NAMES`] is refused: a misspelt override would otherwise be ignored in
+    /// silence.
+    pub fn load(dir: Option<&Path>) -> Result<Templates, SetupError> {
+        let mut env = environment()?;
+        for (name, source) in TEMPLATE_NAMES.into_iter().zip(BUILT_IN) {
+            env.add_template(name, source)
+                .map_err(|e| config_error(format!("built-in {name}: {}", describe(&e))))?;
+        }
+        let mut overridden = BTreeMap::new();
+        if let Some(dir) = dir {
+            for (name, path) in overrides(dir)? {
+                let source = std::fs::read_to_string(&path)
+                    .map_err(|e| config_error(format!("cannot read {}: {e}", path.display())))?;
+                env.add_template_owned(name.clone(), source)
+                    .map_err(|e| config_error(format!("{}: {}", path.display(), describe(&e))))?;
+                overridden.insert(name, path);
+            }
+        }
+        let templates = Templates { env, overridden };
+        templates.check()?;
+        Ok(templates)
     }
 
     /// The message for one event.
-    pub fn render(&self, event: &Event, ctx: &Context) -> Result<Rendered, super::SendError> {
-        let subject = headline(event);
-        let text = format!(
-            "{subject}\n\n{}\n(archive: {}; templates: {:?})\n",
-            serde_json::to_string_pretty(event).unwrap_or_default(),
-            ctx.archive_dir.display(),
-            self.dir
-        );
-        let html = format!("<pre>{}</pre>", escape(&text));
-        Ok(Rendered { subject, text, html })
+    pub fn render(&self, event: &Event, ctx: &Context) -> Result<Rendered, SendError> {
+        let (name, vars) = vars(event, ctx);
+        self.pair(name, headline(event), vars).map_err(send_error)
     }
 
     /// One message standing for many alerts to one recipient.
-    pub fn render_summary(&self, events: &[Event], ctx: &Context) -> Result<Rendered, super::SendError> {
-        let subject = format!("[mailroom] {} new alerts", events.len());
-        let text = events.iter().map(headline).collect::<Vec<_>>().join("\n");
-        let text = format!("{text}\n(archive: {})\n", ctx.archive_dir.display());
-        let html = format!("<pre>{}</pre>", escape(&text));
+    pub fn render_summary(&self, events: &[Event], ctx: &Context) -> Result<Rendered, SendError> {
+        let (subject, vars) = summary_vars(events, ctx);
+        self.pair("summary", subject, vars).map_err(send_error)
+    }
+
+    /// The message `mailroom notify test` sends; `channel_description` says where it went
+    /// (`email to formalities@firm.example via smtp.firm.example`).
+    pub fn render_test(&self, channel_description: &str) -> Result<Rendered, SendError> {
+        let (subject, vars) = test_vars(channel_description);
+        self.pair("test", subject, vars).map_err(send_error)
+    }
+
+    fn pair(&self, name: &str, subject: String, vars: Value) -> Result<Rendered, minijinja::Error> {
+        let vars = context! { subject => &subject, version => VERSION, ..vars };
+        let text = self.env.get_template(&format!("{name}.txt"))?.render(&vars)?;
+        let html = self.env.get_template(&format!("{name}.html"))?.render(&vars)?;
         Ok(Rendered { subject, text, html })
+    }
+
+    /// Renders every message against every sample, so that what would fail at send time
+    /// fails now, naming the file.
+    fn check(&self) -> Result<(), SetupError> {
+        let ctx = samples::context();
+        let events = samples::events();
+        let mut results: Vec<Result<Rendered, minijinja::Error>> = events
+            .iter()
+            .map(|e| {
+                let (name, vars) = vars(e, &ctx);
+                self.pair(name, headline(e), vars)
+            })
+            .collect();
+        let alerts: Vec<Event> = events
+            .iter()
+            .filter(|e| !e.kind().is_admin() && !matches!(e, Event::Digest(_)))
+            .cloned()
+            .collect();
+        let (subject, vars) = summary_vars(&alerts, &ctx);
+        results.push(self.pair("summary", subject, vars));
+        let (subject, vars) = test_vars("email to formalities@firm.example");
+        results.push(self.pair("test", subject, vars));
+        match results.into_iter().find_map(Result::err) {
+            Some(e) => Err(self.load_error(&e)),
+            None => Ok(()),
+        }
+    }
+
+    /// A render failure at load, naming the file it happened in.
+    fn load_error(&self, e: &minijinja::Error) -> SetupError {
+        let name = e.name().unwrap_or("a template");
+        let file = match self.overridden.get(name) {
+            Some(path) => path.display().to_string(),
+            None if self.overridden.is_empty() => format!("built-in {name}"),
+            None => format!(
+                "built-in {name} (with the overrides {})",
+                self.overridden
+                    .values()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        config_error(format!("{file}: {}", describe(e)))
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+/// The environment every template runs in: whitespace control that keeps text templates
+/// readable, an undefined variable is an error (a misspelt name in an override fails at
+/// load, not as an empty field), and the filters `datetime`, `filesize`, `wrap` and
+/// `plural`.
+fn environment() -> Result<Environment<'static>, SetupError> {
+    let mut env = Environment::new();
+    let syntax = SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|e| config_error(format!("the template syntax: {}", describe(&e))))?;
+    env.set_syntax(syntax);
+    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    env.add_filter("datetime", datetime);
+    env.add_filter("filesize", filesize);
+    env.add_filter("wrap", wrap);
+    env.add_filter("plural", plural_filter);
+    Ok(env)
+}
+
+/// `2026-03-14T08:00:00Z` → `2026-03-14 08:00 UTC`; anything that is not RFC 3339 is shown as
+/// it came (an office's own wording of a time is still worth reading).
+fn datetime(value: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(value).map_or_else(
+        |_| value.to_owned(),
+        |t| t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+}
+
+/// `245119` → `245,119 bytes (239.4 KiB)`: the exact count to compare with the file, the
+/// rounded one to read.
+fn filesize(bytes: u64) -> String {
+    let digits = bytes.to_string();
+    let mut grouped = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(d);
+    }
+    let units = ["KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = None;
+    for u in units {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = Some(u);
+    }
+    match unit {
+        None if bytes == 1 => "1 byte".into(),
+        None => format!("{grouped} bytes"),
+        Some(u) => format!("{grouped} bytes ({value:.1} {u})"),
+    }
+}
+
+/// `n|plural("attempt")` → `1 attempt`, `5 attempts`; `n|plural("copy", "copies")`.
+fn plural_filter(n: u64, one: &str, many: Option<&str>) -> String {
+    match (n, many) {
+        (1, _) => format!("1 {one}"),
+        (_, Some(many)) => format!("{n} {many}"),
+        (_, None) => format!("{n} {one}s"),
+    }
+}
+
+/// `text|wrap(width, indent)`: the text parts are read at 72–80 columns, and a summary or an
+/// office's reason can be longer than a line. Words are kept whole (a path or a hash longer
+/// than a line stands alone on its line); every line after the first starts with `indent`,
+/// and the first is taken to start at the same column, after a prefix the template writes.
+fn wrap(text: &str, width: usize, indent: Option<&str>) -> String {
+    let indent = indent.unwrap_or("");
+    let room = width.saturating_sub(indent.chars().count()).max(1);
+    let mut out = String::new();
+    for (n, paragraph) in text.lines().enumerate() {
+        if n > 0 {
+            out.push('\n');
+            out.push_str(indent);
+        }
+        let mut len = 0;
+        for word in paragraph.split(' ').filter(|w| !w.is_empty()) {
+            let chars = word.chars().count();
+            if len > 0 && len + 1 + chars > room {
+                out.push('\n');
+                out.push_str(indent);
+                len = 0;
+            } else if len > 0 {
+                out.push(' ');
+                len += 1;
+            }
+            out.push_str(word);
+            len += chars;
+        }
+    }
+    out
+}
+
+/// The override files in `dir`: `(template name, path)`.
+fn overrides(dir: &Path) -> Result<Vec<(String, PathBuf)>, SetupError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| config_error(format!("cannot read the directory {}: {e}", dir.display())))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| config_error(format!("cannot read the directory {}: {e}", dir.display())))?;
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        if TEMPLATE_NAMES.contains(&name.as_str()) {
+            found.push((name, path));
+        } else if name.ends_with(".txt") || name.ends_with(".html") {
+            return Err(config_error(format!(
+                "{} is not a template mailroom uses (they are {})",
+                path.display(),
+                TEMPLATE_NAMES.join(", ")
+            )));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn config_error(reason: String) -> SetupError {
+    SetupError::Config {
+        key: "notify.templates_dir".into(),
+        reason,
+    }
+}
+
+/// `line 3: syntax error: unexpected end of input`: the error without minijinja's own
+/// `(in NAME:LINE)` suffix, which would repeat the file name the caller gives.
+fn describe(e: &minijinja::Error) -> String {
+    let what = match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    let what = match std::error::Error::source(e) {
+        Some(cause) => format!("{what}: {cause}"),
+        None => what,
+    };
+    match e.line() {
+        Some(line) => format!("line {line}: {what}"),
+        None => what,
+    }
+}
+
+/// A message that cannot be built now cannot be built by retrying either.
+fn send_error(e: minijinja::Error) -> SendError {
+    let name = e.name().unwrap_or("a template").to_owned();
+    SendError::Permanent(format!("cannot render {name}: {}", describe(&e)))
+}
+
+/// One archived file, as a message shows it.
+#[derive(Serialize)]
+struct FileView {
+    /// The office's file name, else the last part of the path.
+    name: String,
+    media_type: Option<String>,
+    /// The full path: the archive directory joined with the recorded path.
+    path: String,
+    relative_path: String,
+    size: u64,
+    sha256: String,
+}
+
+/// Where a person looks a case up at the office.
+#[derive(Serialize)]
+struct Lookup {
+    name: &'static str,
+    url: String,
+    /// What to type there when the link cannot carry the number.
+    hint: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CommunicationView<'a> {
+    #[serde(flatten)]
+    event: &'a Communication,
+    /// The followed case, else the application number as the office wrote it.
+    label: &'a str,
+    files: Vec<FileView>,
+    /// The European Patent Register page of an EP application.
+    register_url: Option<String>,
+}
+
+impl<'a> CommunicationView<'a> {
+    fn new(c: &'a Communication, ctx: &Context) -> Self {
+        let files = c
+            .documents
+            .iter()
+            .map(|d| FileView {
+                name: d.file_name.clone().unwrap_or_else(|| {
+                    d.path.rsplit('/').next().unwrap_or(d.path.as_str()).to_owned()
+                }),
+                media_type: d.media_type.clone(),
+                path: ctx.archive_dir.join(&d.path).display().to_string(),
+                relative_path: d.path.clone(),
+                size: d.size,
+                sha256: d.sha256.clone(),
+            })
+            .collect();
+        let register_url = match c.office {
+            Office::Ep => parse_case(&c.application_number, Some(Office::Ep), None)
+                .ok()
+                .and_then(|key| register_url(&key.number)),
+            Office::Jp => None,
+        };
+        CommunicationView {
+            event: c,
+            label: c.case.as_deref().unwrap_or(&c.application_number),
+            files,
+            register_url,
+        }
+    }
+}
+
+/// The EP Register page of an EP number (only letters and digits reach a URL).
+fn register_url(number: &str) -> Option<String> {
+    (number.starts_with("EP") && number.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then(|| format!("https://register.epo.org/application?number={number}"))
+}
+
+#[derive(Serialize)]
+struct ChangeView<'a> {
+    #[serde(flatten)]
+    event: &'a CaseChanged,
+    lookup: Option<Lookup>,
+}
+
+impl<'a> ChangeView<'a> {
+    fn new(c: &'a CaseChanged) -> Self {
+        let lookup = match c.office {
+            Office::Ep => register_url(&c.number).map(|url| Lookup {
+                name: "European Patent Register",
+                url,
+                hint: None,
+            }),
+            // J-PlatPat has no stable link to a case: the message says what to search for.
+            Office::Jp => Some(Lookup {
+                name: "J-PlatPat",
+                url: "https://www.j-platpat.inpit.go.jp/".into(),
+                hint: Some(format!("search for {}", c.case)),
+            }),
+        };
+        ChangeView { event: c, lookup }
+    }
+}
+
+#[derive(Serialize)]
+struct DigestView<'a> {
+    day: &'a str,
+    since: &'a str,
+    until: &'a str,
+    nothing_happened: bool,
+    communications: Vec<CommunicationView<'a>>,
+    changes: Vec<ChangeView<'a>>,
+    outstanding: &'a [Outstanding],
+    delivery_failures: &'a [DeliveryFailed],
+    quota: &'a [String],
+    jobs: &'a [JobLine],
+}
+
+impl<'a> DigestView<'a> {
+    fn new(d: &'a Digest, ctx: &Context) -> Self {
+        DigestView {
+            day: &d.day,
+            since: &d.since,
+            until: &d.until,
+            nothing_happened: d.nothing_happened(),
+            communications: d
+                .communications
+                .iter()
+                .map(|c| CommunicationView::new(c, ctx))
+                .collect(),
+            changes: d.changes.iter().map(ChangeView::new).collect(),
+            outstanding: &d.outstanding,
+            delivery_failures: &d.delivery_failures,
+            quota: &d.quota,
+            jobs: &d.jobs,
+        }
+    }
+}
+
+/// One alert of a summary: its subject line and the view of its kind (the other is none).
+#[derive(Serialize)]
+struct AlertView<'a> {
+    kind: &'static str,
+    subject: String,
+    communication: Option<CommunicationView<'a>>,
+    change: Option<ChangeView<'a>>,
+}
+
+/// The template (without extension) and the variables of an event's message.
+fn vars(event: &Event, ctx: &Context) -> (&'static str, Value) {
+    let name = event.kind().as_str();
+    let vars = match event {
+        Event::Communication(c) => {
+            context! { communication => Value::from(Serde(CommunicationView::new(c, ctx))) }
+        }
+        Event::Change(c) => context! { change => Value::from(Serde(ChangeView::new(c))) },
+        Event::Quarantine(q) => context! { quarantine => Value::from(Serde(q)) },
+        Event::OfficeStop(s) => context! { stop => Value::from(Serde(s)) },
+        Event::DeliveryFailed(f) => context! { failure => Value::from(Serde(f)) },
+        Event::Digest(d) => context! { digest => Value::from(Serde(DigestView::new(d, ctx))) },
+    };
+    (name, vars)
+}
+
+fn summary_vars(events: &[Event], ctx: &Context) -> (String, Value) {
+    let alerts: Vec<AlertView<'_>> = events
+        .iter()
+        .map(|e| AlertView {
+            kind: e.kind().as_str(),
+            subject: headline(e),
+            communication: match e {
+                Event::Communication(c) => Some(CommunicationView::new(c, ctx)),
+                _ => None,
+            },
+            change: match e {
+                Event::Change(c) => Some(ChangeView::new(c)),
+                _ => None,
+            },
+        })
+        .collect();
+    (
+        summary_subject(events),
+        context! { alerts => Value::from(Serde(alerts)) },
+    )
+}
+
+fn test_vars(channel: &str) -> (String, Value) {
+    (
+        format!("[mailroom] test message: {channel}"),
+        context! { channel => channel },
+    )
 }

@@ -640,3 +640,448 @@ fn test_vars(channel: &str) -> (String, Value) {
         context! { channel => channel },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn templates() -> Templates {
+        Templates::load(None).unwrap()
+    }
+
+    /// How a value appears in the HTML part (minijinja escapes `&<>"'/`).
+    fn escaped(s: &str) -> String {
+        minijinja::HtmlEscape(s).to_string()
+    }
+
+    fn assert_both(r: &Rendered, facts: &[&str], what: &str) {
+        for fact in facts {
+            assert!(r.text.contains(fact), "{what}: text lacks {fact:?}:\n{}", r.text);
+            assert!(
+                r.html.contains(&escaped(fact)),
+                "{what}: HTML lacks {fact:?}:\n{}",
+                r.html
+            );
+        }
+    }
+
+    #[test]
+    fn every_event_kind_says_what_a_person_needs_in_both_parts() {
+        let ctx = samples::context();
+        let full = |rel: &str| ctx.archive_dir.join(rel).display().to_string();
+        let comm = samples::communication();
+        let path0 = full(&comm.documents[0].path);
+        let path1 = full(&comm.documents[1].path);
+        let table: Vec<(Event, &str, Vec<&str>)> = vec![
+            (
+                Event::Communication(comm.clone()),
+                "[EPO] EP23184567 · ACME-P-0042-EP · Form 2004 · Communication under Rule 71(3) EPC · dated 2026-03-14",
+                vec![
+                    "EP23184567",
+                    "EP23184567.2",
+                    "ACME-P-0042-EP",
+                    "2004",
+                    "Communication under Rule 71(3) EPC",
+                    "2026-03-14",
+                    "legal date of notification",
+                    "2026-03-14 07:12 UTC",
+                    &path0,
+                    &path1,
+                    "245,119 bytes",
+                    "1,873,402 bytes",
+                    "9f2c4a7be1d03856c1f7e2a94b0d6c38e5a1f7092bd4c6e3a8f5b1d72c9e0a46",
+                    "3b8e0d5f9a62c14e7d09b3a5f8c2e61d4a7b0c93e5f18d2a6b4c7e09f1d3a58c",
+                    "The PDF is attached to this message unless",
+                    "https://register.epo.org/application?number=EP23184567",
+                ],
+            ),
+            (
+                Event::Communication(samples::unfollowed_communication()),
+                "[EPO] PCT/EP2024/071234 · Form 1507 · Communication of the international search report · dated 2026-03-13",
+                vec!["PCT/EP2024/071234", "none recorded", "not stated by the office", "1 byte"],
+            ),
+            (
+                Event::Change(samples::ep_change()),
+                "[EPO] EP2400812 · ACME-P-0007-EP · 2 changes",
+                vec![
+                    "EP2400812",
+                    "ACME-P-0007-EP",
+                    "The patent has been granted",
+                    "Grant of patent is intended",
+                    "(2019-10-25)",
+                    "Validation of the patent",
+                    "published EP2400812 B1",
+                    "https://register.epo.org/application?number=EP2400812",
+                ],
+            ),
+            (
+                Event::Change(samples::jp_change()),
+                "[JPO] JP 2020-123456 · new document \"拒絶理由通知書\" (2026-03-10)",
+                vec!["JP 2020-123456", "拒絶理由通知書", "J-PlatPat", "search for JP 2020-123456"],
+            ),
+            (
+                Event::Quarantine(samples::quarantined()),
+                "[mailroom] quarantined: EP24000001.5 · ACME-P-0051-EP · Form 2001 · dated 2026-03-14 · communication 5d1e8b37-0c2a-4f96-b7e4-81a9c3d05f17",
+                vec![
+                    "EP24000001.5",
+                    "ACME-P-0051-EP",
+                    "Communication pursuant to Article 94(3) EPC",
+                    "the office sent text/html where a PDF was listed",
+                    "not marked handled",
+                    "mailroom communications retry 5d1e8b37-0c2a-4f96-b7e4-81a9c3d05f17",
+                ],
+            ),
+            (
+                Event::OfficeStop(samples::office_stopped()),
+                "[mailroom] EPO OPS stopped (status job): the OPS token request was refused (401 invalid_client)",
+                vec![
+                    "EPO OPS",
+                    "the OPS token request was refused (401 invalid_client)",
+                    "check [ops] consumer_key and consumer_secret",
+                    "mailroom sync status",
+                ],
+            ),
+            (
+                Event::OfficeStop(samples::office_stopped_without_action()),
+                "[mailroom] EPO MyEPO stopped (mailbox job): the office did not answer for the whole cycle (connect timeout)",
+                vec!["connect timeout", "mailroom config", "mailroom sync mailbox"],
+            ),
+            (
+                Event::DeliveryFailed(samples::delivery_failed()),
+                "[mailroom] notification not delivered to webhook teams: [EPO] EP23184567 · ACME-P-0042-EP · Form 2004 · Communication under Rule 71(3) EPC · dated 2026-03-14",
+                vec![
+                    "webhook",
+                    "teams",
+                    "8 attempts",
+                    "HTTP 403 Forbidden from the webhook",
+                    "has not been told",
+                    "mailroom outbox retry 1187",
+                ],
+            ),
+            (
+                Event::Digest(samples::digest()),
+                "[mailroom] digest 2026-03-14: 2 new communication(s), 1 case(s) changed",
+                vec![
+                    "2026-03-14",
+                    "2 new communications",
+                    "1 case change",
+                    "ACME-P-0042-EP",
+                    &path0,
+                    "Grant of patent is intended",
+                    "EP24000001.5",
+                    "waiting for a retry after 2 attempts",
+                    "mailroom communications retry ID",
+                    "HTTP 403 Forbidden from the webhook",
+                    "mailroom outbox retry ID",
+                    "EPO OPS: 212.4 MB of 4 GB this week (5%)",
+                    "2026-03-14 18:00 UTC",
+                    "last run failed: EPO OPS",
+                ],
+            ),
+        ];
+        let t = templates();
+        let mut kinds = std::collections::BTreeSet::new();
+        for (event, subject, facts) in &table {
+            let r = t.render(event, &ctx).unwrap();
+            assert_eq!(r.subject, *subject);
+            assert_eq!(r.subject, headline(event));
+            assert_both(&r, facts, subject);
+            kinds.insert(event.kind());
+        }
+        assert_eq!(kinds.len(), EventKind::ALL.len(), "every kind is in the table");
+    }
+
+    #[test]
+    fn html_is_escaped_and_text_is_verbatim() {
+        let hostile = "<b>&\"x\"";
+        let mut c = samples::communication();
+        c.client_reference = Some(hostile.into());
+        c.title = "<script>alert(1)</script>".into();
+        let mut ch = samples::ep_change();
+        ch.client_reference = Some(hostile.into());
+        let mut q = samples::quarantined();
+        q.client_reference = Some(hostile.into());
+        let mut digest = samples::digest();
+        digest.communications[0].client_reference = Some(hostile.into());
+        let t = templates();
+        let ctx = samples::context();
+        let events = [
+            Event::Communication(c.clone()),
+            Event::Change(ch.clone()),
+            Event::Quarantine(q),
+            Event::Digest(digest),
+        ];
+        for event in &events {
+            let r = t.render(event, &ctx).unwrap();
+            assert!(r.text.contains(hostile), "{}", r.text);
+            assert!(r.html.contains("&lt;b&gt;&amp;&quot;x&quot;"), "{}", r.html);
+            assert!(!r.html.contains("<b>"), "{}", r.html);
+            assert!(!r.html.contains("<script"), "{}", r.html);
+        }
+        let summary = t
+            .render_summary(&[Event::Communication(c), Event::Change(ch)], &ctx)
+            .unwrap();
+        assert!(summary.text.contains(hostile));
+        assert!(summary.html.contains("&lt;b&gt;&amp;&quot;x&quot;"));
+        assert!(!summary.html.contains("<b>"));
+    }
+
+    #[test]
+    fn html_is_self_contained_and_inline_styled() {
+        let t = templates();
+        let ctx = samples::context();
+        let mut parts: Vec<String> = samples::events()
+            .iter()
+            .map(|e| t.render(e, &ctx).unwrap().html)
+            .collect();
+        parts.push(t.render_test("email to a@b").unwrap().html);
+        for html in &parts {
+            for banned in ["<script", "<style", "<link", "<img", " src=", "<iframe", "url("] {
+                assert!(!html.contains(banned), "{banned} in:\n{html}");
+            }
+            assert!(html.contains("max-width:640px"), "{html}");
+            assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+        }
+    }
+
+    #[test]
+    fn text_lines_fit_80_columns_unless_they_hold_one_unbreakable_word() {
+        let t = templates();
+        let ctx = samples::context();
+        let mut texts: Vec<String> = samples::events()
+            .iter()
+            .map(|e| t.render(e, &ctx).unwrap().text)
+            .collect();
+        let alerts: Vec<Event> = samples::events()
+            .into_iter()
+            .filter(|e| matches!(e, Event::Communication(_) | Event::Change(_)))
+            .collect();
+        texts.push(t.render_summary(&alerts, &ctx).unwrap().text);
+        texts.push(t.render_test("email to a@b").unwrap().text);
+        for text in &texts {
+            for line in text.lines() {
+                let long_word = line.split(' ').any(|w| w.chars().count() > 40);
+                assert!(
+                    line.chars().count() <= 80 || long_word,
+                    "{} columns: {line:?}",
+                    line.chars().count()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_quiet_digest_says_nothing_happened_at_the_top_and_still_shows_quota_and_jobs() {
+        let t = templates();
+        let ctx = samples::context();
+        let mut quiet = samples::quiet_digest();
+        quiet.quota = vec!["EPO OPS: 1.2 MB of 4 GB this week (0%)".into()];
+        let r = t.render(&Event::Digest(quiet), &ctx).unwrap();
+        assert_eq!(r.subject, "[mailroom] digest 2026-03-15: nothing happened");
+        for part in [&r.text, &r.html] {
+            let nothing = part.find("Nothing happened").expect("says nothing happened");
+            let quota = part.find("EPO OPS: 1.2 MB of 4 GB this week (0%)").expect("quota");
+            let jobs = part.find("mailbox").expect("the job line");
+            assert!(nothing < quota && nothing < jobs, "{part}");
+            assert!(part.contains("never"), "the job never succeeded: {part}");
+        }
+        let busy = t.render(&Event::Digest(samples::digest()), &ctx).unwrap();
+        assert!(!busy.text.contains("Nothing happened"));
+        assert!(!busy.html.contains("Nothing happened"));
+    }
+
+    #[test]
+    fn a_summary_lists_every_alert() {
+        let t = templates();
+        let ctx = samples::context();
+        let events = vec![
+            Event::Communication(samples::communication()),
+            Event::Communication(samples::unfollowed_communication()),
+            Event::Change(samples::ep_change()),
+        ];
+        let r = t.render_summary(&events, &ctx).unwrap();
+        assert_eq!(
+            r.subject,
+            "[mailroom] 3 alerts: 2 new communications, 1 case change"
+        );
+        let path = ctx
+            .archive_dir
+            .join(&samples::unfollowed_communication().documents[0].path)
+            .display()
+            .to_string();
+        assert_both(
+            &r,
+            &[
+                "ACME-P-0042-EP",
+                "PCT/EP2024/071234",
+                &path,
+                "Grant of patent is intended",
+                "max_alerts_per_cycle",
+            ],
+            "summary",
+        );
+        let one = t
+            .render_summary(&[Event::Quarantine(samples::quarantined())], &ctx)
+            .unwrap();
+        assert_eq!(one.subject, "[mailroom] 1 alert: 1 other alert");
+    }
+
+    #[test]
+    fn the_test_message_names_its_channel() {
+        let r = templates()
+            .render_test("email to formalities@firm.example via smtp.firm.example")
+            .unwrap();
+        assert_eq!(
+            r.subject,
+            "[mailroom] test message: email to formalities@firm.example via smtp.firm.example"
+        );
+        assert_both(
+            &r,
+            &["formalities@firm.example via smtp.firm.example", "mailroom notify test"],
+            "test",
+        );
+    }
+
+    #[test]
+    fn an_override_replaces_its_built_in_template_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("communication.txt"),
+            "OVERRIDE {{ communication.label }} {{ communication.files[0].path }} {{ subject }}\n",
+        )
+        .unwrap();
+        // A non-template file beside them is not a template and is left alone.
+        std::fs::write(dir.path().join("README.md"), "notes").unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        let ctx = samples::context();
+        let event = Event::Communication(samples::communication());
+        let r = t.render(&event, &ctx).unwrap();
+        let path = ctx.archive_dir.join(&samples::communication().documents[0].path);
+        assert_eq!(
+            r.text,
+            format!("OVERRIDE EP23184567 {} {}\n", path.display(), headline(&event))
+        );
+        assert_eq!(r.html, templates().render(&event, &ctx).unwrap().html);
+        let other = Event::Change(samples::ep_change());
+        assert_eq!(t.render(&other, &ctx).unwrap(), templates().render(&other, &ctx).unwrap());
+    }
+
+    #[test]
+    fn a_broken_override_is_refused_at_load_naming_the_file_and_line() {
+        let table: &[(&str, &str, &[&str])] = &[
+            // A syntax error.
+            (
+                "communication.html",
+                "{% extends \"layout.html\" %}\n{% block body %}\n{% if %}\n{% endblock %}\n",
+                &["communication.html", "line 3", "syntax error"],
+            ),
+            // A misspelt variable: refused now, not printed empty in every message.
+            (
+                "change.txt",
+                "Case {{ change.case }}\nStatus {{ change.statuss }}\n",
+                &["change.txt", "line 2", "undefined"],
+            ),
+            // A shared piece broken for a template that is not overridden.
+            (
+                "macros.txt",
+                "{% macro file(n, f, indent) %}\n{{ f.nope.deeper }}{% endmacro %}",
+                &["macros.txt", "line 2", "undefined"],
+            ),
+            // ... or called in a way the built-in templates do not match.
+            (
+                "macros.txt",
+                "{% macro file(n) %}{{ n }}{% endmacro %}",
+                &["built-in communication.txt", "with the overrides", "macros.txt", "too many arguments"],
+            ),
+            // An override under a name mailroom does not use.
+            ("alert.txt", "hello", &["alert.txt", "not a template mailroom uses", "communication.txt"]),
+        ];
+        for (name, source, wanted) in table {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join(name), source).unwrap();
+            let err = Templates::load(Some(dir.path())).unwrap_err();
+            let SetupError::Config { key, reason } = &err;
+            assert_eq!(key, "notify.templates_dir");
+            assert!(
+                reason.contains(&dir.path().join(name).display().to_string()),
+                "{name}: {reason}"
+            );
+            for w in *wanted {
+                assert!(reason.contains(w), "{name}: {w:?} not in {reason}");
+            }
+        }
+        let missing = tempfile::tempdir().unwrap().path().join("nope");
+        let err = Templates::load(Some(&missing)).unwrap_err().to_string();
+        assert!(err.contains("cannot read the directory") && err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn every_built_in_template_has_a_name_and_every_name_is_used() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/notify/templates");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        on_disk.sort();
+        let mut names: Vec<String> = TEMPLATE_NAMES.iter().map(|s| s.to_string()).collect();
+        names.sort();
+        assert_eq!(on_disk, names);
+        for kind in EventKind::ALL {
+            for ext in ["txt", "html"] {
+                assert!(TEMPLATE_NAMES.contains(&format!("{}.{ext}", kind.as_str()).as_str()));
+            }
+        }
+    }
+
+    #[test]
+    fn filters() {
+        let sizes = [
+            (0, "0 bytes"),
+            (1, "1 byte"),
+            (1023, "1,023 bytes"),
+            (1024, "1,024 bytes (1.0 KiB)"),
+            (245_119, "245,119 bytes (239.4 KiB)"),
+            (2_147_483_648, "2,147,483,648 bytes (2.0 GiB)"),
+        ];
+        for (n, want) in sizes {
+            assert_eq!(filesize(n), want);
+        }
+        assert_eq!(datetime("2026-03-14T08:00:03Z"), "2026-03-14 08:00 UTC");
+        assert_eq!(datetime("2026-03-14T09:00:03+01:00"), "2026-03-14 08:00 UTC");
+        assert_eq!(datetime("gestern"), "gestern");
+        assert_eq!(plural_filter(1, "attempt", None), "1 attempt");
+        assert_eq!(plural_filter(0, "attempt", None), "0 attempts");
+        assert_eq!(plural_filter(2, "copy", Some("copies")), "2 copies");
+        let wraps = [
+            ("a b c", 3, None, "a b\nc"),
+            ("one two three", 9, Some("  "), "one two\n  three"),
+            ("short", 80, Some("  "), "short"),
+            ("x /a/very/long/path y", 6, None, "x\n/a/very/long/path\ny"),
+            ("line one\nline two", 80, Some("> "), "line one\n> line two"),
+            ("", 10, None, ""),
+        ];
+        for (text, width, indent, want) in wraps {
+            assert_eq!(wrap(text, width, indent), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn register_links_only_for_ep_numbers() {
+        let table = [
+            ("EP23184567", Some("https://register.epo.org/application?number=EP23184567")),
+            ("EP2400812", Some("https://register.epo.org/application?number=EP2400812")),
+            ("2020123456", None),
+            ("EP1&x=<y>", None),
+        ];
+        for (number, want) in table {
+            assert_eq!(register_url(number).as_deref(), want, "{number}");
+        }
+        let ctx = samples::context();
+        let (pct, ep) = (samples::unfollowed_communication(), samples::communication());
+        assert_eq!(CommunicationView::new(&pct, &ctx).register_url, None);
+        assert_eq!(
+            CommunicationView::new(&ep, &ctx).register_url.as_deref(),
+            Some("https://register.epo.org/application?number=EP23184567")
+        );
+    }
+}

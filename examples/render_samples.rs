@@ -19,14 +19,38 @@ fn main() -> anyhow::Result<()> {
     let templates = Templates::load(overrides.as_deref())?;
     let ctx = samples::context();
     let messages = [
-        ("alert", templates.render(&Event::Communication(samples::communication()), &ctx)?),
-        ("change", templates.render(&Event::Change(samples::ep_change()), &ctx)?),
-        ("change_jp", templates.render(&Event::Change(samples::jp_change()), &ctx)?),
-        ("quarantine", templates.render(&Event::Quarantine(samples::quarantined()), &ctx)?),
-        ("office_stop", templates.render(&Event::OfficeStop(samples::office_stopped()), &ctx)?),
-        ("delivery_failed", templates.render(&Event::DeliveryFailed(samples::delivery_failed()), &ctx)?),
-        ("digest", templates.render(&Event::Digest(samples::digest()), &ctx)?),
-        ("digest_quiet", templates.render(&Event::Digest(samples::quiet_digest()), &ctx)?),
+        (
+            "alert",
+            templates.render(&Event::Communication(samples::communication()), &ctx)?,
+        ),
+        (
+            "change",
+            templates.render(&Event::Change(samples::ep_change()), &ctx)?,
+        ),
+        (
+            "change_jp",
+            templates.render(&Event::Change(samples::jp_change()), &ctx)?,
+        ),
+        (
+            "quarantine",
+            templates.render(&Event::Quarantine(samples::quarantined()), &ctx)?,
+        ),
+        (
+            "office_stop",
+            templates.render(&Event::OfficeStop(samples::office_stopped()), &ctx)?,
+        ),
+        (
+            "delivery_failed",
+            templates.render(&Event::DeliveryFailed(samples::delivery_failed()), &ctx)?,
+        ),
+        (
+            "digest",
+            templates.render(&Event::Digest(samples::digest()), &ctx)?,
+        ),
+        (
+            "digest_quiet",
+            templates.render(&Event::Digest(samples::quiet_digest()), &ctx)?,
+        ),
         (
             "summary",
             templates.render_summary(
@@ -38,11 +62,17 @@ fn main() -> anyhow::Result<()> {
                 &ctx,
             )?,
         ),
-        ("test", templates.render_test("email to formalities@firm.example")?),
+        (
+            "test",
+            templates.render_test("email to formalities@firm.example")?,
+        ),
     ];
     std::fs::create_dir_all(&out)?;
     for (name, message) in messages {
-        std::fs::write(out.join(format!("{name}.txt")), format!("Subject: {}\n\n{}", message.subject, message.text))?;
+        std::fs::write(
+            out.join(format!("{name}.txt")),
+            format!("Subject: {}\n\n{}", message.subject, message.text),
+        )?;
         std::fs::write(out.join(format!("{name}.html")), &message.html)?;
     }
     println!("{}", out.display());

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use mailroom::core::cases::Office;
 use mailroom::core::notify::{
-    CaseChanged, Channel, ChangeLine, Communication, DeliveryFailed, Digest, Document, Event, JobLine,
+    CaseChanged, ChangeLine, Channel, Communication, DeliveryFailed, Digest, Document, Event, JobLine,
     Outstanding,
 };
 use mailroom::notify::render::{Context, Templates};
@@ -53,7 +53,12 @@ fn run_chromium(browser: &Path, profile: &Path, page: &Path, extra: &[String]) -
     .args(extra)
     .arg(format!("file://{}", page.display()));
     let out = common::output_within(&mut cmd, Duration::from_secs(90));
-    assert!(out.status.success(), "chromium on {}: {}", page.display(), common::explain(&out));
+    assert!(
+        out.status.success(),
+        "chromium on {}: {}",
+        page.display(),
+        common::explain(&out)
+    );
     out
 }
 
@@ -64,20 +69,30 @@ fn scroll_width(browser: &Path, dir: &Path, name: &str, html: &str) -> u64 {
          var p = document.createElement('pre'); p.id = '{MARK}'; \
          p.textContent = 'W' + w + 'W'; document.body.appendChild(p);</script></body>"
     );
-    assert!(html.contains("</body>") && html.contains("<html"), "{name} is not a page");
+    assert!(
+        html.contains("</body>") && html.contains("<html"),
+        "{name} is not a page"
+    );
     let copy = dir.join(format!("{name}.probe.html"));
     let pinned = html
         .replacen("<html", &format!("<html style=\"width:{PANE}px\""), 1)
         .replacen("</body>", &probe, 1);
     std::fs::write(&copy, pinned).unwrap();
-    let out = run_chromium(browser, &dir.join(format!("{name}.profile")), &copy, &["--dump-dom".into()]);
+    let out = run_chromium(
+        browser,
+        &dir.join(format!("{name}.profile")),
+        &copy,
+        &["--dump-dom".into()],
+    );
     let dom = common::stdout(&out);
     let after = dom
         .split_once(&format!("id=\"{MARK}\">W"))
         .unwrap_or_else(|| panic!("{name}: the probe did not run: {dom}"))
         .1;
     let digits = after.split_once('W').expect("the probe's end mark").0;
-    digits.parse().unwrap_or_else(|e| panic!("{name}: {digits:?}: {e}"))
+    digits
+        .parse()
+        .unwrap_or_else(|e| panic!("{name}: {digits:?}: {e}"))
 }
 
 /// The PNG's width and height (IHDR), after checking the signature.
@@ -193,8 +208,16 @@ fn alert_and_digest_fit_a_400_px_pane_in_a_real_browser() {
         archive_dir: PathBuf::from("/srv/mailroom/archive/a-rather-deep/archive-directory-of-the-firm"),
     };
     let messages = [
-        ("alert", templates.render(&Event::Communication(communication()), &ctx).unwrap()),
-        ("digest", templates.render(&Event::Digest(digest()), &ctx).unwrap()),
+        (
+            "alert",
+            templates
+                .render(&Event::Communication(communication()), &ctx)
+                .unwrap(),
+        ),
+        (
+            "digest",
+            templates.render(&Event::Digest(digest()), &ctx).unwrap(),
+        ),
     ];
 
     // The probe sees an overflow when there is one.
@@ -205,7 +228,10 @@ fn alert_and_digest_fit_a_400_px_pane_in_a_real_browser() {
     for (name, message) in &messages {
         assert!(!message.html.contains("<script"), "{name} ships a script");
         // What overflows first in a narrow pane is in these messages: the path and the hash.
-        assert!(message.html.contains("7f3a9c217f3a9c21"), "{name} lacks its long file name");
+        assert!(
+            message.html.contains("7f3a9c217f3a9c21"),
+            "{name} lacks its long file name"
+        );
         let page = dir.path().join(format!("{name}.html"));
         std::fs::write(&page, &message.html).unwrap();
 
@@ -219,6 +245,10 @@ fn alert_and_digest_fit_a_400_px_pane_in_a_real_browser() {
         let (w, h) = png_size(&png);
         assert_eq!((w, h), (PANE as u32, 2000), "{name}.png size");
         // A blank 400×2000 page compresses to a few hundred bytes; text makes it tens of KB.
-        assert!(png.len() > 10_000, "{name}.png is {} bytes: a blank page?", png.len());
+        assert!(
+            png.len() > 10_000,
+            "{name}.png is {} bytes: a blank page?",
+            png.len()
+        );
     }
 }

@@ -329,7 +329,11 @@ fn environment() -> Result<Environment<'static>, SetupError> {
 fn datetime(value: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(value).map_or_else(
         |_| value.to_owned(),
-        |t| t.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M UTC").to_string(),
+        |t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M UTC")
+                .to_string()
+        },
     )
 }
 
@@ -407,7 +411,8 @@ fn overrides(dir: &Path) -> Result<Vec<(String, PathBuf)>, SetupError> {
         .map_err(|e| config_error(format!("cannot read the directory {}: {e}", dir.display())))?;
     let mut found = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| config_error(format!("cannot read the directory {}: {e}", dir.display())))?;
+        let entry =
+            entry.map_err(|e| config_error(format!("cannot read the directory {}: {e}", dir.display())))?;
         let path = entry.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
             continue;
@@ -495,9 +500,10 @@ impl<'a> CommunicationView<'a> {
             .documents
             .iter()
             .map(|d| FileView {
-                name: d.file_name.clone().unwrap_or_else(|| {
-                    d.path.rsplit('/').next().unwrap_or(d.path.as_str()).to_owned()
-                }),
+                name: d
+                    .file_name
+                    .clone()
+                    .unwrap_or_else(|| d.path.rsplit('/').next().unwrap_or(d.path.as_str()).to_owned()),
                 media_type: d.media_type.clone(),
                 path: ctx.archive_dir.join(&d.path).display().to_string(),
                 relative_path: d.path.clone(),
@@ -698,7 +704,12 @@ mod tests {
             (
                 Event::Communication(samples::unfollowed_communication()),
                 "[EPO] PCT/EP2024/071234 · Form 1507 · Communication of the international search report · dated 2026-03-13",
-                vec!["PCT/EP2024/071234", "none recorded", "not stated by the office", "1 byte"],
+                vec![
+                    "PCT/EP2024/071234",
+                    "none recorded",
+                    "not stated by the office",
+                    "1 byte",
+                ],
             ),
             (
                 Event::Change(samples::ep_change()),
@@ -717,7 +728,12 @@ mod tests {
             (
                 Event::Change(samples::jp_change()),
                 "[JPO] JP 2020-123456 · new document \"拒絶理由通知書\" (2026-03-10)",
-                vec!["JP 2020-123456", "拒絶理由通知書", "J-PlatPat", "search for JP 2020-123456"],
+                vec![
+                    "JP 2020-123456",
+                    "拒絶理由通知書",
+                    "J-PlatPat",
+                    "search for JP 2020-123456",
+                ],
             ),
             (
                 Event::Quarantine(samples::quarantined()),
@@ -880,7 +896,9 @@ mod tests {
         assert_eq!(r.subject, "[mailroom] digest 2026-03-15: nothing happened");
         for part in [&r.text, &r.html] {
             let nothing = part.find("Nothing happened").expect("says nothing happened");
-            let quota = part.find("EPO OPS: 1.2 MB of 4 GB this week (0%)").expect("quota");
+            let quota = part
+                .find("EPO OPS: 1.2 MB of 4 GB this week (0%)")
+                .expect("quota");
             let jobs = part.find("mailbox").expect("the job line");
             assert!(nothing < quota && nothing < jobs, "{part}");
             assert!(part.contains("never"), "the job never succeeded: {part}");
@@ -937,7 +955,10 @@ mod tests {
         );
         assert_both(
             &r,
-            &["formalities@firm.example via smtp.firm.example", "mailroom notify test"],
+            &[
+                "formalities@firm.example via smtp.firm.example",
+                "mailroom notify test",
+            ],
             "test",
         );
     }
@@ -963,7 +984,10 @@ mod tests {
         );
         assert_eq!(r.html, templates().render(&event, &ctx).unwrap().html);
         let other = Event::Change(samples::ep_change());
-        assert_eq!(t.render(&other, &ctx).unwrap(), templates().render(&other, &ctx).unwrap());
+        assert_eq!(
+            t.render(&other, &ctx).unwrap(),
+            templates().render(&other, &ctx).unwrap()
+        );
     }
 
     #[test]
@@ -991,10 +1015,19 @@ mod tests {
             (
                 "macros.txt",
                 "{% macro file(n) %}{{ n }}{% endmacro %}",
-                &["built-in communication.txt", "with the overrides", "macros.txt", "too many arguments"],
+                &[
+                    "built-in communication.txt",
+                    "with the overrides",
+                    "macros.txt",
+                    "too many arguments",
+                ],
             ),
             // An override under a name mailroom does not use.
-            ("alert.txt", "hello", &["alert.txt", "not a template mailroom uses", "communication.txt"]),
+            (
+                "alert.txt",
+                "hello",
+                &["alert.txt", "not a template mailroom uses", "communication.txt"],
+            ),
         ];
         for (name, source, wanted) in table {
             let dir = tempfile::tempdir().unwrap();
@@ -1012,7 +1045,10 @@ mod tests {
         }
         let missing = tempfile::tempdir().unwrap().path().join("nope");
         let err = Templates::load(Some(&missing)).unwrap_err().to_string();
-        assert!(err.contains("cannot read the directory") && err.contains("nope"), "{err}");
+        assert!(
+            err.contains("cannot read the directory") && err.contains("nope"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1068,8 +1104,14 @@ mod tests {
     #[test]
     fn register_links_only_for_ep_numbers() {
         let table = [
-            ("EP23184567", Some("https://register.epo.org/application?number=EP23184567")),
-            ("EP2400812", Some("https://register.epo.org/application?number=EP2400812")),
+            (
+                "EP23184567",
+                Some("https://register.epo.org/application?number=EP23184567"),
+            ),
+            (
+                "EP2400812",
+                Some("https://register.epo.org/application?number=EP2400812"),
+            ),
             ("2020123456", None),
             ("EP1&x=<y>", None),
         ];

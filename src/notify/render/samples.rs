@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use crate::core::cases::Office;
 use crate::core::notify::{
-    CaseChanged, Channel, ChangeLine, Communication, DeliveryFailed, Digest, Document, Event, JobLine,
+    CaseChanged, ChangeLine, Channel, Communication, DeliveryFailed, Digest, Document, Event, JobLine,
     OfficeStopped, Outstanding, Quarantined,
 };
 

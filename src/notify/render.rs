@@ -2,7 +2,7 @@
 //! text and an HTML part, from minijinja templates.
 //!
 //! The built-in templates are compiled in (`src/notify/templates/`); a file of the same name
-//! in `[notify] templates_dir` replaces one ([`TEMPLATE_NAMES`]). Every template is rendered
+//! in `[notify] templates_dir` replaces one (`BUILT_IN` names them). Every template is rendered
 //! against the [`samples`] when the templates are loaded, so a broken override stops the
 //! configuration from loading, naming the file and line, instead of failing each message at
 //! send time.
@@ -12,9 +12,11 @@
 //! only (mail clients drop `<style>`), no external resources, no script, and long paths and
 //! hashes wrap; `tests/notify_render.rs` checks it in a real browser.
 //!
-//! What each template gets is the view below its `*View` type, serialised: the event's own
-//! fields plus what a reader needs and the event does not carry (each file's full path, the
-//! register link). README, "Who is told what", lists the variables.
+//! A template gets `subject`, `version` and one view of its event (the `*View` types below,
+//! serialised): the event's own fields plus what a reader needs and the event does not carry
+//! (each file's full path, the register link). The PDF's attachment is the email channel's
+//! decision, so the templates word it to hold either way. README, "Who is told what", lists
+//! the variables.
 
 pub mod samples;
 
@@ -147,9 +149,18 @@ pub struct Context {
     pub archive_dir: PathBuf,
 }
 
-/// Every template mailroom renders, by file name: one `.txt` and one `.html` per message,
-/// and what they share (`layout.html`, `macros.html`, `macros.txt`). Each can be overridden.
-pub const TEMPLATE_NAMES: [&str; 19] = [
+/// Each built-in template under its file name, read from `src/notify/templates/` at compile
+/// time (one list, so a name and its file cannot drift apart).
+macro_rules! built_in {
+    ($($name:literal),* $(,)?) => {
+        [$(($name, include_str!(concat!("templates/", $name)))),*]
+    };
+}
+
+/// Every template mailroom renders, by file name, with its built-in source: one `.txt` and one
+/// `.html` per message, and what they share (`layout.html`, `macros.html`, `macros.txt`).
+/// Each can be overridden.
+const BUILT_IN: [(&str, &str); 19] = built_in![
     "communication.txt",
     "communication.html",
     "change.txt",
@@ -171,29 +182,6 @@ pub const TEMPLATE_NAMES: [&str; 19] = [
     "macros.txt",
 ];
 
-/// The built-in templates, in the order of [`TEMPLATE_NAMES`].
-const BUILT_IN: [&str; 19] = [
-    include_str!("templates/communication.txt"),
-    include_str!("templates/communication.html"),
-    include_str!("templates/change.txt"),
-    include_str!("templates/change.html"),
-    include_str!("templates/quarantine.txt"),
-    include_str!("templates/quarantine.html"),
-    include_str!("templates/office_stop.txt"),
-    include_str!("templates/office_stop.html"),
-    include_str!("templates/delivery_failed.txt"),
-    include_str!("templates/delivery_failed.html"),
-    include_str!("templates/digest.txt"),
-    include_str!("templates/digest.html"),
-    include_str!("templates/summary.txt"),
-    include_str!("templates/summary.html"),
-    include_str!("templates/test.txt"),
-    include_str!("templates/test.html"),
-    include_str!("templates/layout.html"),
-    include_str!("templates/macros.html"),
-    include_str!("templates/macros.txt"),
-];
-
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The message templates: built in, each overridable by a file of the same name in
@@ -208,11 +196,11 @@ pub struct Templates {
 impl Templates {
     /// The built-in templates with the overrides found in `dir`, each rendered once against
     /// the [`samples`]. A file in `dir` that ends in `.txt` or `.html` and is not one of
-    /// [`TEMPLATE_NAMES`] is refused: a misspelt override would otherwise be ignored in
+    /// the built-in names is refused: a misspelt override would otherwise be ignored in
     /// silence.
     pub fn load(dir: Option<&Path>) -> Result<Templates, SetupError> {
         let mut env = environment()?;
-        for (name, source) in TEMPLATE_NAMES.into_iter().zip(BUILT_IN) {
+        for (name, source) in BUILT_IN {
             env.add_template(name, source)
                 .map_err(|e| config_error(format!("built-in {name}: {}", describe(&e))))?;
         }
@@ -417,13 +405,13 @@ fn overrides(dir: &Path) -> Result<Vec<(String, PathBuf)>, SetupError> {
         let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
             continue;
         };
-        if TEMPLATE_NAMES.contains(&name.as_str()) {
+        if BUILT_IN.iter().any(|(known, _)| *known == name) {
             found.push((name, path));
         } else if name.ends_with(".txt") || name.ends_with(".html") {
             return Err(config_error(format!(
                 "{} is not a template mailroom uses (they are {})",
                 path.display(),
-                TEMPLATE_NAMES.join(", ")
+                BUILT_IN.map(|(known, _)| known).join(", ")
             )));
         }
     }
@@ -1059,12 +1047,13 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         on_disk.sort();
-        let mut names: Vec<String> = TEMPLATE_NAMES.iter().map(|s| s.to_string()).collect();
+        let mut names: Vec<String> = BUILT_IN.iter().map(|(n, _)| n.to_string()).collect();
         names.sort();
         assert_eq!(on_disk, names);
         for kind in EventKind::ALL {
             for ext in ["txt", "html"] {
-                assert!(TEMPLATE_NAMES.contains(&format!("{}.{ext}", kind.as_str()).as_str()));
+                let name = format!("{}.{ext}", kind.as_str());
+                assert!(BUILT_IN.iter().any(|(n, _)| *n == name), "{name}");
             }
         }
     }

@@ -40,7 +40,8 @@ pub struct Notify {
     pub webhooks: Vec<Webhook>,
     /// `[notify.desktop] enabled`: the jobs notify the desktop session they run in.
     pub desktop: bool,
-    /// Templates that override the built-in ones (`alert.txt`, `alert.html`, …).
+    /// Templates that override the built-in ones of the same name (`communication.txt`,
+    /// `communication.html`, …; `notify::render`).
     pub templates_dir: Option<PathBuf>,
     /// Attempts of one send within one drain (jittered backoff between them) before the
     /// delivery waits for its next retry (`core::notify::after_send_failure`).

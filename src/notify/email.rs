@@ -240,18 +240,11 @@ impl Mailer {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let id = format!("<mailroom.test.{nanos:x}@{}>", self.domain);
-        let via = self.describe();
-        let text = format!(
-            "This is a test message from mailroom (`mailroom notify test --email`).\n\n\
-             It left through {via} from {from}. If you read it, mailroom's alerts reach {to}.\n",
-            from = self.settings.from,
-        );
-        let html = format!("<p>{}</p>", escape(&text).replace("\n\n", "</p><p>"));
-        let rendered = Rendered {
-            subject: "[mailroom] test message".into(),
-            text,
-            html,
-        };
+        let rendered = self.templates.render_test(&format!(
+            "email to {to} through {} from {}",
+            self.describe(),
+            self.settings.from
+        ))?;
         let headers = Headers {
             message_id: id.clone(),
             thread: None,

@@ -1,0 +1,267 @@
+//! Sample events: what [`super::Templates::load`] renders every template against, so a broken
+//! override is refused before anything is sent, and what `examples/render_samples.rs` shows
+//! for the screenshots in `docs/`.
+//!
+//! They cover every branch the built-in templates take (an absent client reference, a
+//! communication nobody follows, a JP case, an office stop without a known remedy, a digest
+//! with nothing to report), so an override is exercised the same way.
+
+use std::path::PathBuf;
+
+use crate::core::cases::Office;
+use crate::core::notify::{
+    CaseChanged, ChangeLine, Channel, Communication, DeliveryFailed, Digest, Document, Event, JobLine,
+    OfficeStopped, Outstanding, Quarantined,
+};
+
+use super::Context;
+
+/// The archive directory the samples are rendered with.
+pub fn context() -> Context {
+    Context {
+        archive_dir: PathBuf::from("/srv/mailroom/archive"),
+    }
+}
+
+/// A Rule 71(3) communication of a followed case, with its two files.
+pub fn communication() -> Communication {
+    let dir = "EP/EP23184567.2";
+    Communication {
+        id: "7f3a9c21-5b8e-4d0a-9e61-2c4f0b7d1a42".into(),
+        office: Office::Ep,
+        application_number: "EP23184567.2".into(),
+        case: Some("EP23184567".into()),
+        client_reference: Some("ACME-P-0042-EP".into()),
+        document_code: "2004".into(),
+        title: "Communication under Rule 71(3) EPC".into(),
+        dispatch_date: "2026-03-14".into(),
+        delivered_at: Some("2026-03-14T07:12:09Z".into()),
+        archived_at: "2026-03-14T08:00:03Z".into(),
+        documents: vec![
+            Document {
+                file_name: Some("EPO Form 2004.pdf".into()),
+                media_type: Some("application/pdf".into()),
+                path: format!("{dir}/2026-03-14_EPOFORM2004_7f3a9c21.pdf"),
+                size: 245_119,
+                sha256: "9f2c4a7be1d03856c1f7e2a94b0d6c38e5a1f7092bd4c6e3a8f5b1d72c9e0a46".into(),
+            },
+            Document {
+                file_name: Some("Text intended for grant.pdf".into()),
+                media_type: Some("application/pdf".into()),
+                path: format!("{dir}/2026-03-14_EPOFORM2004_7f3a9c21_2.pdf"),
+                size: 1_873_402,
+                sha256: "3b8e0d5f9a62c14e7d09b3a5f8c2e61d4a7b0c93e5f18d2a6b4c7e09f1d3a58c".into(),
+            },
+        ],
+    }
+}
+
+/// A communication for an application nobody follows, without a client reference or a
+/// delivery time.
+pub fn unfollowed_communication() -> Communication {
+    Communication {
+        id: "c0ffee42".into(),
+        office: Office::Ep,
+        application_number: "PCT/EP2024/071234".into(),
+        case: None,
+        client_reference: None,
+        document_code: "1507".into(),
+        title: "Communication of the international search report".into(),
+        dispatch_date: "2026-03-13".into(),
+        delivered_at: None,
+        archived_at: "2026-03-14T08:00:04Z".into(),
+        documents: vec![Document {
+            file_name: None,
+            media_type: None,
+            path: "WO/PCT_EP2024_071234/2026-03-13_EPOFORM1507_c0ffee42.pdf".into(),
+            size: 1,
+            sha256: "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb".into(),
+        }],
+    }
+}
+
+/// An EP grant: the status entry and the publication of its day.
+pub fn ep_change() -> CaseChanged {
+    CaseChanged {
+        office: Office::Ep,
+        case: "EP2400812".into(),
+        number: "EP2400812".into(),
+        right: "patent".into(),
+        client_reference: Some("ACME-P-0007-EP".into()),
+        status: Some("The patent has been granted".into()),
+        detected_at: "2026-03-15T02:00:11Z".into(),
+        changes: vec![
+            ChangeLine {
+                kind: "status".into(),
+                date: "2019-10-25".into(),
+                summary: "EP2400812: status \"Grant of patent is intended\" → \"The patent has been granted\" (2019-10-25)".into(),
+                old: Some("Grant of patent is intended".into()),
+                new: Some("The patent has been granted; published EP2400812 B1".into()),
+            },
+            ChangeLine {
+                kind: "step".into(),
+                date: "2019-10-25".into(),
+                summary: "EP2400812: new procedural step \"Validation of the patent\" due 2020-01-25".into(),
+                old: None,
+                new: Some("Validation of the patent: 2020-01-25".into()),
+            },
+        ],
+    }
+}
+
+/// A JP office action, without a client reference.
+pub fn jp_change() -> CaseChanged {
+    CaseChanged {
+        office: Office::Jp,
+        case: "JP 2020-123456".into(),
+        number: "2020123456".into(),
+        right: "patent".into(),
+        client_reference: None,
+        status: None,
+        detected_at: "2026-03-15T02:00:12Z".into(),
+        changes: vec![ChangeLine {
+            kind: "document".into(),
+            date: "2026-03-10".into(),
+            summary: "JP 2020-123456: new document \"拒絶理由通知書\" (2026-03-10)".into(),
+            old: None,
+            new: Some("A131 拒絶理由通知書".into()),
+        }],
+    }
+}
+
+pub fn quarantined() -> Quarantined {
+    Quarantined {
+        id: "5d1e8b37-0c2a-4f96-b7e4-81a9c3d05f17".into(),
+        application_number: "EP24000001.5".into(),
+        client_reference: Some("ACME-P-0051-EP".into()),
+        document_code: "2001".into(),
+        title: "Communication pursuant to Article 94(3) EPC".into(),
+        dispatch_date: "2026-03-14".into(),
+        attempts: 5,
+        reason: "the office sent text/html where a PDF was listed (size 2,311 bytes, listed 412,980)".into(),
+        quarantined_at: "2026-03-14T08:00:05Z".into(),
+    }
+}
+
+pub fn office_stopped() -> OfficeStopped {
+    OfficeStopped {
+        office: "EPO OPS".into(),
+        job: "status".into(),
+        reason: "the OPS token request was refused (401 invalid_client)".into(),
+        action: Some("check [ops] consumer_key and consumer_secret".into()),
+        stopped_at: "2026-03-15T02:00:02Z".into(),
+    }
+}
+
+pub fn office_stopped_without_action() -> OfficeStopped {
+    OfficeStopped {
+        office: "EPO MyEPO".into(),
+        job: "mailbox".into(),
+        reason: "the office did not answer for the whole cycle (connect timeout)".into(),
+        action: None,
+        stopped_at: "2026-03-15T06:00:31Z".into(),
+    }
+}
+
+pub fn delivery_failed() -> DeliveryFailed {
+    DeliveryFailed {
+        delivery_id: 1187,
+        channel: Channel::Webhook,
+        recipient: "teams".into(),
+        about: "[EPO] EP23184567 · ACME-P-0042-EP · Form 2004 · Communication under Rule 71(3) EPC · dated 2026-03-14".into(),
+        attempts: 8,
+        error: "HTTP 403 Forbidden from the webhook".into(),
+        failed_at: "2026-03-14T16:02:40Z".into(),
+    }
+}
+
+fn jobs() -> Vec<JobLine> {
+    vec![
+        JobLine {
+            job: "mailbox".into(),
+            last_success: Some("2026-03-14T18:00:12Z".into()),
+            last_outcome: Some("ok".into()),
+            last_error: None,
+        },
+        JobLine {
+            job: "status".into(),
+            last_success: Some("2026-03-14T02:00:40Z".into()),
+            last_outcome: Some("failed".into()),
+            last_error: Some("EPO OPS: the OPS token request was refused (401 invalid_client)".into()),
+        },
+    ]
+}
+
+fn quota() -> Vec<String> {
+    vec![
+        "EPO OPS: 212.4 MB of 4 GB this week (5%)".into(),
+        "JPO: patent app_progress 112 of 200 today, design 3 of 50, trademark 0 of 50".into(),
+    ]
+}
+
+/// A day with something in every section (its change is the EP one: a screenshot machine
+/// without a Japanese font would show the JP one as empty boxes).
+pub fn digest() -> Digest {
+    Digest {
+        day: "2026-03-14".into(),
+        since: "2026-03-13T18:00:00Z".into(),
+        until: "2026-03-14T18:00:00Z".into(),
+        communications: vec![communication(), unfollowed_communication()],
+        changes: vec![ep_change()],
+        outstanding: vec![
+            Outstanding {
+                id: "5d1e8b37-0c2a-4f96-b7e4-81a9c3d05f17".into(),
+                application_number: "EP24000001.5".into(),
+                state: "quarantined".into(),
+                attempts: 5,
+                reason: Some("the office sent text/html where a PDF was listed".into()),
+            },
+            Outstanding {
+                id: "a81c04e2".into(),
+                application_number: "EP22123456.1".into(),
+                state: "waiting".into(),
+                attempts: 2,
+                reason: None,
+            },
+        ],
+        delivery_failures: vec![delivery_failed()],
+        quota: quota(),
+        jobs: jobs(),
+    }
+}
+
+/// A day on which nothing happened: only the quota and the jobs to report.
+pub fn quiet_digest() -> Digest {
+    Digest {
+        day: "2026-03-15".into(),
+        since: "2026-03-14T18:00:00Z".into(),
+        until: "2026-03-15T18:00:00Z".into(),
+        communications: Vec::new(),
+        changes: Vec::new(),
+        outstanding: Vec::new(),
+        delivery_failures: Vec::new(),
+        quota: Vec::new(),
+        jobs: vec![JobLine {
+            job: "mailbox".into(),
+            last_success: None,
+            last_outcome: None,
+            last_error: None,
+        }],
+    }
+}
+
+/// One event of every kind, and the variants of each that take other branches.
+pub fn events() -> Vec<Event> {
+    vec![
+        Event::Communication(communication()),
+        Event::Communication(unfollowed_communication()),
+        Event::Change(ep_change()),
+        Event::Change(jp_change()),
+        Event::Quarantine(quarantined()),
+        Event::OfficeStop(office_stopped()),
+        Event::OfficeStop(office_stopped_without_action()),
+        Event::DeliveryFailed(delivery_failed()),
+        Event::Digest(digest()),
+        Event::Digest(quiet_digest()),
+    ]
+}

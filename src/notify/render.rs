@@ -786,6 +786,14 @@ mod tests {
                     "last run failed: EPO OPS",
                 ],
             ),
+            (
+                Event::Test(crate::core::notify::TestMessage {
+                    sent_at: "2026-03-14T08:00:00Z".into(),
+                    from_host: "mail01".into(),
+                }),
+                "[mailroom] test message from mail01 at 2026-03-14T08:00:00Z",
+                vec!["from mail01 at 2026-03-14T08:00:00Z", "this channel works"],
+            ),
         ];
         let t = templates();
         let mut kinds = std::collections::BTreeSet::new();

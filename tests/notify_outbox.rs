@@ -347,3 +347,37 @@ async fn the_demo_writes_its_mail_as_eml_files_with_the_pdf() {
         files.len()
     );
 }
+
+#[tokio::test]
+async fn a_broken_template_override_stops_the_job_before_it_starts() {
+    let env = Env::empty().await;
+    let templates = env.dir.path().join("templates");
+    std::fs::create_dir_all(&templates).expect("dir");
+    std::fs::write(
+        templates.join("communication.txt"),
+        "{{ communication.nonsense }\n",
+    )
+    .expect("write");
+    configure(
+        &env,
+        &PLAIN.replace(
+            "[notify]\n",
+            &format!(
+                "[notify]\ntemplates_dir = {:?}\n",
+                templates.display().to_string()
+            ),
+        ),
+    );
+    env.create(1, 10_000).await;
+    let out = env.sync().await;
+    assert_eq!(out.status.code(), Some(78), "{}", explain(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("notify.templates_dir") && err.contains("communication.txt"),
+        "names the key and the file: {err}"
+    );
+    assert!(
+        env.archive_files().is_empty(),
+        "nothing was done before the refusal"
+    );
+}

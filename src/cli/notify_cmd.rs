@@ -11,7 +11,7 @@ use chrono::Utc;
 
 use crate::config::Config;
 use crate::core::notify::{Event, TestMessage};
-use crate::notify::{Sender, desktop, digest, render, webhook};
+use crate::notify::{desktop, digest, render, webhook};
 use crate::store::{Store, outbox, timestamp};
 
 #[derive(clap::Subcommand, Debug)]
@@ -73,7 +73,7 @@ fn host_name() -> String {
 }
 
 async fn test(args: TestArgs, cfg: &Config) -> Result<(), super::Failure> {
-    let sender = Sender::new(cfg).map_err(anyhow::Error::new)?;
+    let sender = super::sync::sender(cfg)?;
     let notify = sender.settings();
     let explicit = !args.email.is_empty() || !args.webhook.is_empty() || args.desktop;
     let emails: Vec<String> = if explicit {
@@ -176,7 +176,7 @@ async fn digest_cmd(args: DigestArgs, cfg: &Config) -> Result<(), super::Failure
             ))?);
         }
         let to = args.to.unwrap_or_default();
-        let sender = Sender::new(cfg).map_err(anyhow::Error::new)?;
+        let sender = super::sync::sender(cfg)?;
         let mailer = sender
             .mailer()
             .ok_or_else(|| anyhow!("[notify.email] is not configured: the digest is sent by email"))?;

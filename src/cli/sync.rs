@@ -50,6 +50,9 @@ pub enum Job {
 }
 
 pub async fn run(job: Job, cfg: &Config, stop: &Stop) -> Result<(), super::Failure> {
+    // A channel that cannot be set up (a broken template override, an unreadable CA file) is
+    // a configuration error: found before the job runs, not after it.
+    sender(cfg)?;
     match job {
         Job::Mailbox => {
             let run = mailbox(cfg, observer().as_ref(), stop).await?;
@@ -117,10 +120,17 @@ pub async fn notify_after(cfg: &Config) -> Result<(), super::Failure> {
     Ok(())
 }
 
+/// The notification channels of `cfg`; one that cannot be set up is a [`ConfigError`] (exit 78).
+pub fn sender(cfg: &Config) -> anyhow::Result<crate::notify::Sender> {
+    crate::notify::Sender::new(cfg).map_err(|e| match e {
+        crate::notify::SetupError::Config { key, reason } => ConfigError::Value { key, reason }.into(),
+    })
+}
+
 /// Sends what the outbox holds that is due.
 pub async fn drain(cfg: &Config) -> anyhow::Result<crate::notify::DrainReport> {
     let store = open_store(cfg)?;
-    let sender = crate::notify::Sender::new(cfg)?;
+    let sender = sender(cfg)?;
     sender.drain(&store).await.context("sending notifications")
 }
 

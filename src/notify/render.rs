@@ -97,11 +97,13 @@ pub fn headline(event: &Event) -> String {
             if d.nothing_happened() {
                 format!("[mailroom] digest {}: nothing happened", d.day)
             } else {
+                let (n, c) = (d.communications.len(), d.changes.len());
                 format!(
-                    "[mailroom] digest {}: {} new communication(s), {} case(s) changed",
+                    "[mailroom] digest {}: {n} new {}, {c} {} changed, {} open",
                     d.day,
-                    d.communications.len(),
-                    d.changes.len()
+                    if n == 1 { "communication" } else { "communications" },
+                    if c == 1 { "case" } else { "cases" },
+                    d.outstanding.len() + d.delivery_failures.len()
                 )
             }
         }
@@ -768,7 +770,7 @@ mod tests {
             ),
             (
                 Event::Digest(samples::digest()),
-                "[mailroom] digest 2026-03-14: 2 new communication(s), 1 case(s) changed",
+                "[mailroom] digest 2026-03-14: 2 new communications, 1 case changed, 3 open",
                 vec![
                     "2026-03-14",
                     "2 new communications",

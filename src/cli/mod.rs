@@ -14,6 +14,7 @@
 
 mod cases;
 mod changes;
+mod check;
 mod communications;
 mod config_cmd;
 mod demo;
@@ -84,6 +85,8 @@ enum Command {
     /// Test the notification channels; send today's digest
     #[command(subcommand)]
     Notify(notify_cmd::Command),
+    /// Prove that the configuration, every office, mail server, webhook, database and archive work
+    Check(check::Args),
 }
 
 /// A failure with the exit status it maps to.
@@ -175,6 +178,7 @@ fn try_main(cli: Cli) -> Result<(), Failure> {
                 let (cfg, _lock) = prepare(&source, cmd.writes(), wait).await?;
                 notify_cmd::run(cmd, &cfg).await
             }
+            Command::Check(args) => check::run(args, &load_config(&source, Access::Read)?).await,
             Command::Desktop(args) => Ok(desktop::run(args, &load_config(&source, Access::Read)?).await?),
         }
     })

@@ -34,7 +34,9 @@ use serde::{Deserialize, Deserializer};
 
 /// A secret value. It never prints: `Debug` and `Display` show `[redacted]`.
 mod notify;
+mod schedule;
 pub use notify::{Email, Notify, Tls, Transport, Webhook, WebhookFormat};
+pub use schedule::{Export, Schedule};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -202,6 +204,10 @@ pub struct Config {
     pub jpo: Option<Jpo>,
     /// `[notify]`: who is told what (empty: events are recorded, nobody is told).
     pub notify: Notify,
+    /// `[schedule]`: when `mailroom run` runs each job.
+    pub schedule: Schedule,
+    /// `[export]`: where the nightly export goes.
+    pub export: Export,
 }
 
 #[derive(Debug, Clone)]
@@ -544,6 +550,10 @@ struct RawConfig {
     jpo: Option<RawJpo>,
     #[serde(default)]
     notify: notify::RawNotify,
+    #[serde(default)]
+    schedule: schedule::RawSchedule,
+    #[serde(default)]
+    export: schedule::RawExport,
 }
 
 #[derive(Deserialize, Default)]
@@ -836,6 +846,8 @@ impl RawConfig {
             _ => None,
         };
         let notify = self.notify.validate(creds, &mut origins)?;
+        let schedule = self.schedule.validate()?;
+        let export = self.export.validate();
         Ok(Config {
             source,
             origins,
@@ -845,6 +857,8 @@ impl RawConfig {
             ops,
             jpo,
             notify,
+            schedule,
+            export,
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod daemon;
 pub mod failpoint;
 pub mod lock;
 pub mod logging;

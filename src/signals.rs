@@ -81,6 +81,38 @@ impl Stop {
     }
 }
 
+/// SIGHUP: "read the configuration again" (`mailroom run`). Windows has no such signal: a
+/// service there is restarted to pick up a new configuration.
+pub struct Reload {
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Reload {
+    /// Installs the handler now. Needs a tokio runtime.
+    pub fn listen() -> std::io::Result<Reload> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Reload {
+                hup: signal(SignalKind::hangup())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Reload {})
+    }
+
+    /// Resolves at the next SIGHUP (never on Windows).
+    pub async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            self.hup.recv().await;
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    }
+}
+
 /// SIGINT and SIGTERM streams, registered when created.
 #[cfg(unix)]
 struct Signals {

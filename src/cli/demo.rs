@@ -128,22 +128,8 @@ to = ["formalities@demo.invalid"]
 /// Queues today's digest, sends everything the outbox holds (into `DIR/mail`), and says
 /// where the mail went.
 async fn mail_demo(cfg: &Config) -> anyhow::Result<String> {
+    super::notify_cmd::queue_digest(cfg).await?;
     let store = super::sync::open_store(cfg)?;
-    let routing = store.routing();
-    let now = Utc::now();
-    let day = chrono::Local::now().date_naive().to_string();
-    store
-        .write(move |tx| {
-            let digest = crate::notify::digest::gather(tx, &day, now)?;
-            crate::store::outbox::enqueue(
-                tx,
-                &routing,
-                &crate::core::notify::Event::Digest(digest),
-                None,
-                &timestamp(now),
-            )
-        })
-        .await?;
     let sent = super::sync::drain(cfg).await?;
     let dir = match cfg.notify.email.as_ref().map(|e| &e.transport) {
         Some(crate::config::Transport::File { dir }) => dir.clone(),

@@ -46,8 +46,8 @@ enum Table {
 }
 
 #[derive(Serialize)]
-struct Export {
-    communications: Vec<Row>,
+struct Export<'a> {
+    communications: &'a [Row],
     cases: Vec<CaseOut>,
     changes: Vec<ChangeOut>,
 }
@@ -126,9 +126,9 @@ struct Data {
     snapshots: Vec<(CaseRow, CaseStatus)>,
 }
 
-pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
+async fn data(cfg: &Config) -> anyhow::Result<Data> {
     let store = Store::open_existing(&cfg.storage.database)?;
-    let d = store
+    Ok(store
         .call(|c| {
             Ok(Data {
                 communications: communications::list(c, None)?.into_iter().map(row).collect(),
@@ -137,20 +137,68 @@ pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
                 snapshots: cases_db::latest_snapshots(c)?,
             })
         })
-        .await?;
+        .await?)
+}
+
+fn json(d: &Data) -> anyhow::Result<String> {
+    let e = Export {
+        cases: d.cases.iter().map(CaseOut::from).collect(),
+        changes: d.changes.iter().map(ChangeOut::from).collect(),
+        communications: &d.communications,
+    };
+    Ok(serde_json::to_string_pretty(&e)? + "\n")
+}
+
+pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
+    let d = data(cfg).await?;
     let text = match args.format {
-        Format::Json => {
-            let e = Export {
-                cases: d.cases.iter().map(CaseOut::from).collect(),
-                changes: d.changes.iter().map(ChangeOut::from).collect(),
-                communications: d.communications,
-            };
-            serde_json::to_string_pretty(&e)? + "\n"
-        }
+        Format::Json => json(&d)?,
         Format::Csv => csv_table(args.table, &d)?,
         Format::Ics => ics(&d, Utc::now()),
     };
     super::print_stdout(&text)
+}
+
+/// The nightly export (`mailroom run`, `[export] dir`): `cases.csv`, `changes.csv`,
+/// `communications.csv`, `mailroom.json` and `mailroom.ics`, each replaced atomically
+/// (written beside its name, fsynced, renamed, the directory fsynced), so the docketing
+/// system never reads half a file. Returns the files written.
+pub async fn write_dir(cfg: &Config, dir: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    use anyhow::Context;
+    let d = data(cfg).await?;
+    let files = [
+        ("cases.csv", csv_table(Table::Cases, &d)?),
+        ("changes.csv", csv_table(Table::Changes, &d)?),
+        ("communications.csv", csv_table(Table::Communications, &d)?),
+        ("mailroom.json", json(&d)?),
+        ("mailroom.ics", ics(&d, Utc::now())),
+    ];
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("export.dir: cannot create {}", dir.display()))?;
+        let mut written = Vec::new();
+        for (name, text) in files {
+            let path = dir.join(name);
+            let tmp = dir.join(format!(".{name}.tmp"));
+            let write = || -> std::io::Result<()> {
+                let mut f = std::fs::File::create(&tmp)?;
+                f.write_all(text.as_bytes())?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, &path)
+            };
+            write().with_context(|| format!("export: cannot write {}", path.display()))?;
+            written.push(path);
+        }
+        #[cfg(unix)]
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("export: cannot sync {}", dir.display()))?;
+        Ok(written)
+    })
+    .await
+    .context("export task")?
 }
 
 fn row(v: communications::View) -> Row {

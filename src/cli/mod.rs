@@ -22,7 +22,9 @@ mod desktop;
 mod export;
 mod notify_cmd;
 mod outbox;
+mod run;
 mod sandbox;
+mod status_cmd;
 mod sync;
 
 use std::io::Write;
@@ -87,6 +89,10 @@ enum Command {
     Notify(notify_cmd::Command),
     /// Prove that the configuration, every office, mail server, webhook, database and archive work
     Check(check::Args),
+    /// Run every job on its schedule until stopped (the service: systemd `Type=notify`)
+    Run(run::Args),
+    /// How mailroom is doing: jobs, communications, cases, quota, outbox
+    Status(status_cmd::Args),
 }
 
 /// A failure with the exit status it maps to.
@@ -178,6 +184,11 @@ fn try_main(cli: Cli) -> Result<(), Failure> {
                 let (cfg, _lock) = prepare(&source, cmd.writes(), wait).await?;
                 notify_cmd::run(cmd, &cfg).await
             }
+            Command::Run(_) => {
+                let cfg = load_config(&source, Access::Write)?;
+                run::run(&source, cfg, wait).await
+            }
+            Command::Status(args) => Ok(status_cmd::run(args, &load_config(&source, Access::Read)?).await?),
             Command::Check(args) => check::run(args, &load_config(&source, Access::Read)?).await,
             Command::Desktop(args) => Ok(desktop::run(args, &load_config(&source, Access::Read)?).await?),
         }

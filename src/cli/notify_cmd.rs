@@ -188,26 +188,30 @@ async fn digest_cmd(args: DigestArgs, cfg: &Config) -> Result<(), super::Failure
             "digest {day} sent to {to} ({how})\n"
         ))?);
     }
-    if cfg.notify.digest_to.is_empty() {
-        return Err(anyhow!(
-            "[notify.digest] to is not set: nobody to send the digest to (use --to ADDR for a copy)"
-        )
-        .into());
-    }
-    let store = super::sync::open_store(cfg)?;
-    let routing = store.routing();
-    let d = day.clone();
-    let queued = store
-        .write(move |tx| {
-            let digest = digest::gather(tx, &d, now)?;
-            outbox::enqueue(tx, &routing, &Event::Digest(digest), None, &timestamp(now))
-        })
-        .await
-        .map_err(anyhow::Error::new)?;
-    if queued.is_none() {
+    if !queue_digest(cfg).await? {
         super::print_stdout(&format!(
             "digest {day}: already queued today; sending what is pending (use --to ADDR for another copy)\n"
         ))?;
     }
     super::sync::notify_after(cfg).await
+}
+
+/// Queues today's digest for `[notify.digest] to` (`notify digest`, and the daemon's digest
+/// job). `false` when today's was queued already (one per local day, by its dedupe key).
+pub(crate) async fn queue_digest(cfg: &Config) -> anyhow::Result<bool> {
+    if cfg.notify.digest_to.is_empty() {
+        anyhow::bail!(
+            "[notify.digest] to is not set: nobody to send the digest to (use --to ADDR for a copy)"
+        );
+    }
+    let store = super::sync::open_store(cfg)?;
+    let routing = store.routing();
+    let (day, now) = (local_day(), Utc::now());
+    let queued = store
+        .write(move |tx| {
+            let digest = digest::gather(tx, &day, now)?;
+            outbox::enqueue(tx, &routing, &Event::Digest(digest), None, &timestamp(now))
+        })
+        .await?;
+    Ok(queued.is_some())
 }

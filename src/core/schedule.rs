@@ -20,6 +20,8 @@
 //! - Because the rotation is oldest first, with no priority cases every case of a kind is
 //!   refreshed exactly once in every window of ⌈n ÷ c⌉ consecutive days.
 
+pub mod jobs;
+
 use chrono::NaiveDate;
 
 use super::cases::Kind;

@@ -69,7 +69,7 @@ pub fn gather(conn: &Connection, day: &str, now: DateTime<Utc>) -> Result<Digest
 }
 
 /// One line per office: the OPS weekly bytes last reported, the JPO's calls today (JST).
-fn quota_lines(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+pub fn quota_lines(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
     let mut lines = Vec::new();
     let ops: Option<(String, Option<i64>, Option<String>)> = conn
         .query_row(

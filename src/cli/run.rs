@@ -1,0 +1,319 @@
+//! `mailroom run`: the long-running worker (systemd `Type=notify`, or a terminal).
+//!
+//! It holds the state directory's lock for as long as it runs (a manual `sync` meanwhile is
+//! refused with the daemon's pid, exit 75), opens the database, says `READY=1`, then runs one
+//! job at a time, each at its next fire time in `[schedule] time_zone`
+//! (`core::schedule::jobs`): the mailbox poll, the status cycle, the nightly export (when
+//! `[export] dir` is set) and the digest (when `[notify.digest] to` is set). A job missed
+//! while the daemon was down runs at start. After every job, and every minute while
+//! notifications are pending, the outbox is drained.
+//!
+//! Each job run is a `sync_runs` row (start, end, outcome); `mailroom status` reads them.
+//!
+//! Signals: SIGTERM/SIGINT stop taking work; the mailbox poll finishes the communication in
+//! hand and records it, the status cycle is dropped at its next await (each case is one
+//! transaction); if that takes longer than `[schedule] stop_timeout_secs` the job is dropped
+//! (what was in flight is discarded: a temporary file is cleared at the next start, nothing
+//! is recorded half). Exit 0. SIGHUP reads the configuration again: a configuration that does
+//! not load, or that moves the database, is refused with one log line and the old one keeps
+//! running.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, ConfigSource};
+use crate::core::schedule::jobs::{self, Job};
+use crate::daemon::notify::{Notifier, watchdog_interval};
+use crate::signals::{Reload, Stop};
+use crate::store::{Store, outbox, runs, timestamp};
+use crate::sync::mailbox::Quiet;
+
+/// How often the loop wakes when nothing is due: to drain pending notifications, and to
+/// notice a clock that jumped.
+const TICK: Duration = Duration::from_secs(60);
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+/// The jobs that are on: their part is configured.
+pub(crate) fn enabled(cfg: &Config) -> Vec<Job> {
+    Job::ALL
+        .into_iter()
+        .filter(|job| match job {
+            Job::Mailbox => cfg.myepo.is_some(),
+            Job::Status => cfg.ops.is_some() || cfg.jpo.is_some(),
+            Job::Export => cfg.export.dir.is_some(),
+            Job::Digest => !cfg.notify.digest_to.is_empty(),
+        })
+        .collect()
+}
+
+/// The last successful (or partly successful: it ran and recorded what it could) end of each
+/// job, from `sync_runs`.
+async fn last_successes(store: &Store) -> anyhow::Result<BTreeMap<Job, DateTime<Utc>>> {
+    Ok(store
+        .call(|c| {
+            let mut out = BTreeMap::new();
+            for job in Job::ALL {
+                let at: Option<String> = c.query_row(
+                    "SELECT max(finished_at) FROM sync_runs WHERE job = ?1 AND outcome IN ('ok', 'partial')",
+                    [job.as_str()],
+                    |r| r.get(0),
+                )?;
+                if let Some(t) = at.and_then(|t| DateTime::parse_from_rfc3339(&t).ok()) {
+                    out.insert(job, t.with_timezone(&Utc));
+                }
+            }
+            Ok(out)
+        })
+        .await?)
+}
+
+fn unit_random() -> f64 {
+    let nanos = Utc::now().timestamp_subsec_nanos();
+    f64::from(nanos % 1_000_000) / 1_000_000.0
+}
+
+/// The next fire time of `job` after `now`, jittered.
+fn next_fire(cfg: &Config, job: Job, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let c = cfg.schedule.cadence(job);
+    c.next_after(now)
+        .map(|t| jobs::jittered(t, cfg.schedule.jitter_secs, unit_random()))
+}
+
+/// The first plan: a job missed while the daemon was down runs now, the others at their next
+/// fire time.
+fn plan(
+    cfg: &Config,
+    last: &BTreeMap<Job, DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> BTreeMap<Job, DateTime<Utc>> {
+    enabled(cfg)
+        .into_iter()
+        .filter_map(|job| {
+            let at = if jobs::catch_up(cfg.schedule.cadence(job), last.get(&job).copied(), now) {
+                tracing::info!(
+                    job = job.as_str(),
+                    "missed while mailroom was not running: runs now"
+                );
+                Some(now)
+            } else {
+                next_fire(cfg, job, now)
+            };
+            at.map(|t| (job, t))
+        })
+        .collect()
+}
+
+/// What one job run came to, in one line (logs, `STATUS=`).
+async fn run_job(cfg: &Config, job: Job, stop: &Stop) -> anyhow::Result<String> {
+    match job {
+        Job::Mailbox => {
+            let run = super::sync::mailbox(cfg, &Quiet, stop).await?;
+            let r = &run.report;
+            Ok(format!(
+                "mailbox: {} archived, {} marked, {} failed, {} quarantined",
+                r.archived.len(),
+                r.marked,
+                r.failed.len(),
+                run.quarantined.len()
+            ))
+        }
+        Job::Status => {
+            let r = tokio::select! {
+                r = super::sync::status(cfg, None, &Quiet, Utc::now()) => r?,
+                s = stop.wait() => anyhow::bail!("status cycle stopped by {}", s.name()),
+            };
+            Ok(format!(
+                "status: {} EP and {} JP refreshed, {} change(s), {} failed",
+                r.ep_checked,
+                r.jp_checked,
+                r.changes.len(),
+                r.failed.len()
+            ))
+        }
+        Job::Export => {
+            let dir = cfg.export.dir.clone().context("[export] dir is not set")?;
+            recorded(cfg, job, async {
+                let files = super::export::write_dir(cfg, &dir).await?;
+                Ok(format!(
+                    "export: {} files written to {}",
+                    files.len(),
+                    dir.display()
+                ))
+            })
+            .await
+        }
+        Job::Digest => {
+            recorded(cfg, job, async {
+                let queued = super::notify_cmd::queue_digest(cfg).await?;
+                Ok(if queued {
+                    "digest: queued".to_owned()
+                } else {
+                    "digest: already queued today".to_owned()
+                })
+            })
+            .await
+        }
+    }
+}
+
+/// Runs a job that has no run record of its own, recording it in `sync_runs`.
+async fn recorded(
+    cfg: &Config,
+    job: Job,
+    work: impl std::future::Future<Output = anyhow::Result<String>>,
+) -> anyhow::Result<String> {
+    let store = Store::open(&cfg.storage.database)?;
+    let start = timestamp(Utc::now());
+    let id = store.call(move |c| runs::start(c, job.as_str(), &start)).await?;
+    let result = work.await;
+    let (outcome, error) = match &result {
+        Ok(_) => (runs::Outcome::Ok, None),
+        Err(e) => (runs::Outcome::Failed, Some(format!("{e:#}"))),
+    };
+    let end = timestamp(Utc::now());
+    store
+        .call(move |c| runs::finish(c, id, runs::Totals::default(), outcome, error.as_deref(), &end))
+        .await?;
+    result
+}
+
+/// Drains the outbox; returns how many deliveries are still pending.
+async fn drain(cfg: &Config) -> u64 {
+    match super::sync::drain(cfg).await {
+        Ok(report) => {
+            if let Some(line) = report
+                .line()
+                .filter(|_| report.sent > 0 || !report.retrying.is_empty())
+            {
+                tracing::info!("{line}");
+            }
+            report.pending_total
+        }
+        Err(e) => {
+            tracing::error!("sending notifications: {e:#}");
+            0
+        }
+    }
+}
+
+/// Reads the configuration again; `None` (with one log line) when it must be refused.
+fn reload(source: &ConfigSource, old: &Config) -> Option<Config> {
+    let new = match Config::load_for_write(source) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("SIGHUP: the new configuration is refused, the old one keeps running: {e}");
+            return None;
+        }
+    };
+    if new.storage.database != old.storage.database {
+        tracing::error!(
+            "SIGHUP: the new configuration moves storage.database to {}: refused (restart mailroom to move it); the old one keeps running",
+            new.storage.database.display()
+        );
+        return None;
+    }
+    if let Err(e) = super::sync::sender(&new) {
+        tracing::error!("SIGHUP: the new configuration is refused, the old one keeps running: {e:#}");
+        return None;
+    }
+    tracing::info!(
+        "SIGHUP: configuration read again from {}",
+        source.path().display()
+    );
+    Some(new)
+}
+
+pub async fn run(source: &ConfigSource, mut cfg: Config, wait: Duration) -> Result<(), super::Failure> {
+    let _lock = super::writer(&cfg, wait).await?;
+    let stop =
+        Stop::listen().map_err(|e| anyhow::Error::new(e).context("cannot install the signal handlers"))?;
+    let mut hangups =
+        Reload::listen().map_err(|e| anyhow::Error::new(e).context("cannot install the SIGHUP handler"))?;
+    super::sync::sender(&cfg)?;
+    let store = super::sync::open_store(&cfg)?;
+    let notifier = Notifier::from_env();
+    let watchdog = watchdog_interval();
+    let last = last_successes(&store).await?;
+    let mut next = plan(&cfg, &last, Utc::now());
+    tracing::info!(
+        time_zone = %cfg.schedule.time_zone,
+        jobs = ?next.keys().map(|j| j.as_str()).collect::<Vec<_>>(),
+        "mailroom run: ready"
+    );
+    notifier.ready(&format!("ready; jobs in {}", cfg.schedule.time_zone));
+    let mut pending = store
+        .call(|c| outbox::counts(c))
+        .await
+        .map_err(anyhow::Error::new)?
+        .0;
+    let mut last_drain = tokio::time::Instant::now();
+    loop {
+        notifier.watchdog();
+        let now = Utc::now();
+        let due = jobs::earliest(&next.iter().map(|(j, t)| (*j, *t)).collect::<Vec<_>>());
+        let until_due = due
+            .map(|(_, at)| (at - now).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(TICK);
+        let nap = [Some(until_due), Some(TICK), watchdog]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(TICK);
+        tokio::select! {
+            _ = stop.wait() => break,
+            () = hangups.next() => {
+                if let Some(new) = reload(source, &cfg) {
+                    cfg = new;
+                    next = plan(&cfg, &last_successes(&store).await?, Utc::now());
+                }
+                continue;
+            }
+            () = tokio::time::sleep(nap) => {}
+        }
+        if let Some((job, at)) = due
+            && Utc::now() >= at
+        {
+            tracing::info!(job = job.as_str(), "starting");
+            let bound = cfg.schedule.stop_timeout;
+            let work = run_job(&cfg, job, &stop);
+            let stopped_late = async {
+                stop.wait().await;
+                notifier.extend_timeout(bound);
+                tokio::time::sleep(bound).await;
+            };
+            let line = tokio::select! {
+                r = work => match r {
+                    Ok(line) => line,
+                    Err(e) => format!("{}: failed: {e:#}", job.as_str()),
+                },
+                () = stopped_late => format!("{}: dropped after the stop bound ({bound:?})", job.as_str()),
+            };
+            tracing::info!(job = job.as_str(), "{line}");
+            notifier.status(&line);
+            if stop.requested().is_some() {
+                break;
+            }
+            match next_fire(&cfg, job, Utc::now()) {
+                Some(t) => next.insert(job, t),
+                None => next.remove(&job),
+            };
+            pending = drain(&cfg).await;
+            last_drain = tokio::time::Instant::now();
+        } else if pending > 0 && last_drain.elapsed() >= TICK {
+            pending = drain(&cfg).await;
+            last_drain = tokio::time::Instant::now();
+        }
+    }
+    notifier.stopping();
+    let why = stop
+        .requested()
+        .map_or_else(|| "stopped".to_owned(), |s| format!("stopped by {}", s.name()));
+    super::close_unfinished(&cfg, why.clone()).await?;
+    tracing::info!("mailroom run: {why}");
+    Ok(())
+}

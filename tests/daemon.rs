@@ -22,8 +22,12 @@ const DAEMON: &str = r#"
 time_zone = "Europe/Berlin"
 mailbox = "*/2 * * * * *"
 status = "0 0 3 * * *"
+export = "*/3 * * * * *"
 jitter_secs = 0
 stop_timeout_secs = 10
+
+[export]
+dir = "data/export"
 
 [notify.email]
 transport = "file"
@@ -221,7 +225,30 @@ async fn the_daemon_polls_on_schedule_is_watched_and_stops_cleanly() {
     };
     assert!(job("mailbox")["last_success"].is_string(), "{status:#}");
     assert!(job("status")["last_success"].is_string(), "{status:#}");
-    assert_eq!(job("export")["enabled"], false, "no [export] dir: off");
+    assert_eq!(job("digest")["enabled"], false, "no [notify.digest]: off");
+    let exported: Vec<String> = std::fs::read_dir(env.data_dir().join("export"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    for name in [
+        "cases.csv",
+        "changes.csv",
+        "communications.csv",
+        "mailroom.json",
+        "mailroom.ics",
+    ] {
+        assert!(
+            exported.iter().any(|f| f == name),
+            "the nightly export wrote {name}: {exported:?}"
+        );
+    }
+    assert!(
+        !exported.iter().any(|f| f.ends_with(".tmp")),
+        "no half-written export: {exported:?}"
+    );
     assert_eq!(status["communications"], json!([["handled", 4]]));
     eprintln!("start to READY=1: {ready_after:?}; SIGTERM to exit: {took:?}");
 }

@@ -146,6 +146,19 @@ fn render(cfg: &Config) -> String {
         None => s.off("JP status (JPO)"),
     }
     notify(cfg, &mut out);
+    let mut s = section("schedule", origins, &mut out);
+    let sc = &cfg.schedule;
+    s.text("time_zone", &sc.time_zone);
+    for job in crate::core::schedule::jobs::Job::ALL {
+        s.text(job.as_str(), sc.cadence(job).pattern());
+    }
+    s.int("jitter_secs", sc.jitter_secs);
+    s.int("stop_timeout_secs", sc.stop_timeout.as_secs());
+    let mut s = section("export", origins, &mut out);
+    match &cfg.export.dir {
+        Some(d) => s.text("dir", d.display()),
+        None => s.out.push_str("# dir is not set: no nightly export\n"),
+    }
     out
 }
 

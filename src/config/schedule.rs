@@ -161,3 +161,59 @@ impl RawExport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigSource};
+
+    fn load(text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load_with_env(&ConfigSource::Named(path), &[]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bad_schedules_are_refused_naming_the_key() {
+        let table = [
+            (
+                "[schedule]\ntime_zone = \"Europe/Berlni\"\n",
+                "schedule.time_zone: \"Europe/Berlni\" is not an IANA time zone",
+            ),
+            (
+                "[schedule]\nmailbox = \"*/15 * * * *\"\n",
+                "schedule.mailbox: \"*/15 * * * *\" is not a cron pattern with seconds",
+            ),
+            (
+                "[schedule]\ndigest = \"0 0 0 30 2 *\"\n",
+                "schedule.digest: \"0 0 0 30 2 *\" never fires",
+            ),
+            (
+                "[schedule]\njitter_secs = 99999\n",
+                "schedule.jitter_secs: 99999 is outside 0..=3600",
+            ),
+            ("[schedule]\nmailbx = \"0 * * * * *\"\n", "mailbx"),
+        ];
+        for (text, want) in table {
+            let e = load(text).expect_err(text);
+            assert!(e.contains(want), "{text} → {e}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let cfg = load("[schedule]\ntime_zone = \"Asia/Tokyo\"\n").unwrap();
+        let s = &cfg.schedule;
+        assert_eq!(
+            [
+                s.mailbox.pattern(),
+                s.status.pattern(),
+                s.digest.pattern(),
+                s.export.pattern()
+            ],
+            ["0 */15 * * * *", "0 0 2 * * *", "0 30 7 * * 1-5", "0 30 2 * * *"]
+        );
+        assert_eq!((s.jitter_secs, s.stop_timeout.as_secs()), (60, 30));
+        assert!(cfg.export.dir.is_none());
+    }
+}

@@ -372,17 +372,44 @@ fn remove_stale_temps(spool: &Path) -> Result<usize, ArchiveError> {
 /// Its own entry in the root need not be durable: if a crash loses it, it held nothing that
 /// was not named elsewhere before a batch was recorded, and `open` creates it again.
 fn open_spool(spool: &Path) -> Result<usize, ArchiveError> {
+    if ensure_spool(spool)? {
+        remove_stale_temps(spool)
+    } else {
+        Ok(0)
+    }
+}
+
+/// Makes sure the spool is a directory (never through a symlink), creating it if missing;
+/// answers whether it was there already.
+fn ensure_spool(spool: &Path) -> Result<bool, ArchiveError> {
     match std::fs::symlink_metadata(spool) {
-        Ok(meta) if meta.is_dir() => remove_stale_temps(spool),
+        Ok(meta) if meta.is_dir() => Ok(true),
         Ok(_) => Err(unsafe_path(
             spool,
             "exists and is not a directory (symlinks are not followed)",
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => match std::fs::create_dir(spool) {
-            Ok(()) => Ok(0),
+            Ok(()) => Ok(false),
             Err(e) => Err(io_fail("cannot create directory", spool, e)),
         },
         Err(e) => Err(io_fail("cannot inspect", spool, e)),
+    }
+}
+
+/// Makes sure the archive root is a directory, creating it (and making its entry durable)
+/// if missing; answers whether it was created.
+fn ensure_root(root: &Path) -> Result<bool, ArchiveError> {
+    match std::fs::metadata(root) {
+        Ok(meta) if meta.is_dir() => Ok(false),
+        Ok(_) => Err(unsafe_path(root, "the archive root is not a directory")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(root).map_err(|e| io_fail("cannot create directory", root, e))?;
+            if let Some(parent) = root.parent() {
+                fsync_dir(parent)?;
+            }
+            Ok(true)
+        }
+        Err(e) => Err(io_fail("cannot inspect", root, e)),
     }
 }
 
@@ -468,6 +495,17 @@ async fn join(
     }
 }
 
+/// What [`Archive::probe`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The absolute archive root.
+    pub root: PathBuf,
+    /// The root did not exist and was created.
+    pub created: bool,
+    /// Bytes available to an unprivileged writer on the archive's filesystem.
+    pub available: u64,
+}
+
 /// The archive root and the operations that write below it.
 #[derive(Debug, Clone)]
 pub struct Archive {
@@ -520,19 +558,7 @@ impl Archive {
         let spool = root.join(SPOOL);
         let task_spool = spool.clone();
         let stale_removed = blocking(&root, move || {
-            let root = task_root;
-            match std::fs::metadata(&root) {
-                Ok(meta) if meta.is_dir() => {}
-                Ok(_) => return Err(unsafe_path(root, "the archive root is not a directory")),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    std::fs::create_dir_all(&root)
-                        .map_err(|e| io_fail("cannot create directory", &root, e))?;
-                    if let Some(parent) = root.parent() {
-                        fsync_dir(parent)?;
-                    }
-                }
-                Err(e) => return Err(io_fail("cannot inspect", &root, e)),
-            }
+            ensure_root(&task_root)?;
             open_spool(&task_spool)
         })
         .await?;
@@ -547,6 +573,43 @@ impl Archive {
             in_flight: Arc::default(),
             spare: Arc::default(),
         })
+    }
+
+    /// Proves that documents can be archived below `root` without opening the archive
+    /// (`mailroom check`, which holds no lock: [`Archive::open`] would remove the temporary
+    /// files of a writer at work). Creates the root and the spool as `open` would when they
+    /// are missing, creates, writes and removes one file in the spool (a name no temporary
+    /// file has), and measures the space available there. Removes nothing else.
+    pub async fn probe(root: impl Into<PathBuf>) -> Result<Probe, ArchiveError> {
+        let given = root.into();
+        if given.as_os_str().is_empty() {
+            return Err(unsafe_path(given, "the archive root is empty"));
+        }
+        let root = std::path::absolute(&given).map_err(|e| io_fail("cannot resolve", &given, e))?;
+        let task_root = root.clone();
+        blocking(&root, move || {
+            let root = task_root;
+            let created = ensure_root(&root)?;
+            let spool = root.join(SPOOL);
+            ensure_spool(&spool)?;
+            let probe = spool.join(format!(".mailroom-check-{}.probe", std::process::id()));
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&probe)
+                .and_then(|mut f| f.write_all(b"mailroom check").and_then(|()| f.sync_all()));
+            let removed = std::fs::remove_file(&probe);
+            written.map_err(|e| io_fail("cannot write a file in", &spool, e))?;
+            removed.map_err(|e| io_fail("cannot remove", &probe, e))?;
+            let available = fs4::available_space(&spool)
+                .map_err(|e| io_fail("cannot measure the free space of", &spool, e))?;
+            Ok(Probe {
+                root,
+                created,
+                available,
+            })
+        })
+        .await
     }
 
     /// The absolute archive root.

@@ -157,6 +157,60 @@ impl Mailer {
         Ok(id)
     }
 
+    /// Proves that mail can leave, sending none (`mailroom check`): for SMTP, connects, starts
+    /// TLS as configured, logs in when a username is set, and quits; for the file transport,
+    /// creates and removes a file in the directory. Returns what was proven.
+    pub async fn check(&self) -> Result<String, SendError> {
+        match &self.outgoing {
+            Outgoing::Smtp {
+                transport,
+                host,
+                port,
+                tls,
+                username,
+            } => {
+                let error = |e: &lettre::transport::smtp::Error| {
+                    smtp_error(e, host, *port, *tls, username.as_deref())
+                };
+                match transport.test_connection().await {
+                    Ok(true) => Ok(format!(
+                        "{host}:{port}: connected ({}){}",
+                        match tls {
+                            Tls::Starttls => "STARTTLS",
+                            Tls::Implicit => "implicit TLS",
+                            Tls::None => "plain text, loopback",
+                        },
+                        username
+                            .as_deref()
+                            .map(|u| format!(", logged in as {u:?}"))
+                            .unwrap_or_default()
+                    )),
+                    Ok(false) => Err(SendError::Transient(format!(
+                        "the SMTP server {host}:{port} did not answer NOOP after the login"
+                    ))),
+                    Err(e) => Err(error(&e)),
+                }
+            }
+            Outgoing::File { dir, .. } => {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let probe = dir.join(format!(".mailroom-check-{}", std::process::id()));
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&probe)
+                        .and_then(|_| std::fs::remove_file(&probe))
+                        .map(|()| format!("{} is writable", dir.display()))
+                        .map_err(|e| {
+                            SendError::Transient(format!("cannot write into {}: {e}", dir.display()))
+                        })
+                })
+                .await
+                .map_err(|e| SendError::Transient(format!("the check of the mail directory failed: {e}")))?
+            }
+        }
+    }
+
     /// Sends the message of `event` to `to` outside the outbox (`mailroom notify digest --to`:
     /// a copy on request, so each one is a message of its own); returns its Message-ID.
     pub async fn send_event_to(

@@ -131,6 +131,30 @@ pub async fn post(
     }
 }
 
+/// Whether `hook` answers at all, posting nothing (`mailroom check`): one `HEAD` without the
+/// hook's headers (their values are secrets, and no answer needs them). Any status is an
+/// answer (a receiver that takes only POST says 405), except a redirect: [`post`] does not
+/// follow one, so every alert to this URL would fail. `http` must follow no redirects.
+pub async fn reachable(http: &reqwest::Client, hook: &Webhook) -> Result<String, SendError> {
+    let name = &hook.name;
+    let url = hook
+        .parsed_url()
+        .ok_or_else(|| SendError::Permanent(format!("webhook {name}: its url is not a URL")))?;
+    let response = http
+        .head(url)
+        .timeout(hook.timeout)
+        .send()
+        .await
+        .map_err(|e| transport_error(name, hook.timeout, e, hook.url.expose()))?;
+    let status = response.status();
+    if status.is_redirection() {
+        return Err(SendError::Permanent(format!(
+            "webhook {name}: HTTP {status}: a redirect, which alerts do not follow (so that its headers go nowhere else): set url to the final address"
+        )));
+    }
+    Ok(format!("webhook {name}: answers (HTTP {status} to HEAD)"))
+}
+
 /// A request that got no answer, in words that name the webhook and never its URL.
 fn transport_error(name: &str, timeout: Duration, e: reqwest::Error, url: &str) -> SendError {
     if e.is_timeout() {

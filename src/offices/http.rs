@@ -161,6 +161,26 @@ pub fn root_cause(e: &dyn std::error::Error) -> String {
     cur.to_string()
 }
 
+/// The TLS failure in a request's causes (a certificate not trusted, a server that does not
+/// speak TLS), if that is why it failed. rustls's error sits inside `io::Error`s (one in
+/// another, as hyper's connector wraps tokio-rustls's), whose `source()` skips what they
+/// wrap, so each `io::Error` met is opened down to what it holds.
+pub fn tls_failure(e: &reqwest::Error) -> Option<String> {
+    // Bounded: a chain of causes is a handful of links.
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    for _ in 0..32 {
+        let err = cur?;
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        cur = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
+}
+
 /// `" detail"`, or nothing: the office's message after an HTTP status.
 pub fn spaced(detail: &Option<String>) -> String {
     detail.as_ref().map(|d| format!(" {d}")).unwrap_or_default()

@@ -156,6 +156,35 @@ impl Store {
     }
 }
 
+/// The schema version this mailroom writes (the number of its migrations).
+pub fn schema_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Reads the schema version of the database at `path` and proves that it takes a write (a
+/// table created in a transaction that is rolled back), without creating, migrating or
+/// changing anything (`mailroom check`, which holds no lock). A database that does not exist
+/// is [`StoreError::Missing`].
+pub fn probe(path: &Path) -> Result<i64, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Missing {
+            path: path.to_owned(),
+        });
+    }
+    let open_err = |cause| StoreError::Open {
+        path: path.to_owned(),
+        cause,
+    };
+    let mut conn =
+        Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(open_err)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch("CREATE TABLE mailroom_check_probe (x); INSERT INTO mailroom_check_probe VALUES (1);")?;
+    tx.rollback()?;
+    Ok(found)
+}
+
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let known = MIGRATIONS.len() as i64;
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -212,6 +241,27 @@ mod tests {
         drop(conn);
         drop(store);
         Store::open(&path).expect("reopening an up-to-date database is a no-op");
+    }
+
+    #[test]
+    fn a_probe_reads_the_version_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sqlite3");
+        assert!(matches!(probe(&path), Err(StoreError::Missing { .. })));
+        assert!(!path.exists(), "a probe creates nothing");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", 2).unwrap();
+        }
+        assert_eq!(probe(&path).unwrap(), 2, "not migrated");
+        let c = Connection::open(&path).unwrap();
+        let tables: i64 = c
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0, "the probe's table was rolled back");
+        let current = dir.path().join("n.sqlite3");
+        drop(Store::open(&current).unwrap());
+        assert_eq!(probe(&current).unwrap(), schema_version());
     }
 
     #[test]

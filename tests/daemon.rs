@@ -12,7 +12,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, explain, stderr, wait_within};
+use common::{Env, explain, stderr};
 use serde_json::json;
 
 /// Every 2 s for the mailbox; the status cycle at 03:00 (so it runs at start only because it
@@ -42,11 +42,11 @@ fn configure(env: &Env, extra: &str) {
     std::fs::write(env.config_path(), text).expect("config");
 }
 
-/// The datagrams the daemon sends, received on a socket the test binds.
+/// The datagrams the daemon sends, received on a socket the test binds and read all the time
+/// by a thread (a socket nobody reads fills up; the daemon then drops its messages).
 struct NotifySocket {
-    socket: UnixDatagram,
     path: std::path::PathBuf,
-    seen: Vec<String>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
 }
 
 impl NotifySocket {
@@ -56,57 +56,86 @@ impl NotifySocket {
         socket
             .set_read_timeout(Some(Duration::from_millis(200)))
             .expect("timeout");
-        NotifySocket {
-            socket,
-            path,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads until `want` arrives (bounded); true if it did.
-    fn wait_for(&mut self, want: &str, limit: Duration) -> bool {
-        let start = Instant::now();
-        let mut buf = [0u8; 4096];
-        while start.elapsed() < limit {
-            if let Ok(n) = self.socket.recv(&mut buf) {
-                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let hit = msg.lines().any(|l| l == want);
-                self.seen.push(msg);
-                if hit {
-                    return true;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::downgrade(&seen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends when the test drops its `NotifySocket`.
+            while let Some(seen) = sink.upgrade() {
+                if let Ok(n) = socket.recv(&mut buf) {
+                    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    seen.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((Instant::now(), msg));
                 }
             }
+        });
+        NotifySocket { path, seen }
+    }
+
+    fn messages(&self) -> Vec<(Instant, String)> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits (bounded) until a message with the line `want` has arrived.
+    fn wait_for(&self, want: &str, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.messages().iter().any(|(_, m)| m.lines().any(|l| l == want)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         false
     }
 
-    /// How many messages equal to `line` arrive within `window`.
-    fn count_within(&mut self, line: &str, window: Duration) -> usize {
+    /// How many messages with the line `line` arrive within the next `window`.
+    fn count_within(&self, line: &str, window: Duration) -> usize {
         let start = Instant::now();
-        let mut buf = [0u8; 4096];
-        let mut n = 0;
-        while start.elapsed() < window {
-            if let Ok(len) = self.socket.recv(&mut buf) {
-                let msg = String::from_utf8_lossy(&buf[..len]).into_owned();
-                n += usize::from(msg.lines().any(|l| l == line));
-                self.seen.push(msg);
-            }
-        }
-        n
+        std::thread::sleep(window);
+        self.messages()
+            .iter()
+            .filter(|(at, m)| *at >= start && m.lines().any(|l| l == line))
+            .count()
     }
 }
 
+/// The daemon, its log going to `daemon.log` in the test's directory (read by [`log`], so a
+/// failing wait can show what the daemon was doing).
 fn spawn_daemon(env: &Env, notify: &NotifySocket) -> Child {
+    let log = std::fs::File::create(env.dir.path().join("daemon.log")).expect("log file");
     let mut cmd = env.mailroom(&["run"]);
     cmd.env("NOTIFY_SOCKET", &notify.path)
         .env("WATCHDOG_USEC", "400000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("MAILROOM_LOG", "info,mailroom=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
     cmd.spawn().expect("spawn mailroom run")
 }
 
+/// Waits (bounded) for the daemon to exit; kills it and fails with its log if it does not.
+fn wait_exit(env: &Env, mut child: Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "mailroom run did not exit within {limit:?}; its log:\n{}",
+        log(env)
+    );
+}
+
+fn log(env: &Env) -> String {
+    std::fs::read_to_string(env.dir.path().join("daemon.log")).unwrap_or_default()
+}
+
 /// Polls `check` (bounded) until it holds.
-fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+fn eventually(env: &Env, what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
     while start.elapsed() < limit {
         if check() {
@@ -114,7 +143,7 @@ fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("{what}: not within {limit:?}");
+    panic!("{what}: not within {limit:?}; the daemon's log:\n{}", log(env));
 }
 
 fn handled(env: &Env) -> usize {
@@ -133,30 +162,32 @@ async fn the_daemon_polls_on_schedule_is_watched_and_stops_cleanly() {
     let env = Env::empty().await;
     configure(&env, DAEMON);
     env.create(3, 20_000).await;
-    let mut notify = NotifySocket::bind(&env);
+    let notify = NotifySocket::bind(&env);
     let child = spawn_daemon(&env, &notify);
     let started = Instant::now();
 
     assert!(
         notify.wait_for("READY=1", Duration::from_secs(30)),
         "no READY=1: {:?}",
-        notify.seen
+        notify.messages()
     );
     let ready_after = started.elapsed();
     let pings = notify.count_within("WATCHDOG=1", Duration::from_secs(2));
     assert!(pings >= 4, "watchdog every 0.2 s: {pings} pings in 2 s");
 
     eventually(
+        &env,
         "the first poll archives and marks all three",
         Duration::from_secs(30),
         || handled(&env) == 3,
     );
     let mail = env.data_dir().join("mail");
-    eventually("their alerts are written", Duration::from_secs(30), || {
+    eventually(&env, "their alerts are written", Duration::from_secs(30), || {
         std::fs::read_dir(&mail).map(|d| d.count()).unwrap_or(0) >= 3
     });
     // The status cycle never ran: it runs at start (catch-up), though it is due only at 03:00.
     eventually(
+        &env,
         "the missed status cycle ran at start",
         Duration::from_secs(30),
         || {
@@ -183,19 +214,19 @@ async fn the_daemon_polls_on_schedule_is_watched_and_stops_cleanly() {
     std::fs::write(env.config_path(), format!("{good}\n[schedule]\nnonsense = 1\n")).expect("break config");
     signal(&child, libc::SIGHUP);
     let more = env.create(1, 20_000).await;
-    eventually("the old configuration polls on", Duration::from_secs(30), || {
-        env.db_states().get(&more[0]).is_some_and(|s| s == "handled")
-    });
+    eventually(
+        &env,
+        "the old configuration polls on",
+        Duration::from_secs(30),
+        || env.db_states().get(&more[0]).is_some_and(|s| s == "handled"),
+    );
     std::fs::write(env.config_path(), good).expect("restore config");
 
     let stopping = Instant::now();
     signal(&child, libc::SIGTERM);
-    let out =
-        tokio::task::spawn_blocking(move || wait_within(child, "mailroom run", Duration::from_secs(30)))
-            .await
-            .expect("join");
+    let status = wait_exit(&env, child, Duration::from_secs(30));
     let took = stopping.elapsed();
-    assert_eq!(out.status.code(), Some(0), "{}", explain(&out));
+    assert_eq!(status.code(), Some(0), "{}", log(&env));
     assert!(
         took < Duration::from_secs(10),
         "stopped within the bound: {took:?}"
@@ -203,9 +234,9 @@ async fn the_daemon_polls_on_schedule_is_watched_and_stops_cleanly() {
     assert!(
         notify.wait_for("STOPPING=1", Duration::from_secs(2)),
         "{:?}",
-        notify.seen
+        notify.messages()
     );
-    let err = stderr(&out);
+    let err = log(&env);
     assert!(
         err.contains("SIGHUP: the new configuration is refused, the old one keeps running"),
         "{err}"
@@ -261,12 +292,12 @@ async fn sigterm_during_a_download_finishes_it_and_exits_0() {
     // The office takes 3 s to start sending the file.
     env.fault(json!({"office": "myepo", "kind": "slow", "delay_ms": 3000, "count": 1, "endpoint": "/file"}))
         .await;
-    let mut notify = NotifySocket::bind(&env);
+    let notify = NotifySocket::bind(&env);
     let child = spawn_daemon(&env, &notify);
     assert!(
         notify.wait_for("READY=1", Duration::from_secs(30)),
         "{:?}",
-        notify.seen
+        notify.messages()
     );
     // The poll runs at start (it never ran); once the office has listed the mailbox, the
     // download follows at once and waits its 3 s: stop in the middle of it.
@@ -281,11 +312,8 @@ async fn sigterm_during_a_download_finishes_it_and_exits_0() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stopping = Instant::now();
     signal(&child, libc::SIGTERM);
-    let out =
-        tokio::task::spawn_blocking(move || wait_within(child, "mailroom run", Duration::from_secs(30)))
-            .await
-            .expect("join");
-    assert_eq!(out.status.code(), Some(0), "{}", explain(&out));
+    let status = wait_exit(&env, child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", log(&env));
     assert!(
         stopping.elapsed() < Duration::from_secs(10),
         "{:?}",

@@ -25,7 +25,14 @@ impl Notifier {
                 .ok()
                 .filter(|s| !s.is_empty())
                 .and_then(|target| match std::os::unix::net::UnixDatagram::unbound() {
-                    Ok(s) => Some((s, target)),
+                    // Non-blocking: a service manager that stops reading must not stop the
+                    // scheduler loop (this runs on the async thread); a message that cannot
+                    // be sent at once is dropped, and the next one says the same again.
+                    Ok(s) if s.set_nonblocking(true).is_ok() => Some((s, target)),
+                    Ok(_) => {
+                        tracing::warn!("cannot make the systemd notification socket non-blocking");
+                        None
+                    }
                     Err(e) => {
                         tracing::warn!("cannot create the socket to tell systemd how mailroom is: {e}");
                         None

@@ -52,6 +52,7 @@ config() { # $1 = dir, $2 = mailbox pattern, $3 = extra toml; prints the config 
   echo "$1/mailroom.toml"
 }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+anon_kib() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -84,7 +85,7 @@ sleep 2
 TICK=$(getconf CLK_TCK)
 c0=$(cpu_ticks "$PID"); r0=$(rss_kib "$PID"); t0=$(now)
 sleep "$IDLE"
-c1=$(cpu_ticks "$PID"); r1=$(rss_kib "$PID"); t1=$(now)
+c1=$(cpu_ticks "$PID"); r1=$(rss_kib "$PID"); a1=$(anon_kib "$PID"); t1=$(now)
 IDLE_CPU=$(echo "100 * ($c1 - $c0) / $TICK / ($t1 - $t0)" | bc -l)
 kill -TERM "$PID"; wait "$PID" || true
 
@@ -98,6 +99,7 @@ R10=$(rss_kib "$PID")
 for _ in $(seq $((POLLS * 30))); do [ "$(polls)" -ge "$POLLS" ] && break; sleep 0.1; done
 RN=$(rss_kib "$PID"); DONE=$(polls)
 kill -TERM "$PID"; wait "$PID" || true
+"$BIN" --config "$CFG" status >"$WORK/status.txt" 2>/dev/null || true
 
 # (d) time to alert through a real SMTP server.
 mkdir -p "$WORK/d/maildir"
@@ -142,6 +144,9 @@ kill -TERM "$PID"; wait "$PID" || true
 printf '\n| benchmark | measured | target |\n|---|---|---|\n'
 printf '| (a) start to READY=1, median of 5 | %.3f s | |\n' "$READY"
 printf '| (b) idle RSS after start-up jobs / after %s s | %.1f / %.1f MiB | ≤ 15 MiB |\n' "$IDLE" "$(echo "$r0/1024" | bc -l)" "$(echo "$r1/1024" | bc -l)"
+printf '| (b) of which anonymous (heap, stacks; the rest is the binary'"'"'s own mapped pages) | %.1f MiB | |\n' "$(echo "$a1/1024" | bc -l)"
 printf '| (b) idle CPU over %s s | %.3f %% | ≈ 0 %% |\n' "$IDLE" "$IDLE_CPU"
 printf '| (c) RSS after 10 / %s polls | %.1f / %.1f MiB | no growth |\n' "$DONE" "$(echo "$R10/1024" | bc -l)" "$(echo "$RN/1024" | bc -l)"
 printf '| (d) communication created → alert in the SMTP Maildir (poll every 60 s) | %.1f s | ≤ 120 s |\n' "$ALERT"
+printf '\n`mailroom status` after the %s polls of (c):\n\n' "$DONE"
+cat "$WORK/status.txt"

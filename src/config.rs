@@ -35,6 +35,8 @@ use serde::{Deserialize, Deserializer};
 /// A secret value. It never prints: `Debug` and `Display` show `[redacted]`.
 mod notify;
 pub use notify::{Email, Notify, Tls, Transport, Webhook, WebhookFormat};
+mod log;
+pub use log::{Log, Rotation};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -202,6 +204,8 @@ pub struct Config {
     pub jpo: Option<Jpo>,
     /// `[notify]`: who is told what (empty: events are recorded, nobody is told).
     pub notify: Notify,
+    /// `[log]`: log files besides stderr (default: none).
+    pub log: Log,
 }
 
 #[derive(Debug, Clone)]
@@ -544,6 +548,8 @@ struct RawConfig {
     jpo: Option<RawJpo>,
     #[serde(default)]
     notify: notify::RawNotify,
+    #[serde(default)]
+    log: log::RawLog,
 }
 
 #[derive(Deserialize, Default)]
@@ -845,6 +851,7 @@ impl RawConfig {
             ops,
             jpo,
             notify,
+            log: self.log.validate()?,
         })
     }
 }

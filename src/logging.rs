@@ -50,6 +50,9 @@ pub enum Format {
 /// prints it on stderr itself in the established one-line form.
 const ERROR_TARGET: &str = "mailroom::exit";
 
+/// The target of a job's progress lines when they are log events (`--log-format json`).
+const PROGRESS_TARGET: &str = "mailroom::progress";
+
 /// The default filter for a `-v` count. Verbosity raises mailroom's own crates only: the HTTP
 /// stack (hyper, reqwest, h2, rustls) stays at `info`, since its debug and trace output would
 /// bury ours.
@@ -261,6 +264,27 @@ pub fn report_error(message: &str) {
     let prefix = if journal { "<3>" } else { "" };
     let _ = writeln!(std::io::stderr(), "{prefix}mailroom: error: {message}");
     tracing::error!(target: ERROR_TARGET, "mailroom: error: {message}");
+}
+
+/// Writes one progress line of a job (`listed …`, `FAILED …`) on stderr when stderr is not a
+/// terminal: as it is in text (with the journal's priority for `level` under systemd), or as a
+/// JSON log event under `--log-format json`, so that every stderr line is JSON there.
+pub fn progress(level: Level, text: &str) {
+    match SETUP.get() {
+        Some(s) if s.format == Format::Json => match level {
+            Level::ERROR => tracing::error!(target: PROGRESS_TARGET, "{text}"),
+            Level::WARN => tracing::warn!(target: PROGRESS_TARGET, "{text}"),
+            Level::INFO => tracing::info!(target: PROGRESS_TARGET, "{text}"),
+            Level::DEBUG => tracing::debug!(target: PROGRESS_TARGET, "{text}"),
+            Level::TRACE => tracing::trace!(target: PROGRESS_TARGET, "{text}"),
+        },
+        Some(s) if s.journal => {
+            let _ = writeln!(std::io::stderr(), "<{}>{text}", priority(level));
+        }
+        _ => {
+            let _ = writeln!(std::io::stderr(), "{text}");
+        }
+    }
 }
 
 #[cfg(test)]

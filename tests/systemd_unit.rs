@@ -25,7 +25,10 @@ impl Unit {
             if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
                 continue;
             }
-            assert!(!line.ends_with('\\'), "{name}: no continuation lines, please: {line}");
+            assert!(
+                !line.ends_with('\\'),
+                "{name}: no continuation lines, please: {line}"
+            );
             if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
                 section = s.to_owned();
                 continue;
@@ -127,12 +130,18 @@ fn load_credential_names_are_exactly_the_secrets_the_config_reads() {
         // not use that office.
         assert_eq!(source, format!("mailroom.{id}"), "LoadCredential={entry}");
     }
-    assert_eq!(listed, wanted, "the unit's LoadCredential= ids against the config's credential names");
+    assert_eq!(
+        listed, wanted,
+        "the unit's LoadCredential= ids against the config's credential names"
+    );
 }
 
 #[test]
 fn exec_start_is_a_command_the_binary_knows() {
-    for (unit, command) in [("mailroom.service", "run"), ("mailroom-desktop.service", "desktop")] {
+    for (unit, command) in [
+        ("mailroom.service", "run"),
+        ("mailroom-desktop.service", "desktop"),
+    ] {
         let unit = Unit::read(unit);
         let exec = unit.one("Service", "ExecStart");
         let args: Vec<&str> = exec.split_whitespace().collect();
@@ -174,10 +183,15 @@ fn state_directory_is_where_the_database_and_archive_live_by_default() {
     std::fs::write(&file, "").unwrap();
     let cfg = Config::load_with_env(&ConfigSource::Named(file), &[]).unwrap();
     assert_eq!(cfg.storage.database.parent(), Some(state.as_path()));
-    assert!(cfg.storage.archive_dir.starts_with(&state), "{}", cfg.storage.archive_dir.display());
+    assert!(
+        cfg.storage.archive_dir.starts_with(&state),
+        "{}",
+        cfg.storage.archive_dir.display()
+    );
     // The log directory the example suggests is the one LogsDirectory= makes writable.
     let logs = Path::new("/var/log").join(unit.one("Service", "LogsDirectory"));
-    let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml")).unwrap();
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml")).unwrap();
     assert!(
         example.contains(&format!("# dir = {:?}", logs.display().to_string())),
         "config.example.toml's [log] dir is not {}",
@@ -211,7 +225,10 @@ fn the_service_exposure_is_at_most_1_5() {
         .args(["security", "--offline=yes", "--help"])
         .output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        common::skip_or_fail_on_ci(test, "no systemd-analyze with --offline (apt-get install systemd)");
+        common::skip_or_fail_on_ci(
+            test,
+            "no systemd-analyze with --offline (apt-get install systemd)",
+        );
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/check-security.sh");
@@ -222,6 +239,9 @@ fn the_service_exposure_is_at_most_1_5() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("Overall exposure level for mailroom.service"), "{text}");
+    assert!(
+        text.contains("Overall exposure level for mailroom.service"),
+        "{text}"
+    );
     assert!(text.contains("<= 1.5: ok"), "{text}");
 }

@@ -37,6 +37,8 @@ mod notify;
 mod schedule;
 pub use notify::{Email, Notify, Tls, Transport, Webhook, WebhookFormat};
 pub use schedule::{Export, Schedule};
+mod log;
+pub use log::{Log, Rotation};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -208,6 +210,8 @@ pub struct Config {
     pub schedule: Schedule,
     /// `[export]`: where the nightly export goes.
     pub export: Export,
+    /// `[log]`: log files besides stderr (default: none).
+    pub log: Log,
 }
 
 #[derive(Debug, Clone)]
@@ -554,6 +558,8 @@ struct RawConfig {
     schedule: schedule::RawSchedule,
     #[serde(default)]
     export: schedule::RawExport,
+    #[serde(default)]
+    log: log::RawLog,
 }
 
 #[derive(Deserialize, Default)]
@@ -859,6 +865,7 @@ impl RawConfig {
             notify,
             schedule,
             export,
+            log: self.log.validate()?,
         })
     }
 }

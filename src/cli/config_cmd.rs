@@ -159,6 +159,16 @@ fn render(cfg: &Config) -> String {
         Some(d) => s.text("dir", d.display()),
         None => s.out.push_str("# dir is not set: no nightly export\n"),
     }
+
+    let mut s = section("log", origins, &mut out);
+    match &cfg.log.dir {
+        Some(dir) => s.text("dir", dir.display()),
+        None => s
+            .out
+            .push_str("# dir is not set (default): no log files, stderr only\n"),
+    }
+    s.text("rotation", cfg.log.rotation.name());
+    s.int("keep", u64::try_from(cfg.log.keep).unwrap_or(u64::MAX));
     out
 }
 

@@ -52,6 +52,10 @@ pub struct Cli {
     /// More log output (-v debug, -vv trace); $MAILROOM_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Log lines as text, or one JSON object each (under systemd both get the journal's
+    /// priority prefix and no timestamp of their own)
+    #[arg(long, global = true, value_name = "FORMAT", value_enum, default_value_t)]
+    log_format: crate::logging::Format,
     /// When another mailroom is writing to the same state directory, wait up to SECS for it
     /// (default: give up at once, exit status 75)
     #[arg(long, global = true, value_name = "SECS", default_value_t = 0)]
@@ -123,11 +127,12 @@ impl From<anyhow::Error> for Failure {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::logging::init(cli.verbose);
+    // Lives to the end of `main`, after the error line: dropping it flushes the log files.
+    let _logging = crate::logging::init(cli.verbose, cli.log_format);
     match try_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            let _ = writeln!(std::io::stderr(), "mailroom: error: {:#}", f.error);
+            crate::logging::report_error(&format!("{:#}", f.error));
             ExitCode::from(f.code)
         }
     }
@@ -211,6 +216,7 @@ pub(crate) fn load_config(source: &ConfigSource, access: Access) -> anyhow::Resu
         Access::Read => Config::load(source)?,
         Access::Write => Config::load_for_write(source)?,
     };
+    crate::logging::add_files(&cfg.log)?;
     let mut err = std::io::stderr().lock();
     for notice in &cfg.notices {
         let _ = writeln!(err, "mailroom: {notice}");

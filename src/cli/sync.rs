@@ -21,10 +21,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use chrono::{DateTime, Utc};
 
+use tracing::Level;
+
 use crate::archive::Archive;
 use crate::config::{Config, ConfigError};
 use crate::core::cases::{CaseKey, Kind, parse_case};
 use crate::core::mailbox::{Step, next_step};
+use crate::logging::progress;
 use crate::offices::jpo::JpoClient;
 use crate::offices::myepo::Client;
 use crate::offices::ops::OpsClient;
@@ -221,16 +224,19 @@ struct StatusLines;
 
 impl StatusObserver for StatusLines {
     fn planned(&self, cases: usize) {
-        eprintln!("refreshing {cases} case(s)");
+        progress(Level::INFO, &format!("refreshing {cases} case(s)"));
     }
     fn checked(&self, case: &str, changes: &[String]) {
-        eprintln!("checked {case}: {} change(s)", changes.len());
+        progress(
+            Level::INFO,
+            &format!("checked {case}: {} change(s)", changes.len()),
+        );
     }
     fn failed(&self, case: &str, reason: &str) {
-        eprintln!("FAILED {case}: {reason}");
+        progress(Level::WARN, &format!("FAILED {case}: {reason}"));
     }
     fn not_found(&self, case: &str, reason: &str) {
-        eprintln!("not found {case}: {reason}");
+        progress(Level::INFO, &format!("not found {case}: {reason}"));
     }
 }
 
@@ -455,9 +461,12 @@ impl LinesState {
         let since = self.last_line.map_or(LINE_AFTER, |t| now.duration_since(t));
         if line_due(self.archived + self.failed, self.to_archive, since) {
             self.last_line = Some(now);
-            eprintln!(
-                "archived {}/{} ({} failed), {} marked handled at the EPO so far",
-                self.archived, self.to_archive, self.failed, self.marked
+            progress(
+                Level::INFO,
+                &format!(
+                    "archived {}/{} ({} failed), {} marked handled at the EPO so far",
+                    self.archived, self.to_archive, self.failed, self.marked
+                ),
             );
         }
     }
@@ -468,7 +477,10 @@ impl Observer for Lines {
         let mut s = self.state();
         s.to_archive = to_archive;
         s.last_line = Some(std::time::Instant::now());
-        eprintln!("listed {unhandled} unhandled communication(s); {to_archive} to archive");
+        progress(
+            Level::INFO,
+            &format!("listed {unhandled} unhandled communication(s); {to_archive} to archive"),
+        );
     }
     fn archived(&self, _id: &str, _path: &Path) {
         let mut s = self.state();
@@ -476,7 +488,7 @@ impl Observer for Lines {
         s.progress();
     }
     fn failed(&self, id: &str, reason: &str) {
-        eprintln!("FAILED {id}: {reason}");
+        progress(Level::WARN, &format!("FAILED {id}: {reason}"));
         let mut s = self.state();
         s.failed += 1;
         s.progress();

@@ -4,11 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::smtpd::Smtpd;
 use common::{Env, answers, explain, stdout};
 use serde_json::Value;
 
@@ -298,88 +299,34 @@ async fn a_world_readable_secret_file_fails_its_line_with_the_chmod_to_run() {
 }
 
 /// `tests/support/smtpd.py` without STARTTLS (so `tls = "none"` on loopback), requiring a
-/// login; stopped when dropped.
-struct Smtpd {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl Smtpd {
-    fn start(dir: &Path, password: &str) -> Result<Smtpd, String> {
-        let python = "/usr/bin/python3";
-        let importable = Command::new(python)
-            .args(["-c", "import aiosmtpd"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if !importable.is_ok_and(|s| s.success()) {
-            return Err(format!(
-                "{python} cannot import aiosmtpd (Debian package python3-aiosmtpd)"
-            ));
-        }
-        let password_file = dir.join("smtp.password");
-        std::fs::write(&password_file, password).map_err(|e| e.to_string())?;
-        let mut child = Command::new(python)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtpd.py"))
-            .arg("--maildir")
-            .arg(dir.join("maildir"))
-            .args(["--user", "mailroom", "--no-starttls", "--cert", "-", "--key", "-"])
-            .arg("--password-file")
-            .arg(&password_file)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let out = child.stdout.take().expect("stdout piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(out).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let mut server = Smtpd {
-            child: Some(child),
-            port: 0,
-        };
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .map_err(|_| "smtpd.py printed no port within 30 s".to_owned())?;
-        server.port = line
-            .trim()
-            .parse()
-            .map_err(|_| format!("smtpd.py said {line:?}"))?;
-        Ok(server)
+/// login as `mailroom` with `password`.
+fn start_smtpd(dir: &Path, password: &str) -> Result<Smtpd, String> {
+    if let Some(why) = common::smtpd::missing() {
+        return Err(why);
     }
-
-    /// Closes its stdin (it exits); killed after 10 s. Returns once the port is free.
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        drop(child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while child.try_wait().expect("try_wait").is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Smtpd {
-    fn drop(&mut self) {
-        self.stop();
-    }
+    let password_file = dir.join("smtp.password");
+    std::fs::write(&password_file, password).map_err(|e| e.to_string())?;
+    let maildir = dir.join("maildir");
+    let args: [&std::ffi::OsStr; 11] = [
+        "--maildir".as_ref(),
+        maildir.as_os_str(),
+        "--user".as_ref(),
+        "mailroom".as_ref(),
+        "--no-starttls".as_ref(),
+        "--cert".as_ref(),
+        "-".as_ref(),
+        "--key".as_ref(),
+        "-".as_ref(),
+        "--password-file".as_ref(),
+        password_file.as_os_str(),
+    ];
+    Smtpd::spawn(args, Stdio::inherit())
 }
 
 #[tokio::test]
 async fn smtp_logs_in_without_sending_and_a_stopped_server_fails_the_email_line() {
     let env = Env::empty().await;
-    let mut smtpd = match Smtpd::start(env.dir.path(), "smtp-pass") {
+    let mut smtpd = match start_smtpd(env.dir.path(), "smtp-pass") {
         Ok(s) => s,
         Err(why) => {
             return common::skip_or_fail_on_ci(

@@ -7,34 +7,25 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::smtpd::Smtpd;
 use common::{Env, explain, hex, output_within, skip_or_fail_on_ci, stdout};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-const PYTHON: &str = "/usr/bin/python3";
-const SMTPD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtpd.py");
 const USER: &str = "mailroom";
 const PASSWORD: &str = "s3cret-smtp-password";
 const DOMAIN: &str = "firm.example";
 
 /// Why the SMTP tests cannot run here, if they cannot.
 fn missing_tools() -> Option<String> {
-    let python = Command::new(PYTHON)
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !python.is_ok_and(|s| s.success()) {
-        return Some(format!(
-            "{PYTHON} cannot import aiosmtpd (Debian package python3-aiosmtpd)"
-        ));
+    if let Some(why) = common::smtpd::missing() {
+        return Some(why);
     }
     let openssl = Command::new("openssl")
         .arg("version")
@@ -198,78 +189,19 @@ impl Mail {
             .append(true)
             .open(self.path("smtpd.log"))
             .expect("smtpd log");
-        let mut cmd = Command::new(PYTHON);
-        cmd.arg(SMTPD)
-            .arg("--maildir")
-            .arg(self.maildir())
-            .args(["--user", USER, "--password-file"])
-            .arg(self.path("smtp.password"))
-            .arg("--cert")
-            .arg(self.path("server.pem"))
-            .arg("--key")
-            .arg(self.path("server.key"))
-            .args(["--port", &port.unwrap_or(0).to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log);
+        let mut args: Vec<std::ffi::OsString> = vec!["--maildir".into(), self.maildir().into()];
+        args.extend(["--user".into(), USER.into(), "--password-file".into()]);
+        args.push(self.path("smtp.password").into());
+        args.extend(["--cert".into(), self.path("server.pem").into()]);
+        args.extend(["--key".into(), self.path("server.key").into()]);
+        args.extend(["--port".into(), port.unwrap_or(0).to_string().into()]);
         if !starttls {
-            cmd.arg("--no-starttls");
+            args.push("--no-starttls".into());
         }
-        let mut child = cmd.spawn().expect("start smtpd.py");
-        let out = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(out).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-        let mut server = Smtpd {
-            child: Some(child),
-            port: 0,
-        };
-        let Ok(port) = line.trim().parse() else {
-            server.stop();
+        Smtpd::spawn(args, Stdio::from(log)).unwrap_or_else(|why| {
             let log = std::fs::read_to_string(self.path("smtpd.log")).unwrap_or_default();
-            panic!("smtpd.py did not say its port (it said {line:?}); its log:\n{log}");
-        };
-        server.port = port;
-        server
-    }
-}
-
-/// A running `smtpd.py`; stopped (bounded) when dropped.
-struct Smtpd {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl Smtpd {
-    /// Closes its stdin, which makes it stop listening and exit; killed if it has not within
-    /// 10 s. Returns when the process is gone, so the port is free.
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        drop(child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if child.try_wait().expect("try_wait").is_some() {
-                return;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Smtpd {
-    fn drop(&mut self) {
-        self.stop();
+            panic!("{why}; its log:\n{log}")
+        })
     }
 }
 

@@ -16,6 +16,8 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod smtpd;
+
 use mailroom_sandbox::{RunningSandbox, SandboxOptions};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

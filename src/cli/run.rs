@@ -58,12 +58,9 @@ async fn last_successes(store: &Store) -> anyhow::Result<BTreeMap<Job, DateTime<
         .call(|c| {
             let mut out = BTreeMap::new();
             for job in Job::ALL {
-                let at: Option<String> = c.query_row(
-                    "SELECT max(finished_at) FROM sync_runs WHERE job = ?1 AND outcome IN ('ok', 'partial')",
-                    [job.as_str()],
-                    |r| r.get(0),
-                )?;
-                if let Some(t) = at.and_then(|t| DateTime::parse_from_rfc3339(&t).ok()) {
+                if let Some(t) =
+                    runs::last_success(c, job.as_str())?.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                {
                     out.insert(job, t.with_timezone(&Utc));
                 }
             }
@@ -72,16 +69,11 @@ async fn last_successes(store: &Store) -> anyhow::Result<BTreeMap<Job, DateTime<
         .await?)
 }
 
-fn unit_random() -> f64 {
-    let nanos = Utc::now().timestamp_subsec_nanos();
-    f64::from(nanos % 1_000_000) / 1_000_000.0
-}
-
 /// The next fire time of `job` after `now`, jittered.
 fn next_fire(cfg: &Config, job: Job, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let c = cfg.schedule.cadence(job);
     c.next_after(now)
-        .map(|t| jobs::jittered(t, cfg.schedule.jitter_secs, unit_random()))
+        .map(|t| jobs::jittered(t, cfg.schedule.jitter_secs, crate::sync::jitter()))
 }
 
 /// The first plan: a job missed while the daemon was down runs now, the others at their next

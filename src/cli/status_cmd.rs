@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Schedule};
 use crate::core::schedule::jobs::Job;
-use crate::store::{Store, communications, outbox, timestamp};
+use crate::store::{Store, communications, outbox, runs, timestamp};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -63,7 +63,7 @@ fn gather(
             job: job.as_str(),
             enabled: on,
             last_start: one("SELECT max(started_at) FROM sync_runs WHERE job = ?1")?,
-            last_success: one("SELECT max(finished_at) FROM sync_runs WHERE job = ?1 AND outcome IN ('ok', 'partial')")?,
+            last_success: runs::last_success(c, job.as_str())?,
             last_failure: one("SELECT max(finished_at) FROM sync_runs WHERE job = ?1 AND outcome IN ('failed', 'interrupted')")?,
             last_error: one(
                 "SELECT error FROM sync_runs WHERE job = ?1 AND outcome IN ('failed', 'interrupted') ORDER BY id DESC LIMIT 1",

@@ -266,7 +266,8 @@ impl Sender {
                     let Some(d) = due.iter().find(|d| d.id == id) else {
                         continue;
                     };
-                    let after = core::after_send_failure(d.attempts, now, jitter(), !e.is_transient());
+                    let after =
+                        core::after_send_failure(d.attempts, now, crate::sync::jitter(), !e.is_transient());
                     tracing::warn!(
                         delivery = d.id,
                         channel = d.channel.as_str(),
@@ -298,9 +299,4 @@ impl Sender {
 /// What a delivery is about, in one line (for a failure report).
 pub fn about(d: &Due) -> String {
     render::headline(&d.event)
-}
-
-fn jitter() -> f64 {
-    let nanos = Utc::now().timestamp_subsec_nanos();
-    f64::from(nanos % 1_000_000) / 1_000_000.0
 }

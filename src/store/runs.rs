@@ -39,6 +39,16 @@ impl Outcome {
     }
 }
 
+/// When `job` last ended having done its work (`ok`, or `partial`: it ran and recorded what it
+/// could), RFC 3339; the daemon's catch-up and `mailroom status` read it.
+pub fn last_success(conn: &Connection, job: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn.query_row(
+        "SELECT max(finished_at) FROM sync_runs WHERE job = ?1 AND outcome IN ('ok', 'partial')",
+        [job],
+        |r| r.get(0),
+    )?)
+}
+
 pub fn start(conn: &Connection, job: &str, now: &str) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO sync_runs (job, started_at) VALUES (?1, ?2)",

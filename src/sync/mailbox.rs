@@ -471,7 +471,7 @@ impl Mailbox<'_> {
                         p.progress.attempts,
                         Utc::now().timestamp(),
                         policy,
-                        jitter(),
+                        super::jitter(),
                         kind,
                     );
                     let (id, at, r) = (p.id.clone(), timestamp(Utc::now()), reason.clone());
@@ -1017,12 +1017,6 @@ fn rel_to_string(p: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// Jitter for retry spreading, from the clock's sub-second noise (no RNG dependency needed).
-fn jitter() -> f64 {
-    let nanos = Utc::now().timestamp_subsec_nanos();
-    f64::from(nanos % 1_000_000) / 1_000_000.0
 }
 
 /// `stem_<8 hex of the id and document key>.ext`: a name no other document computes.

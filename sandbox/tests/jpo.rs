@@ -1061,8 +1061,11 @@ async fn synthetic_cases_are_served() {
     let (_, r) = env.api(&token, "patent/v1/registration_info/2023500004").await;
     assert_eq!(r["result"]["data"]["registrationNumber"], "7600004");
     let list = env.get("/_sandbox/jpo/cases").await;
-    assert_eq!(list["patent"].as_array().unwrap().len(), 6);
+    // The sample, the built-in national phase 2026500123 and the five synthetic cases.
+    assert_eq!(list["patent"].as_array().unwrap().len(), 7);
     assert_eq!(list["patent"][0], PATENT);
+    assert_eq!(list["patent"][1], NATIONAL_PHASE);
+    assert_eq!(list["patent"][2], "2023500001");
     assert_eq!(list["design"], json!([DESIGN]));
     assert_eq!(list["trademark"], json!([TRADEMARK]));
     for bad in [
@@ -1153,5 +1156,174 @@ async fn counters_cases_and_advances_survive_a_restart() {
             .len(),
         3
     );
+    env.sb.stop().await.unwrap();
+}
+
+// ---------------------------------------------------------------- PCT national phase
+
+const PCT_API: &str = "patent/v1/pct_national_phase_application_number";
+const NATIONAL_PHASE: &str = "2026500123";
+
+#[tokio::test]
+async fn pct_api_answers_the_national_phase_by_both_kinds_and_counts() {
+    let env = start().await;
+    env.fresh_day().await;
+    let token = env.token().await;
+    // (kind/number, statusCode, applicationNumber, remainAccessCount); the cap is 400.
+    let table: &[(&str, &str, Option<&str>, &str)] = &[
+        ("international_application/EP2024071234", "100", Some(NATIONAL_PHASE), "399"),
+        ("international_publication/WO2025021234", "100", Some(NATIONAL_PHASE), "398"),
+        ("international_application/EP2024071235", "107", None, "397"),
+        ("international_application/JP2019011858", "107", None, "396"),
+        ("international_publication/WO2019011858", "107", None, "395"),
+    ];
+    for (tail, code, application, remain) in table {
+        let (status, body) = env.api(&token, &format!("{PCT_API}/{tail}")).await;
+        assert_eq!(status, StatusCode::OK, "{tail}");
+        let expected = match application {
+            Some(n) => json!({"result": {"statusCode": code, "errorMessage": "", "remainAccessCount": remain,
+                "data": {"applicationNumber": n}}}),
+            None => json!({"result": {"statusCode": code, "errorMessage": "該当するデータがありません。",
+                "remainAccessCount": remain, "data": {}}}),
+        };
+        assert_eq!(body, expected, "{tail}");
+    }
+    assert_eq!(env.used("patent", "pct_national_phase_application_number").await, 5);
+    assert_eq!(env.used("patent", "app_progress").await, 0, "a counter of its own");
+
+    // Its own daily cap.
+    env.caps(json!({"pct_national_phase_application_number": 6})).await;
+    let path = format!("{PCT_API}/international_application/EP2024071234");
+    assert_eq!(result(&env.api(&token, &path).await.1), ("100", "0"));
+    assert_eq!(result(&env.api(&token, &path).await.1), ("203", ""));
+    assert_eq!(
+        result(&env.api(&token, "patent/v1/app_progress/2020123456").await.1),
+        ("100", "799")
+    );
+
+    // Faults apply to it like to the others.
+    let (s, _) = env
+        .post(
+            "/_sandbox/faults",
+            json!({"office": "jpo", "kind": "status", "status": 504}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (status, body) = env.api(&token, &path).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(result(&body), ("302", ""));
+}
+
+#[tokio::test]
+async fn the_national_phase_case_is_served_with_its_pct_numbers() {
+    let env = start().await;
+    let token = env.token().await;
+    let (_, body) = env
+        .api(&token, &format!("patent/v1/app_progress/{NATIONAL_PHASE}"))
+        .await;
+    assert_eq!(result(&body).0, "100");
+    let d = &body["result"]["data"];
+    for (key, want) in [
+        ("applicationNumber", NATIONAL_PHASE),
+        ("internationalApplicationNumber", "EP2024071234"),
+        ("internationalPublicationNumber", "WO2025021234"),
+        ("internationalPublicationDate", "20250130"),
+        ("registrationNumber", "7700123"),
+        ("ADPublicationNumber", "2027500123"),
+        ("publicationNumber", "509500123"),
+    ] {
+        assert_eq!(d[key], want, "{key}");
+    }
+    assert_eq!(d["bibliographyInformation"][0]["number"], NATIONAL_PHASE);
+    let (_, simple) = env
+        .api(&token, &format!("patent/v1/app_progress_simple/{NATIONAL_PHASE}"))
+        .await;
+    assert_eq!(
+        simple["result"]["data"]["internationalApplicationNumber"],
+        "EP2024071234"
+    );
+    let (_, xref) = env
+        .api(
+            &token,
+            &format!("patent/v1/case_number_reference/application/{NATIONAL_PHASE}"),
+        )
+        .await;
+    assert_eq!(
+        xref["result"]["data"]["internationalPublicationNumber"],
+        "WO2025021234"
+    );
+    // The recorded sample itself is unchanged.
+    let (_, sample_case) = env.api(&token, "patent/v1/app_progress/2020123456").await;
+    assert_eq!(
+        sample_case["result"]["data"],
+        sample(sample!("patent_app_progress_2020123456.json"))["result"]["data"]
+    );
+    let links = env.get("/_sandbox/jpo/pct").await;
+    assert_eq!(
+        links["links"],
+        json!([{"application": NATIONAL_PHASE, "international_application": "EP2024071234",
+            "international_publication": "WO2025021234", "international_publication_date": "20250130"}])
+    );
+}
+
+#[tokio::test]
+async fn pct_links_for_synthetic_cases_are_checked_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SandboxOptions {
+        state_dir: Some(dir.path().to_owned()),
+        ..SandboxOptions::default()
+    };
+    let env = start_with(opts.clone()).await;
+    let (_, created) = env
+        .post("/_sandbox/jpo/cases", json!({"right": "patent", "count": 1}))
+        .await;
+    assert_eq!(created["numbers"], json!(["2023500001"]));
+    let link = json!({"application": "2023500001", "international_application": "EP2025000001",
+        "international_publication": "WO2026000001"});
+    let table: &[(Value, StatusCode)] = &[
+        (
+            json!({"application": "2023599999", "international_application": "EP2025000001"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"application": "2023500001", "international_application": "EP25000001"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"application": "2023500001", "international_application": "EP2025000001",
+                "international_publication": "JP2026000001"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"application": "2023500001", "international_application": "EP2024071234"}),
+            StatusCode::CONFLICT,
+        ),
+        (link.clone(), StatusCode::OK),
+    ];
+    for (body, want) in table {
+        let (status, answer) = env.post("/_sandbox/jpo/pct", body.clone()).await;
+        assert_eq!(status, *want, "{body}: {answer}");
+    }
+    env.sb.stop().await.unwrap();
+
+    let env = start_with(opts).await;
+    env.fresh_day().await;
+    let token = env.token().await;
+    for tail in [
+        "international_application/EP2025000001",
+        "international_publication/WO2026000001",
+    ] {
+        let (_, body) = env.api(&token, &format!("{PCT_API}/{tail}")).await;
+        assert_eq!(result(&body).0, "100", "{tail}");
+        assert_eq!(body["result"]["data"]["applicationNumber"], "2023500001");
+    }
+    let (_, body) = env.api(&token, "patent/v1/app_progress/2023500001").await;
+    assert_eq!(
+        body["result"]["data"]["internationalApplicationNumber"],
+        "EP2025000001"
+    );
+    assert_eq!(body["result"]["data"]["internationalPublicationDate"], "");
+    let links = env.get("/_sandbox/jpo/pct").await;
+    assert_eq!(links["links"].as_array().unwrap().len(), 2);
     env.sb.stop().await.unwrap();
 }

@@ -14,10 +14,29 @@
 //! * `jpp_fixed_address`: `{"URL": …}` with a stable per-number hex key.
 //!
 //! Not derived, for want of a recorded shape: `registration_info` and `cite_doc_info` exist
-//! only for the patent sample and its clones; `applicant_attorney_cd`, `applicant_attorney` and
-//! `pct_national_phase_application_number` always answer 107 (no fixture has a PCT number,
-//! and §7 gives no response fields for the applicant lookups, so the sandbox does not invent
+//! only for the patent sample and its clones; `applicant_attorney_cd` and `applicant_attorney`
+//! always answer 107 (§7 gives no response fields for them, so the sandbox does not invent
 //! them).
+//!
+//! `pct_national_phase_application_number/{international_application|international_publication}/{no}`
+//! answers `{"applicationNumber": …}` (the shape of the JPO OpenAPI example, `[3rd-party]` via
+//! the clients that quote it) for a patent case whose `internationalApplicationNumber` or
+//! `internationalPublicationNumber` is `no`, else 107. Two kinds of case have them:
+//! * the built-in **national phase 2026500123** of the mailbox's PCT/EP2024/071234: a clone of
+//!   the patent sample (application 2026500123, registration 7700123, publication
+//!   `2027500123`/`509500123`) with `internationalApplicationNumber` `EP2024071234`,
+//!   `internationalPublicationNumber` `WO2025021234` (the WO number the OPS simulator's family
+//!   of that PCT shows) and `internationalPublicationDate` `20250130`. All made up; the number
+//!   is in the national-phase series (500001 up in the year, as the OpenAPI example
+//!   2019563629) and outside the synthetic range;
+//! * cases a test links with `POST /_sandbox/jpo/pct` ([`Cases::link_pct`]).
+//!
+//! `[inferred]` for the national phase: the field values take the forms of the PCT API's
+//! parameters (§6: RO code or `WO` + Gregorian year + 6-digit serial), since no recording shows
+//! those fields filled; `internationalPublicationDate` is YYYYMMDD like every date of §7.1. The
+//! clone keeps the sample's dossier, dates and (renumbered) 特開 publication fields, as the
+//! synthetic clones do; a real national phase of a foreign-language PCT would show a 特表 in
+//! the national-publication fields instead.
 //!
 //! Synthetic cases (`POST /_sandbox/jpo/cases`) clone their right's sample with new numbers:
 //! application `2023` + (500000 + i), patent registration 7600000 + i, design registration
@@ -110,7 +129,61 @@ struct Case {
     fixture: Arc<Fixture>,
     /// Exact string values to replace: (sample's, this case's).
     renumber: Vec<(String, String)>,
+    /// Top-level fields set in every body that has them (the PCT numbers, which are `""` in the
+    /// samples and so cannot be renumbered).
+    fields: Vec<(&'static str, String)>,
     advances: Vec<Advance>,
+}
+
+/// The built-in JP national phase of the mailbox's PCT/EP2024/071234 (see the module doc).
+const NATIONAL_PHASE: &str = "2026500123";
+
+/// A PCT application and its JP national phase (`POST /_sandbox/jpo/pct`, and the built-in
+/// [`NATIONAL_PHASE`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PctLink {
+    /// The JP national-phase application (a patent case).
+    pub application: String,
+    /// RO code + Gregorian year + 6-digit serial (`EP2024071234`).
+    pub international_application: String,
+    /// `WO` + year + 6-digit serial; optional.
+    #[serde(default)]
+    pub international_publication: Option<String>,
+    /// YYYYMMDD; optional.
+    #[serde(default)]
+    pub international_publication_date: Option<String>,
+}
+
+impl PctLink {
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("internationalApplicationNumber", self.international_application.clone()),
+            (
+                "internationalPublicationNumber",
+                self.international_publication.clone().unwrap_or_default(),
+            ),
+            (
+                "internationalPublicationDate",
+                self.international_publication_date.clone().unwrap_or_default(),
+            ),
+        ]
+    }
+}
+
+/// Why a PCT link is refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PctError {
+    #[error("no JP patent case {0}")]
+    NoCase(String),
+    #[error("{0:?} is not an international application number (RO code + 10 digits, e.g. EP2024071234)")]
+    Application(String),
+    #[error("{0:?} is not an international publication number (WO + 10 digits)")]
+    Publication(String),
+    #[error("{0:?} is not a date YYYYMMDD")]
+    Date(String),
+    #[error("{number} already names the national phase {application}")]
+    Taken { number: String, application: String },
 }
 
 /// What a lookup found.
@@ -123,10 +196,13 @@ pub enum Lookup {
     NoDocument,
 }
 
-/// The persisted part: how many synthetic cases, and every advance.
+/// The persisted part: how many synthetic cases, the PCT links tests made, and every advance.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Snapshot {
     synthetic: BTreeMap<Right, u32>,
+    /// Absent in snapshots from before PCT links existed.
+    #[serde(default)]
+    pct: Vec<PctLink>,
     advances: Vec<CaseAdvances>,
 }
 
@@ -142,6 +218,8 @@ pub struct Cases {
     samples: BTreeMap<Right, Arc<Fixture>>,
     cases: BTreeMap<(Right, String), Case>,
     synthetic: BTreeMap<Right, u32>,
+    /// The links made by [`Cases::link_pct`], in order.
+    pct: Vec<PctLink>,
 }
 
 impl Default for Cases {
@@ -157,6 +235,35 @@ impl Default for Cases {
                 Case {
                     fixture: f,
                     renumber: Vec::new(),
+                    fields: Vec::new(),
+                    advances: Vec::new(),
+                },
+            );
+        }
+        let patent = by_right.get(&Right::Patent).cloned();
+        if let Some(sample) = patent {
+            let link = PctLink {
+                application: NATIONAL_PHASE.to_owned(),
+                international_application: "EP2024071234".to_owned(),
+                international_publication: Some("WO2025021234".to_owned()),
+                international_publication_date: Some("20250130".to_owned()),
+            };
+            let p = &sample.progress;
+            let renumber = [
+                ("applicationNumber", NATIONAL_PHASE),
+                ("registrationNumber", "7700123"),
+                ("ADPublicationNumber", "2027500123"),
+                ("publicationNumber", "509500123"),
+            ]
+            .into_iter()
+            .map(|(key, new)| (text(p, key).to_owned(), new.to_owned()))
+            .collect();
+            cases.insert(
+                (Right::Patent, NATIONAL_PHASE.to_owned()),
+                Case {
+                    fixture: sample,
+                    renumber,
+                    fields: link.fields(),
                     advances: Vec::new(),
                 },
             );
@@ -165,6 +272,7 @@ impl Default for Cases {
             samples: by_right,
             cases,
             synthetic: BTreeMap::new(),
+            pct: Vec::new(),
         }
     }
 }
@@ -181,6 +289,12 @@ impl Cases {
             Api::CaseNumberReference => {
                 let number = call.params.get(1).map(String::as_str).unwrap_or_default();
                 self.find_by_reference(call.right, first, number)
+            }
+            Api::PctNationalPhaseApplicationNumber => {
+                let number = call.params.get(1).map(String::as_str).unwrap_or_default();
+                return self
+                    .national_phase(first, number)
+                    .map_or(Lookup::NoData, |n| Lookup::Data(json!({ "applicationNumber": n })));
             }
             _ => self.cases.get(&(call.right, first.to_owned())),
         };
@@ -255,6 +369,7 @@ impl Cases {
                     Case {
                         fixture: sample.clone(),
                         renumber,
+                        fields: Vec::new(),
                         advances: Vec::new(),
                     },
                 );
@@ -265,13 +380,16 @@ impl Cases {
         Ok(numbers)
     }
 
-    /// Every application number, per right, samples first.
+    /// Every application number, per right: the sample first, then the built-in national
+    /// phase, then the synthetic cases.
     pub fn numbers(&self) -> BTreeMap<Right, Vec<String>> {
         let mut out: BTreeMap<Right, Vec<String>> = Right::ALL.into_iter().map(|r| (r, Vec::new())).collect();
         for ((right, number), case) in &self.cases {
             let list = out.entry(*right).or_default();
             if case.renumber.is_empty() {
                 list.insert(0, number.clone());
+            } else if number == NATIONAL_PHASE {
+                list.insert(list.len().min(1), number.clone());
             } else {
                 list.push(number.clone());
             }
@@ -279,9 +397,95 @@ impl Cases {
         out
     }
 
+    /// The JP national phase of a PCT application: `kind` is `international_application` or
+    /// `international_publication` (the path of the PCT API).
+    fn national_phase(&self, kind: &str, number: &str) -> Option<&str> {
+        let field = match kind {
+            "international_application" => "internationalApplicationNumber",
+            "international_publication" => "internationalPublicationNumber",
+            _ => return None,
+        };
+        self.cases
+            .iter()
+            .filter(|((r, _), _)| *r == Right::Patent)
+            .find(|(_, c)| c.fields.iter().any(|(k, v)| *k == field && v == number))
+            .map(|((_, n), _)| n.as_str())
+    }
+
+    /// Makes a patent case the national phase of a PCT application (its `app_progress` then
+    /// shows the international numbers, and the PCT API names it). Replaces an earlier link of
+    /// that case; refuses numbers that already name another case.
+    pub fn link_pct(&mut self, link: PctLink) -> Result<(), PctError> {
+        let ia = &link.international_application;
+        let (ro, rest) = ia.split_at_checked(2).unwrap_or(("", ""));
+        if !(ro.bytes().all(|b| b.is_ascii_uppercase()) && ro.len() == 2 && digits(rest, 10)) {
+            return Err(PctError::Application(ia.clone()));
+        }
+        if let Some(wo) = &link.international_publication
+            && !(wo.len() == 12 && wo.starts_with("WO") && digits(&wo[2..], 10))
+        {
+            return Err(PctError::Publication(wo.clone()));
+        }
+        if let Some(d) = &link.international_publication_date
+            && !digits(d, 8)
+        {
+            return Err(PctError::Date(d.clone()));
+        }
+        let numbers = [
+            ("international_application", Some(ia)),
+            (
+                "international_publication",
+                link.international_publication.as_ref(),
+            ),
+        ];
+        for (kind, number) in numbers {
+            if let Some(n) = number
+                && let Some(other) = self.national_phase(kind, n)
+                && other != link.application
+            {
+                return Err(PctError::Taken {
+                    number: n.clone(),
+                    application: other.to_owned(),
+                });
+            }
+        }
+        let case = self
+            .cases
+            .get_mut(&(Right::Patent, link.application.clone()))
+            .ok_or_else(|| PctError::NoCase(link.application.clone()))?;
+        case.fields = link.fields();
+        self.pct.retain(|l| l.application != link.application);
+        self.pct.push(link);
+        Ok(())
+    }
+
+    /// Every national-phase case with its PCT numbers, built-in and linked.
+    pub fn pct_links(&self) -> Vec<PctLink> {
+        self.cases
+            .iter()
+            .filter(|(_, c)| !c.fields.is_empty())
+            .map(|((_, number), c)| {
+                let field = |k: &str| {
+                    c.fields
+                        .iter()
+                        .find(|(key, _)| *key == k)
+                        .map(|(_, v)| v.clone())
+                        .filter(|v| !v.is_empty())
+                };
+                PctLink {
+                    application: number.clone(),
+                    international_application: field("internationalApplicationNumber").unwrap_or_default(),
+                    international_publication: field("internationalPublicationNumber"),
+                    international_publication_date: field("internationalPublicationDate"),
+                }
+            })
+            .collect()
+    }
+
     pub fn snapshot(&self) -> Value {
         let snap = Snapshot {
             synthetic: self.synthetic.clone(),
+            pct: self.pct.clone(),
             advances: self
                 .cases
                 .iter()
@@ -302,6 +506,9 @@ impl Cases {
         let mut cases = Cases::default();
         for (right, n) in snap.synthetic {
             cases.add_synthetic(right, n)?;
+        }
+        for link in snap.pct {
+            cases.link_pct(link).map_err(|e| e.to_string())?;
         }
         for ca in snap.advances {
             for a in ca.advances {
@@ -353,10 +560,17 @@ impl Cases {
     }
 }
 
-/// Renumbers and advances a body of `api`.
+/// Renumbers, sets the case's fields in, and advances a body of `api`.
 fn finish(case: &Case, api: Api, v: &mut Value) {
     if !case.renumber.is_empty() {
         renumber(v, &case.renumber);
+    }
+    if let Some(body) = v.as_object_mut() {
+        for (key, value) in &case.fields {
+            if let Some(slot) = body.get_mut(*key) {
+                *slot = Value::String(value.clone());
+            }
+        }
     }
     for a in &case.advances {
         progress::apply(api, a, v);
@@ -395,6 +609,10 @@ fn synthetic_numbers(sample: &Fixture, i: u32) -> Vec<(String, String)> {
     .filter(|(key, _)| !text(p, key).is_empty())
     .map(|(key, new)| (text(p, key).to_owned(), new))
     .collect()
+}
+
+fn digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn pick(data: &Value, keys: &[&str]) -> Value {

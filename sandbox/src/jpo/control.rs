@@ -6,18 +6,21 @@
 //! | `GET /_sandbox/jpo/usage` | today's counters: `{"date":"YYYYMMDD","users":{user:{right:{api:{"used","cap","remain"}}}}}` |
 //! | `GET/POST /_sandbox/jpo/settings` | `{"token_lifetime_secs":N,"refresh_lifetime_secs":N}` for tokens issued from now on |
 //! | `GET/POST /_sandbox/jpo/cases` | `{"right":"patent","count":N}` adds N synthetic cases, answers their numbers; GET lists every case number per right |
+//! | `GET/POST /_sandbox/jpo/pct` | `{"application":"2023500001","international_application":"EP2025000001","international_publication":"WO2025000001","international_publication_date":"YYYYMMDD"}` (the last two optional) makes a patent case the JP national phase of a PCT application: `pct_national_phase_application_number` then answers it and its `app_progress` shows the numbers (unknown case → 404, malformed number → 400, a number already naming another case → 409; a new link of the same case replaces its old one); GET lists every national-phase case, the built-in 2026500123 included |
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::api::Right;
+use super::cases::{PctError, PctLink};
 use super::{Inner, quota};
 use crate::Shared;
 use crate::scenario::ScenarioError;
@@ -28,6 +31,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/_sandbox/jpo/usage", get(usage))
         .route("/_sandbox/jpo/settings", get(settings).post(set_settings))
         .route("/_sandbox/jpo/cases", get(cases).post(add_cases))
+        .route("/_sandbox/jpo/pct", get(pct).post(link_pct))
 }
 
 fn parse<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ScenarioError> {
@@ -158,4 +162,23 @@ async fn cases(State(sh): State<Arc<Shared>>) -> Json<Value> {
             .map(|(r, n)| (r.name().to_owned(), json!(n)))
             .collect(),
     ))
+}
+
+async fn pct(State(sh): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!({ "links": sh.jpo.lock().cases.pct_links() }))
+}
+
+async fn link_pct(
+    State(sh): State<Arc<Shared>>,
+    body: Result<Json<PctLink>, JsonRejection>,
+) -> Result<Json<Value>, ScenarioError> {
+    let link = parse(body)?;
+    let answer = json!(link);
+    sh.jpo.lock().cases.link_pct(link).map_err(|e| match e {
+        PctError::NoCase(_) => ScenarioError::not_found(e.to_string()),
+        PctError::Taken { .. } => ScenarioError(StatusCode::CONFLICT, e.to_string()),
+        _ => ScenarioError::bad_request(e.to_string()),
+    })?;
+    sh.persist.mark_dirty();
+    Ok(Json(answer))
 }

@@ -7,7 +7,7 @@
 //! | [`params`] | path parsing, 208 / 301 / 204 / 111 checks |
 //! | [`quota`] | daily counters (00:00 JST) and the 10-per-60-s window, pure |
 //! | [`tokens`] | `POST /auth/token`: password and refresh grants, real-time lifetimes |
-//! | [`cases`] | the recorded samples, derived bodies, synthetic clones, stored advances |
+//! | [`cases`] | the recorded samples, derived bodies, synthetic clones, the PCT national phases, stored advances |
 //! | [`progress`] | what an advance adds (document rows, registration, erasure), pure |
 //! | [`docs`] | the ZIP document APIs |
 //! | [`http`], [`control`] | the office routes and the `/_sandbox/jpo/…` scenario routes |
@@ -17,7 +17,7 @@
 //! nothing spent), then served (100, 107, 108: one call spent). Every request with a valid
 //! token that the window admits counts in the window, whatever its answer.
 //!
-//! Persisted (`snapshot`/`restore`): today's counters, synthetic cases and advances. Not
+//! Persisted (`snapshot`/`restore`): today's counters, synthetic cases, PCT links and advances. Not
 //! persisted: tokens (clients log in again), the window (it spans a minute), caps and token
 //! lifetimes (configuration: from [`SandboxOptions`] and the scenario API of this run).
 

@@ -1171,8 +1171,18 @@ async fn pct_api_answers_the_national_phase_by_both_kinds_and_counts() {
     let token = env.token().await;
     // (kind/number, statusCode, applicationNumber, remainAccessCount); the cap is 400.
     let table: &[(&str, &str, Option<&str>, &str)] = &[
-        ("international_application/EP2024071234", "100", Some(NATIONAL_PHASE), "399"),
-        ("international_publication/WO2025021234", "100", Some(NATIONAL_PHASE), "398"),
+        (
+            "international_application/EP2024071234",
+            "100",
+            Some(NATIONAL_PHASE),
+            "399",
+        ),
+        (
+            "international_publication/WO2025021234",
+            "100",
+            Some(NATIONAL_PHASE),
+            "398",
+        ),
         ("international_application/EP2024071235", "107", None, "397"),
         ("international_application/JP2019011858", "107", None, "396"),
         ("international_publication/WO2019011858", "107", None, "395"),
@@ -1188,11 +1198,19 @@ async fn pct_api_answers_the_national_phase_by_both_kinds_and_counts() {
         };
         assert_eq!(body, expected, "{tail}");
     }
-    assert_eq!(env.used("patent", "pct_national_phase_application_number").await, 5);
-    assert_eq!(env.used("patent", "app_progress").await, 0, "a counter of its own");
+    assert_eq!(
+        env.used("patent", "pct_national_phase_application_number").await,
+        5
+    );
+    assert_eq!(
+        env.used("patent", "app_progress").await,
+        0,
+        "a counter of its own"
+    );
 
     // Its own daily cap.
-    env.caps(json!({"pct_national_phase_application_number": 6})).await;
+    env.caps(json!({"pct_national_phase_application_number": 6}))
+        .await;
     let path = format!("{PCT_API}/international_application/EP2024071234");
     assert_eq!(result(&env.api(&token, &path).await.1), ("100", "0"));
     assert_eq!(result(&env.api(&token, &path).await.1), ("203", ""));

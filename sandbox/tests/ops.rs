@@ -1338,3 +1338,326 @@ async fn advances_synthetic_cases_and_quota_use_survive_a_restart() {
         .await;
     assert_ne!(v["added"]["event"]["id"], "EVT_900000001");
 }
+
+// ---------------------------------------------------------------- made-up families
+
+const EXCHANGE: &str = "http://www.epo.org/exchange";
+
+/// One family member as the client sees it: (publication country, doc-number, kind;
+/// application country, doc-number, kind), from the docdb document-ids.
+type MemberRow = [String; 6];
+
+fn docdb_of(node: roxmltree::Node<'_, '_>) -> [String; 4] {
+    let id = node
+        .children()
+        .find(|n| {
+            n.has_tag_name((EXCHANGE, "document-id")) && n.attribute("document-id-type") == Some("docdb")
+        })
+        .unwrap();
+    ["country", "doc-number", "kind", "date"].map(|name| {
+        id.children()
+            .find(|n| n.has_tag_name((EXCHANGE, name)))
+            .and_then(|n| n.text())
+            .unwrap()
+            .to_owned()
+    })
+}
+
+/// (family ids, members) of a family answer.
+fn family_members(xml: &str) -> (Vec<String>, Vec<MemberRow>) {
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    let family = ops_child(&doc, "patent-family");
+    assert_eq!(family.attribute("legal"), Some("false"));
+    let members: Vec<_> = family
+        .children()
+        .filter(|n| n.has_tag_name((OPS, "family-member")))
+        .collect();
+    assert_eq!(
+        family.attribute("total-result-count"),
+        Some(members.len().to_string().as_str())
+    );
+    let ids = members
+        .iter()
+        .map(|m| m.attribute("family-id").unwrap().to_owned())
+        .collect();
+    let rows = members
+        .iter()
+        .map(|m| {
+            let child = |name| m.children().find(|n| n.has_tag_name((EXCHANGE, name))).unwrap();
+            let [pc, pn, pk, _] = docdb_of(child("publication-reference"));
+            let [ac, an, ak, _] = docdb_of(child("application-reference"));
+            [pc, pn, pk, ac, an, ak]
+        })
+        .collect();
+    (ids, rows)
+}
+
+fn row(p: (&str, &str, &str), a: (&str, &str, &str)) -> MemberRow {
+    [p.0, p.1, p.2, a.0, a.1, a.2].map(str::to_owned)
+}
+
+async fn xml_get(ops: &Ops, token: &str, path: &str) -> (StatusCode, String) {
+    let resp = ops
+        .http
+        .get(ops.rest(path))
+        .bearer_auth(token)
+        .header("Accept", "application/xml")
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn made_up_families_answer_every_request_form_with_their_jp_members() {
+    let ops = Ops::start().await;
+    let t = ops.token().await;
+    let ep23184567 = vec![
+        row(("EP", "4312345", "A1"), ("EP", "23184567", "A")),
+        row(("JP", "2021090037", "A"), ("JP", "2020123456", "A")),
+        row(("JP", "7533889", "B2"), ("JP", "2020123456", "A")),
+        row(("JP", "H11112345", "A"), ("JP", "28341297", "A")),
+        row(("US", "2022034567", "A1"), ("US", "202117345678", "A")),
+        row(("CN", "115012345", "A"), ("CN", "202180012345", "A")),
+    ];
+    let ep14735465 = vec![
+        row(("WO", "2014206532", "A1"), ("EP", "2014001597", "W")),
+        row(("EP", "3000000", "A1"), ("EP", "14735465", "A")),
+        row(("EP", "3000000", "B1"), ("EP", "14735465", "A")),
+        row(("DE", "102013211960", "A1"), ("DE", "102013211960", "A")),
+        row(("JP", "3201234", "U"), ("JP", "2015004567", "U")),
+    ];
+    let pct = vec![row(("WO", "2025021234", "A1"), ("EP", "2024071234", "W"))];
+    let table: &[(&str, &str, &[MemberRow])] = &[
+        ("family/application/epodoc/EP23184567", "71234508", &ep23184567),
+        ("family/application/docdb/EP.23184567.A", "71234508", &ep23184567),
+        ("family/publication/epodoc/EP4312345", "71234508", &ep23184567),
+        ("family/publication/docdb/EP.4312345.A1", "71234508", &ep23184567),
+        (
+            "family/application/docdb/JP.2020123456.A",
+            "71234508",
+            &ep23184567,
+        ),
+        ("family/application/epodoc/EP14735465", "50321786", &ep14735465),
+        ("family/application/docdb/EP.14735465.A", "50321786", &ep14735465),
+        ("family/publication/epodoc/EP3000000", "50321786", &ep14735465),
+        ("family/publication/docdb/EP.3000000.A1", "50321786", &ep14735465),
+        ("family/application/docdb/EP.2024071234.W", "84455021", &pct),
+        ("family/publication/docdb/WO.2025021234.A1", "84455021", &pct),
+    ];
+    for (path, family_id, members) in table {
+        let (status, body) = xml_get(&ops, &t, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            body.starts_with(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><?xml-stylesheet type=\"text/xsl\" \
+                 href=\"../../../../style/family.xsl\"?>\n<ops:world-patent-data \
+                 xmlns=\"http://www.epo.org/exchange\" xmlns:ops=\"http://ops.epo.org\""
+            ),
+            "{path}: {}",
+            &body[..200]
+        );
+        let (ids, rows) = family_members(&body);
+        assert!(ids.iter().all(|id| id == family_id), "{path}: {ids:?}");
+        assert_eq!(rows, *members, "{path}");
+    }
+    // POST takes the number as text/plain and answers the same family, without the PI.
+    let resp = ops.post_text(&t, "family/application/epodoc", "EP23184567").await;
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ops:"),
+        "{body}"
+    );
+    assert_eq!(family_members(&body).1, ep23184567);
+
+    // JSON is BadgerFish like the recorded family's.
+    let resp = ops
+        .http
+        .get(ops.rest("family/application/epodoc/EP23184567"))
+        .bearer_auth(&t)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&resp, "content-type"), Some("application/json"));
+    let v: Value = resp.json().await.unwrap();
+    let family = &v["ops:world-patent-data"]["ops:patent-family"];
+    assert_eq!(family["@total-result-count"], "6");
+    let jp = &family["ops:family-member"][1];
+    assert_eq!(jp["@family-id"], "71234508");
+    assert_eq!(
+        jp["application-reference"]["document-id"]["doc-number"]["$"],
+        "2020123456"
+    );
+    assert_eq!(jp["application-reference"]["@is-representative"], "YES");
+    assert_eq!(
+        jp["publication-reference"]["document-id"][1]["@document-id-type"],
+        "epodoc"
+    );
+    assert!(all_scalars_are_strings(&v));
+
+    for (path, code) in [
+        ("family/application/epodoc/EP99999999", "SERVER.EntityNotFound"),
+        (
+            "family/publication/docdb/JP.2021090038.A",
+            "SERVER.EntityNotFound",
+        ),
+        (
+            "family/application/epodoc/EP23184567/biblio",
+            "SERVER.EntityNotFound",
+        ),
+        (
+            "family/application/epodoc/EP23184567/legal",
+            "SERVER.EntityNotFound",
+        ),
+        (
+            "family/publication/docdb/JP.H11112345.A",
+            "CLIENT.InvalidReference",
+        ),
+    ] {
+        let (status, body) = xml_get(&ops, &t, path).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(fault_code(&body), code, "{path}");
+    }
+    // The recorded family is still the recording, by application too.
+    let (_, body) = xml_get(&ops, &t, "family/application/epodoc/EP10167109").await;
+    assert_eq!(body, sample("family_EP2400812A1_2025.xml"));
+}
+
+#[tokio::test]
+async fn family_requests_are_throttled_counted_and_faulted_like_the_recorded_one() {
+    let ops = Ops::start().await;
+    let t = ops.token().await;
+    let path = "family/application/epodoc/EP23184567";
+    let resp = ops.get(&t, path).await;
+    assert_eq!(resp.status(), 200);
+    assert_usage_headers(&resp);
+    let hour: u64 = header(&resp, "x-individualquotaperhour-used")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let len = resp.bytes().await.unwrap().len() as u64;
+    assert_eq!(hour, len, "the answer's bytes are counted");
+    let q = ops.scenario_get("/_sandbox/ops/quota").await;
+    assert_eq!(q["used"]["sandbox-key"]["week_bytes"], len);
+    let v = ops.scenario_get("/_sandbox/ops/throttle").await;
+    assert_eq!(v["requests_in_window"]["sandbox-key"]["inpadoc"], 1);
+
+    // The inpadoc bucket binds family requests.
+    ops.scenario("/_sandbox/ops/throttle", json!({"limits": {"inpadoc": 2}}))
+        .await;
+    assert_eq!(ops.get(&t, path).await.status(), 200);
+    let resp = ops.get(&t, path).await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        header(&resp, "x-rejection-reason"),
+        Some("ThrottlingControlQuota")
+    );
+    let (_, s) = throttling(header(&resp, "x-throttling-control").unwrap());
+    assert_eq!(s["inpadoc"], ("black".to_owned(), 2));
+    ops.scenario("/_sandbox/ops/throttle", json!({})).await;
+
+    // The byte quota refuses them.
+    ops.scenario("/_sandbox/ops/quota", json!({"week_bytes": 2 * len}))
+        .await;
+    let resp = ops.get(&t, path).await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        header(&resp, "x-rejection-reason"),
+        Some("RegisteredQuotaPerWeek")
+    );
+    ops.scenario(
+        "/_sandbox/ops/quota",
+        json!({"week_bytes": 1_000_000_000u64, "reset": true}),
+    )
+    .await;
+
+    // No token, no family.
+    let resp = ops.http.get(ops.rest(path)).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(header(&resp, "x-rejection-reason"), Some("AnonymousQuotaPerDay"));
+
+    // Injected faults.
+    ops.scenario(
+        "/_sandbox/faults",
+        json!({"office": "ops", "kind": "status", "status": 503}),
+    )
+    .await;
+    let resp = ops.get(&t, path).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        fault_code(&resp.text().await.unwrap()),
+        "SERVER.LimitedServerResources"
+    );
+    assert_eq!(ops.get(&t, path).await.status(), 200);
+}
+
+#[tokio::test]
+async fn attached_families_round_trip_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SandboxOptions {
+        state_dir: Some(dir.path().to_owned()),
+        ..SandboxOptions::default()
+    };
+    let ops = Ops::with(opts.clone()).await;
+    let t = ops.token().await;
+    ops.scenario("/_sandbox/ops/cases", json!({"count": 1})).await;
+    let attached = ops
+        .scenario(
+            "/_sandbox/ops/families",
+            json!({"application": "EP90000001", "filed": "20230105", "published": "20240710",
+                "members": [{"country": "JP", "application": "2023500001", "publication": "2024500001",
+                    "filed": "20230110", "published": "20240711"}]}),
+        )
+        .await;
+    assert_eq!(attached["family_id"], "80000001");
+    let expected = vec![
+        row(("EP", "9000001", "A1"), ("EP", "90000001", "A")),
+        row(("JP", "2024500001", "A"), ("JP", "2023500001", "A")),
+    ];
+    let forms = [
+        "family/application/epodoc/EP90000001",
+        "family/application/docdb/EP.90000001.A",
+        "family/publication/epodoc/EP9000001",
+        "family/application/docdb/JP.2023500001.A",
+    ];
+    let mut before = String::new();
+    for path in forms {
+        let (status, body) = xml_get(&ops, &t, path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(family_members(&body).1, expected, "{path}");
+        if path == forms[0] {
+            before = body;
+        }
+    }
+    let post = |body: Value| {
+        let req = ops
+            .http
+            .post(format!("{}/_sandbox/ops/families", ops.sb.base_url()))
+            .json(&body);
+        async move { req.send().await.unwrap().status() }
+    };
+    for (body, want) in [
+        (json!({"application": "EP10167109", "members": []}), 409),
+        (json!({"application": "JP2023500001"}), 400),
+        (
+            json!({"application": "EP90000001", "members": [{"country": "JP"}]}),
+            400,
+        ),
+        (json!({"application": "EP90000001", "extra": 1}), 400),
+    ] {
+        assert_eq!(post(body.clone()).await.as_u16(), want, "{body}");
+    }
+    let list = ops.scenario_get("/_sandbox/ops/families").await;
+    assert_eq!(list["families"].as_array().unwrap().len(), 1);
+    ops.sb.stop().await.unwrap();
+
+    let ops = Ops::with(opts).await;
+    let t = ops.token().await;
+    let (status, after) = xml_get(&ops, &t, forms[0]).await;
+    assert_eq!(status, 200);
+    assert_eq!(after, before);
+    let list = ops.scenario_get("/_sandbox/ops/families").await;
+    assert_eq!(list["families"][0]["case"], "EP90000001");
+}

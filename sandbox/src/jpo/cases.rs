@@ -158,7 +158,10 @@ pub struct PctLink {
 impl PctLink {
     fn fields(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("internationalApplicationNumber", self.international_application.clone()),
+            (
+                "internationalApplicationNumber",
+                self.international_application.clone(),
+            ),
             (
                 "internationalPublicationNumber",
                 self.international_publication.clone().unwrap_or_default(),
@@ -292,9 +295,9 @@ impl Cases {
             }
             Api::PctNationalPhaseApplicationNumber => {
                 let number = call.params.get(1).map(String::as_str).unwrap_or_default();
-                return self
-                    .national_phase(first, number)
-                    .map_or(Lookup::NoData, |n| Lookup::Data(json!({ "applicationNumber": n })));
+                return self.national_phase(first, number).map_or(Lookup::NoData, |n| {
+                    Lookup::Data(json!({ "applicationNumber": n }))
+                });
             }
             _ => self.cases.get(&(call.right, first.to_owned())),
         };

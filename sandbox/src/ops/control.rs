@@ -6,6 +6,7 @@
 //! | `GET/POST /_sandbox/ops/quota` | `{"hour_bytes":N,"week_bytes":N,"reset":true}` (all optional) | byte quota limits; `reset` forgets the bytes used |
 //! | `GET/POST /_sandbox/ops/settings` | `{"prefix_era":"2025\|2022","token_lifetime_secs":N,"not_found":"fault\|empty","multi_number_post":"first\|all"}` (all optional) | serving settings |
 //! | `GET/POST /_sandbox/ops/cases` | `{"count":N,"status":"7"}` | POST adds N synthetic cases (starting status optional, default 7); GET lists every case with its current status |
+//! | `GET/POST /_sandbox/ops/families` | `{"application":"EP90000001","family_id":"…","publication":"EP9000001","publication_kind":"A1","filed":"YYYYMMDD","published":"YYYYMMDD","members":[{"country":"JP","application":"2023500001","kind":"A","filed":…,"publication":"2024500001","publication_kind":"A","published":…}]}` (all but `application` and a member's `country`/`application` optional) | POST attaches an INPADOC family to any EP application (201 with the family; replaces an earlier one; 409 for EP10167109, whose family is recorded); GET lists the attached families. Defaults: [`super::family`] |
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +20,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::register::Case;
+use super::family::Attach;
+use super::register::{Case, parse_number};
+use super::samples::Inpadoc;
 use super::throttle::{Bucket, SystemState};
 use super::{MultiNumber, NotFound, PrefixEra, lock};
 use crate::Shared;
@@ -31,6 +34,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/_sandbox/ops/quota", get(quota).post(set_quota))
         .route("/_sandbox/ops/settings", get(settings).post(set_settings))
         .route("/_sandbox/ops/cases", get(cases).post(add_cases))
+        .route("/_sandbox/ops/families", get(families).post(attach_family))
 }
 
 fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ScenarioError> {
@@ -253,6 +257,44 @@ async fn add_cases(
     sh.persist.mark_dirty();
     let cases: Vec<Value> = made.iter().map(case_json).collect();
     Ok((StatusCode::CREATED, Json(json!({ "cases": cases }))).into_response())
+}
+
+async fn families(State(sh): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!({ "families": sh.ops.families().attached() }))
+}
+
+async fn attach_family(
+    State(sh): State<Arc<Shared>>,
+    b: Result<Json<Attach>, JsonRejection>,
+) -> Result<Response, ScenarioError> {
+    let req = body(b)?;
+    let application = parse_number(&req.application);
+    let register_publication = application
+        .as_ref()
+        .and_then(|n| sh.ops.registry().by_application(n).map(|c| c.publication.clone()));
+    if let Some(p) = &register_publication
+        && sh
+            .ops
+            .inpadoc
+            .iter()
+            .any(|d| d.kind == Inpadoc::Family && d.publication == *p)
+    {
+        return Err(ScenarioError(
+            StatusCode::CONFLICT,
+            format!(
+                "{} has a recorded family, which is served verbatim",
+                req.application
+            ),
+        ));
+    }
+    let today = sh.clock.now().format("%Y%m%d").to_string();
+    let family = req
+        .into_family(register_publication.as_deref(), &today)
+        .map_err(|e| ScenarioError::bad_request(e.to_string()))?;
+    let answer = serde_json::to_value(&family).unwrap_or(Value::Null);
+    sh.ops.families().attach(family);
+    sh.persist.mark_dirty();
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 #[cfg(test)]

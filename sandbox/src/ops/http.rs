@@ -12,12 +12,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::Response;
 use axum::routing::any;
 
+use super::family::{self, Reference};
 use super::register::{self, Case, DocNumber, Parts, parse_number};
 use super::samples::Inpadoc;
 use super::search::{self, RangeError};
 use super::throttle::Bucket;
 use super::xml::{self, Element, Ns};
-use super::{INPADOC_JSON_PREFIXES, MultiNumber, NotFound, REGISTER_JSON_PREFIXES, Settings};
+use super::{INPADOC_PREFIXES, MultiNumber, NotFound, REGISTER_JSON_PREFIXES, Settings};
 use crate::Shared;
 
 const REST: &str = "/ops/3.2/rest-services/";
@@ -820,20 +821,42 @@ fn inpadoc(
         Some(n.epodoc())
     };
     let settings = sh.ops.settings();
-    let doc = publication
-        .and_then(|p| {
-            sh.ops
-                .inpadoc
-                .iter()
-                .find(|d| d.kind == kind && d.publication == p)
-        })
+    let recorded = publication.and_then(|p| {
+        sh.ops
+            .inpadoc
+            .iter()
+            .find(|d| d.kind == kind && d.publication == p)
+    });
+    if let Some(doc) = recorded {
+        return Ok(match format {
+            Format::Xml => Reply::ok("application/xml", doc.text),
+            Format::Json => Reply::ok(
+                "application/json",
+                xml::to_badgerfish(&doc.root, INPADOC_PREFIXES),
+            ),
+        });
+    }
+    // The made-up families have no legal part.
+    if kind != Inpadoc::Family {
+        return Err(Failure::not_found(&settings));
+    }
+    let by = if reference == "application" {
+        Reference::Application
+    } else {
+        Reference::Publication
+    };
+    let root = sh
+        .ops
+        .families()
+        .find(by, fmt == "epodoc", &n)
+        .map(|(f, echo)| f.document(echo))
         .ok_or_else(|| Failure::not_found(&settings))?;
     Ok(match format {
-        Format::Xml => Reply::ok("application/xml", doc.text),
-        Format::Json => Reply::ok(
-            "application/json",
-            xml::to_badgerfish(&doc.root, INPADOC_JSON_PREFIXES),
+        Format::Xml => Reply::ok(
+            "application/xml",
+            xml::serialize(&root, &family::style(req.is_get().then_some(req.path))),
         ),
+        Format::Json => Reply::ok("application/json", xml::to_badgerfish(&root, INPADOC_PREFIXES)),
     })
 }
 

@@ -8,8 +8,9 @@
 //! | `POST register/{application\|publication}/epodoc[/{constituents}]` (text/plain numbers) | yes |
 //! | `GET\|POST register/search[/{constituent}]` | yes: the recorded queries, and a CQL subset over the sandbox's cases ([`search`]) |
 //! | `GET legal/{publication\|application}/{docdb\|epodoc}/{number}`, `POST legal/…/{format}` | EP2400812 (and its application EP10167109), US10465445, verbatim |
-//! | `GET family/…/{number}[/legal]`, `POST family/…/{format}[/legal]` | EP2400812, verbatim |
-//! | `family/…/biblio` | no recording: 404 `SERVER.EntityNotFound` |
+//! | `GET family/…/{number}[/legal]`, `POST family/…/{format}[/legal]` | EP2400812 (and EP10167109), verbatim |
+//! | `GET family/{publication\|application}/{docdb\|epodoc}/{number}`, `POST family/…/{format}` | made-up families ([`family`]) in the recorded shape, by any member's number: EP23184567 (JP members `JP.2020123456.A` and the pre-2000 `JP.28341297.A`), EP14735465 (a JP utility model `JP.2015004567.U`), PCT/EP2024/071234 (`EP.2024071234.W`, WO2025021234), and those attached with `POST /_sandbox/ops/families` |
+//! | `family/…/biblio`; `family/…/legal` of a made-up family | no recording: 404 `SERVER.EntityNotFound` |
 //! | anything else under `rest-services/` (published-data, number-service, images, …) | 404 `CLIENT.NotFound`, still authenticated, throttled and counted in its bucket |
 //!
 //! Every `rest-services` answer, errors included, carries `X-Throttling-Control`,
@@ -23,7 +24,8 @@
 //! * Register XML follows the selected [`PrefixEra`]: 2025 is compact `ns2:`…`ns6:` with a
 //!   relative `rplus.xsl` PI whose depth follows the request path; 2022 is indented
 //!   `ops:`/`reg:` with the absolute `/3.2/style/rplus.xsl` PI. POST answers have no PI (as
-//!   recorded). Legal and family bodies are the recorded bytes in either era.
+//!   recorded). Legal and family bodies are the recorded bytes in either era; the made-up
+//!   families are written like the recorded family in either era.
 //! * `Content-Type: application/xml` (as recorded in 2016) or `application/json`; `Accept`
 //!   without any XML, JSON or wildcard type is answered 405 `CLIENT.MethodNotAllowed`.
 //! * An unknown constituent is 404 `CLIENT.NotFound`; an unusable number or a reference type
@@ -41,12 +43,13 @@
 //!   query, and a range past its recorded hits, are 404 `SERVER.EntityNotFound`.
 //! * `reg:register-document/@date-produced` is the recorded date until a case is advanced, then
 //!   the date of its latest advance.
-//! * Persisted across restarts: case advances, synthetic cases, the id counter and the byte
-//!   quota counters. Settings, the throttle state and quota limits are scenario knobs and start
+//! * Persisted across restarts: case advances, synthetic cases, the id counter, the byte
+//!   quota counters and the attached families. Settings, the throttle state and quota limits are scenario knobs and start
 //!   from their defaults.
 
 mod auth;
 mod control;
+mod family;
 mod http;
 mod register;
 mod samples;
@@ -68,6 +71,7 @@ use crate::clock::Clock;
 use crate::scenario::ScenarioError;
 use crate::{SandboxOptions, Shared};
 
+use family::Families;
 use register::{RegisterError, Registry};
 use throttle::{Quota, Throttle};
 use xml::{Element, Ns, Style};
@@ -100,15 +104,9 @@ impl PrefixEra {
             PrefixEra::Ns2025 => Style {
                 declaration: r#"<?xml version="1.0" encoding="utf-8" standalone="yes"?>"#,
                 stylesheet: get_path.map(|p| {
-                    let after = p.split_once("/3.2/").map_or(p, |(_, a)| a);
-                    let depth = after
-                        .split('/')
-                        .filter(|s| !s.is_empty())
-                        .count()
-                        .saturating_sub(1);
                     format!(
                         "<?xml-stylesheet type='text/xsl' href='{}style/rplus.xsl' ?>",
-                        "../".repeat(depth)
+                        "../".repeat(style_depth(p))
                     )
                 }),
                 prefixes: &[
@@ -131,6 +129,17 @@ impl PrefixEra {
     }
 }
 
+/// How many `../` lead from a request path back to `/3.2/`, where the relative stylesheet PIs
+/// point (`rest-services/family/publication/docdb/EP.2400812.A1` → 4, as recorded).
+fn style_depth(path: &str) -> usize {
+    let after = path.split_once("/3.2/").map_or(path, |(_, a)| a);
+    after
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .count()
+        .saturating_sub(1)
+}
+
 /// Prefixes of register JSON (`ops:`/`reg:` in every era) and of the 2022 XML.
 const REGISTER_JSON_PREFIXES: &[(Option<&str>, Ns)] = &[
     (Some("ops"), Ns::Ops),
@@ -140,8 +149,9 @@ const REGISTER_JSON_PREFIXES: &[(Option<&str>, Ns)] = &[
     (Some("cpcdef"), Ns::CpcDefinition),
 ];
 
-/// Prefixes of legal and family JSON: the exchange namespace is the default.
-const INPADOC_JSON_PREFIXES: &[(Option<&str>, Ns)] = &[
+/// Prefixes of legal and family JSON, and of the made-up family XML: the exchange namespace is
+/// the default.
+const INPADOC_PREFIXES: &[(Option<&str>, Ns)] = &[
     (None, Ns::Exchange),
     (Some("ops"), Ns::Ops),
     (Some("xlink"), Ns::Xlink),
@@ -237,6 +247,7 @@ pub struct State {
     limits: Mutex<Limits>,
     searches: Vec<RecordedSearch>,
     inpadoc: Vec<InpadocDoc>,
+    families: Mutex<Families>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -248,6 +259,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Snapshot {
     register: register::Persisted,
     quota: std::collections::HashMap<String, throttle::Usage>,
+    /// The attached families (absent in snapshots from before they existed).
+    #[serde(default)]
+    families: Vec<family::Family>,
 }
 
 impl State {
@@ -276,6 +290,7 @@ impl State {
             })
             .collect::<Result<Vec<_>, _>>()
             .expect("the embedded OPS legal and family samples are valid");
+        let families = Families::builtin().expect("the embedded made-up families are valid");
         State {
             seed: opts.seed,
             settings: Mutex::new(Settings {
@@ -292,6 +307,7 @@ impl State {
             }),
             searches,
             inpadoc,
+            families: Mutex::new(families),
         }
     }
 
@@ -307,10 +323,15 @@ impl State {
         lock(&self.limits)
     }
 
+    fn families(&self) -> MutexGuard<'_, Families> {
+        lock(&self.families)
+    }
+
     pub fn snapshot(&self) -> serde_json::Value {
         let snap = Snapshot {
             register: self.registry().snapshot(),
             quota: self.limits().quota.snapshot(),
+            families: self.families().attached(),
         };
         serde_json::to_value(snap).unwrap_or(serde_json::Value::Null)
     }
@@ -324,6 +345,7 @@ impl State {
             .restore(snap.register)
             .map_err(|e| e.to_string())?;
         self.limits().quota.restore(snap.quota);
+        self.families().restore(snap.families);
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 # Daemon benchmarks (issue 10), printed as one table. Not part of CI: run by hand.
 #
 #   bench/daemon.sh [IDLE_SECS] [POLLS]     defaults: 600 100
+#   PROFILE=release bench/daemon.sh …        the plain release build instead of [profile.dist]
 #
 # (a) start to READY=1: `mailroom run` started against the sandbox, the time until its first
 #     sd_notify READY=1 on a socket this script binds (median of 5 starts);
@@ -15,11 +16,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IDLE=${1:-600}; POLLS=${2:-100}
-for tool in curl jq bc openssl /usr/bin/python3 python3; do command -v "$tool" >/dev/null || { echo "bench: needs $tool" >&2; exit 1; }; done
+for tool in curl jq bc openssl size /usr/bin/python3 python3; do command -v "$tool" >/dev/null || { echo "bench: needs $tool" >&2; exit 1; }; done
 
-cargo build --release --quiet
+# The profile servers run (Cargo.toml, [profile.dist]); PROFILE=release measures plain release.
+PROFILE=${PROFILE:-dist}
+cargo build --profile "$PROFILE" --quiet
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mailroom-daemon-bench.XXXXXX")
-cp "${CARGO_TARGET_DIR:-$PWD/target}/release/mailroom" "$WORK/mailroom"
+cp "${CARGO_TARGET_DIR:-$PWD/target}/$PROFILE/mailroom" "$WORK/mailroom"
 BIN=$WORK/mailroom
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -141,6 +144,7 @@ t1=$(now)
 ALERT=$(echo "$t1 - $t0" | bc -l)
 kill -TERM "$PID"; wait "$PID" || true
 
+printf '\nprofile: %s, binary %s bytes of code and read-only data\n' "$PROFILE" "$(size -A "$BIN" | awk '$1 == ".text" || $1 == ".rodata" {s += $2} END {print s}')"
 printf '\n| benchmark | measured | target |\n|---|---|---|\n'
 printf '| (a) start to READY=1, median of 5 | %.3f s | |\n' "$READY"
 printf '| (b) idle RSS after start-up jobs / after %s s | %.1f / %.1f MiB | ≤ 15 MiB |\n' "$IDLE" "$(echo "$r0/1024" | bc -l)" "$(echo "$r1/1024" | bc -l)"

@@ -97,6 +97,37 @@ pub fn not_found_wait_days(misses: u32) -> u32 {
     (1u32 << doublings).min(NOT_FOUND_MAX_WAIT_DAYS)
 }
 
+/// A slow, capped lookup (an EP case's INPADOC family, a PCT application's JP national
+/// phase) that could be made this cycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lookup {
+    pub id: i64,
+    /// The day of the last answer (a family, or "none"); `None` if never looked up.
+    pub last: Option<NaiveDate>,
+}
+
+/// Which lookups to make this cycle, in order: never looked up first (by id, so the order
+/// of arrival), then those at least `every_days` old, oldest first; at most `max`.
+///
+/// Decision: families change rarely (a new national phase, a divisional), so one lookup when
+/// a case first appears and one a month after is enough; `max` spreads a large first import
+/// over days (500 new cases at 100 a cycle are all looked up within five nights) and leaves
+/// the inpadoc bucket and the JPO's per-API caps to everything else. The callers also stop at
+/// the office's own caps; this only decides the order and the share.
+pub fn lookups_due(cands: &[Lookup], today: NaiveDate, every_days: u32, max: usize) -> Vec<i64> {
+    let mut due: Vec<(Option<NaiveDate>, i64)> = cands
+        .iter()
+        .filter(|c| {
+            c.last
+                .is_none_or(|d| (today - d).num_days() >= i64::from(every_days))
+        })
+        .map(|c| (c.last, c.id))
+        .collect();
+    // `None` sorts before any day.
+    due.sort();
+    due.into_iter().take(max).map(|(_, id)| id).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
@@ -460,5 +491,67 @@ mod tests {
         // priorities never stretch their three-day rotation; trademarks lose six of ten calls
         // every fifth day and wait one day more then.
         assert_eq!(longest_wait, [3, 3, 4]);
+    }
+
+    #[test]
+    fn lookups_new_first_then_the_stalest_within_the_share() {
+        let l = |id, last: Option<u32>| Lookup {
+            id,
+            last: last.map(day),
+        };
+        // (candidates, today, every, max, chosen)
+        type Row = (Vec<Lookup>, u32, u32, usize, Vec<i64>);
+        let table: Vec<Row> = vec![
+            (vec![], 30, 30, 10, vec![]),
+            // Never looked up: all, by id.
+            (
+                vec![l(3, None), l(1, None), l(2, None)],
+                30,
+                30,
+                10,
+                vec![1, 2, 3],
+            ),
+            // Looked up 29 days ago: not due; 30: due.
+            (vec![l(1, Some(1)), l(2, Some(2))], 31, 30, 10, vec![1]),
+            // New before stale, stale oldest first, and the share.
+            (
+                vec![l(1, Some(1)), l(2, None), l(3, Some(1)), l(4, None)],
+                31,
+                30,
+                3,
+                vec![2, 4, 1],
+            ),
+            // A clock set back (a last day after today) is not due.
+            (vec![l(1, Some(20))], 10, 30, 10, vec![]),
+            (vec![l(1, None)], 10, 30, 0, vec![]),
+        ];
+        for (cands, today, every, max, want) in table {
+            assert_eq!(lookups_due(&cands, day(today), every, max), want, "{cands:?}");
+        }
+    }
+
+    #[test]
+    fn five_hundred_new_cases_are_looked_up_within_five_nights_and_not_again_for_a_month() {
+        let mut last: BTreeMap<i64, NaiveDate> = BTreeMap::new();
+        let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let mut per_night = Vec::new();
+        for night in 0..40 {
+            let today = start + chrono::Days::new(night);
+            let cands: Vec<Lookup> = (1..=500)
+                .map(|id| Lookup {
+                    id,
+                    last: last.get(&id).copied(),
+                })
+                .collect();
+            let chosen = lookups_due(&cands, today, 30, 100);
+            for id in &chosen {
+                last.insert(*id, today);
+            }
+            per_night.push(chosen.len());
+        }
+        assert_eq!(&per_night[..5], &[100; 5]);
+        assert!(per_night[5..30].iter().all(|&n| n == 0), "{per_night:?}");
+        assert_eq!(&per_night[30..35], &[100; 5], "the monthly refresh, again spread");
+        assert!(per_night.iter().all(|&n| n <= 100));
     }
 }

@@ -414,7 +414,10 @@ fn ops_failure(cfg: &config::Ops, e: &OpsError) -> Outcome {
             e.to_string(),
             "OPS blocks this client: ask the EPO's OPS support",
         ),
-        OpsError::NotFound { .. } | OpsError::BadNumber { .. } | OpsError::Parse { .. } => Outcome::fail(
+        OpsError::NotFound { .. }
+        | OpsError::BadNumber { .. }
+        | OpsError::Parse { .. }
+        | OpsError::FamilyParse { .. } => Outcome::fail(
             CHECK,
             e.to_string(),
             "OPS answered, but not as mailroom reads it: report this",

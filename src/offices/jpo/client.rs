@@ -279,12 +279,68 @@ impl JpoClient {
                 reason: format!("{} digits expected", c::APPLICATION_NUMBER_DIGITS),
             });
         }
-        let data = self.call(right, c::APP_PROGRESS, number, jst_day(now)).await?;
+        let segments = c::path_segments(right, c::APP_PROGRESS, number);
+        let data = self
+            .call(right, c::APP_PROGRESS, &segments, number, jst_day(now))
+            .await?;
         parse_app_progress(&data, right).map_err(|source| JpoError::Parse {
             right,
             number: number.to_owned(),
             cause: source,
         })
+    }
+
+    /// The JP national-phase application of PCT application `international` (the JPO's
+    /// form, `EP2024071234`): `None` when the JPO knows none (107: not entered, or not yet).
+    /// Counted against its own daily cap ([`c::PCT_DAILY_CAP`] until the office says).
+    pub async fn pct_national_phase(
+        &self,
+        international: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, JpoError> {
+        let right = Kind::Patent;
+        let segments = [
+            right.as_str(),
+            c::VERSION,
+            c::PCT_NATIONAL_PHASE,
+            c::PCT_BY_APPLICATION,
+            international,
+        ];
+        let data = match self
+            .call(
+                right,
+                c::PCT_NATIONAL_PHASE,
+                &segments,
+                international,
+                jst_day(now),
+            )
+            .await
+        {
+            Ok(data) => data,
+            Err(JpoError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let found = data
+            .get(c::F_APPLICATION_NUMBER)
+            .and_then(Value::as_str)
+            .map(str::trim);
+        match found {
+            Some(n) if n.len() == c::APPLICATION_NUMBER_DIGITS && n.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(Some(n.to_owned()))
+            }
+            other => Err(JpoError::Parse {
+                right,
+                number: international.to_owned(),
+                cause: JpoParseError::NationalPhase(
+                    other.map_or_else(|| "none".to_owned(), |n| format!("{n:?}")),
+                ),
+            }),
+        }
+    }
+
+    /// `pct_national_phase_application_number` calls left on the JST day `today`.
+    pub fn remaining_pct(&self, today: NaiveDate) -> u32 {
+        self.remaining_of(Kind::Patent, c::PCT_NATIONAL_PHASE, today)
     }
 
     /// Logs in (the password grant, or a refresh while one is held) and nothing else: what
@@ -294,7 +350,13 @@ impl JpoClient {
     }
 
     fn remaining_of(&self, right: Kind, api: &str, today: NaiveDate) -> u32 {
-        locked(&self.quota).remaining(right, api, today, self.settings.daily_cap)
+        // `daily_cap` is configured for app_progress; the national-phase API has its own.
+        let cap = if api == c::PCT_NATIONAL_PHASE {
+            c::PCT_DAILY_CAP
+        } else {
+            self.settings.daily_cap
+        };
+        locked(&self.quota).remaining(right, api, today, cap)
     }
 
     fn backoff(&self) -> ExponentialBuilder {
@@ -306,9 +368,16 @@ impl JpoClient {
     }
 
     /// One API call with retries of transient failures; the `data` of a 100 answer.
-    async fn call(&self, right: Kind, api: &str, number: &str, today: NaiveDate) -> Result<Value, JpoError> {
+    async fn call(
+        &self,
+        right: Kind,
+        api: &str,
+        segments: &[&str],
+        number: &str,
+        today: NaiveDate,
+    ) -> Result<Value, JpoError> {
         let what = format!("{right} {api} {number}");
-        let url = self.url(&what, c::path_segments(right, api, number))?;
+        let url = self.url(&what, segments)?;
         let once = || async {
             let first = self.exchange(&what, &url, right, api, number, today).await;
             match first {
@@ -510,7 +579,7 @@ impl JpoClient {
             .map_err(|reason| JpoError::TokenAnswer(format!("{what}: {reason}")))
     }
 
-    fn url(&self, what: &str, segments: [&str; 4]) -> Result<Url, JpoError> {
+    fn url(&self, what: &str, segments: &[&str]) -> Result<Url, JpoError> {
         let mut url = self.settings.api_base_url.clone();
         url.path_segments_mut()
             .map_err(|()| JpoError::Url {

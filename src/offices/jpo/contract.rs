@@ -18,6 +18,15 @@ pub fn path_segments<'a>(right: Kind, api: &'a str, number: &'a str) -> [&'a str
     [right.as_str(), VERSION, api, number]
 }
 
+/// `pct_national_phase_application_number/international_application/{no}` (§5.1, patents
+/// only): the JP national-phase application of a PCT application, `{no}` in the form
+/// `core::family::pct_for_jpo` makes (`EP2024071234`). The answer's `data` holds
+/// `applicationNumber` (10 digits) on 100, and is `{}` on 107 (JPO OpenAPI, `[official]`).
+pub const PCT_NATIONAL_PHASE: &str = "pct_national_phase_application_number";
+pub const PCT_BY_APPLICATION: &str = "international_application";
+/// Its daily cap (Handbook Table 4: 200; the office's `remainAccessCount` overrides it).
+pub const PCT_DAILY_CAP: u32 = 200;
+
 /// An application number: 10 ASCII digits, Gregorian year + 6-digit serial (§6).
 pub const APPLICATION_NUMBER_DIGITS: usize = 10;
 

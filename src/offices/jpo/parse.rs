@@ -24,6 +24,8 @@ pub enum JpoParseError {
     DataNotObject { right: Kind },
     #[error("the {right} app_progress data has no {field}")]
     MissingField { right: Kind, field: &'static str },
+    #[error("the national-phase answer holds no 10-digit applicationNumber (found {0})")]
+    NationalPhase(String),
 }
 
 /// The `result` of a JPO answer.

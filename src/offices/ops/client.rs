@@ -1,7 +1,10 @@
-//! The OPS client: one Register retrieval per case, paced to stay inside fair use.
+//! The OPS client: one Register retrieval per case, and one INPADOC family lookup per EP
+//! application now and then, paced to stay inside fair use.
 //!
 //! - **One request per case**: `GET register/{application|publication}/epodoc/{n}/biblio,events,procedural-steps`
-//!   (`EP` + 8 digits = application, `EP` + 7 digits = publication).
+//!   (`EP` + 8 digits = application, `EP` + 7 digits = publication); a family is
+//!   `GET family/application/epodoc/{n}` (the `inpadoc` bucket). Both go through the same
+//!   token, pacing, quota and retry code ([`OpsClient::fetch`]).
 //! - **Token**: client credentials (Basic), cached until 60 s before it expires; one request at a
 //!   time fetches it. A 400 `invalid_access_token` (or `invalid_token` in `WWW-Authenticate`), and
 //!   defensively a 401, drops it, and the call is repeated once with a new one.
@@ -31,8 +34,10 @@ use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
 
 use super::contract as c;
+use super::family::{FamilyParseError, parse_family};
 use super::parse::{OpsParseError, parse_fault, parse_register};
 use crate::config::{Ops as Settings, Secret};
+use crate::core::family::Family;
 use crate::core::status::EpStatus;
 use crate::core::throttle::{Bucket, ByteQuota, Pacer, QuotaStop, Throttling, retry_after_ms};
 use crate::offices::http::{self, HttpFailure};
@@ -70,6 +75,8 @@ pub enum OpsError {
     Http(Box<HttpFailure>),
     #[error("OPS answer for {number} is unusable: {cause}")]
     Parse { number: String, cause: OpsParseError },
+    #[error("OPS family answer for {number} is unusable: {cause}")]
+    FamilyParse { number: String, cause: FamilyParseError },
     #[error("OPS base URL {0} cannot take a path")]
     BaseUrl(String),
 }
@@ -80,7 +87,10 @@ impl OpsError {
     pub fn is_case_error(&self) -> bool {
         matches!(
             self,
-            OpsError::NotFound { .. } | OpsError::BadNumber { .. } | OpsError::Parse { .. }
+            OpsError::NotFound { .. }
+                | OpsError::BadNumber { .. }
+                | OpsError::Parse { .. }
+                | OpsError::FamilyParse { .. }
         )
     }
 
@@ -241,9 +251,63 @@ impl OpsClient {
             &self.settings.base_url,
             &format!("{path}/{number}/{}", c::REGISTER_CONSTITUENTS),
         )?;
+        let body = self
+            .fetch(&url, number, c::ACCEPT_REGISTER, &format!("register {number}"))
+            .await?;
+        parse_register(&body).map_err(|source| OpsError::Parse {
+            number: number.to_owned(),
+            cause: source,
+        })
+    }
+
+    /// The INPADOC family of one EP application (epodoc, `EP10167109`): one request in the
+    /// `inpadoc` bucket when nothing fails. `None` when OPS knows no family for it (404).
+    pub async fn family(&self, application: &str) -> Result<Option<Family>, OpsError> {
+        match register_path(application) {
+            Ok(c::REGISTER_APPLICATION) => {}
+            Ok(_) => {
+                return Err(OpsError::BadNumber {
+                    number: application.to_owned(),
+                    reason: "a family is looked up by the EP application number".into(),
+                });
+            }
+            Err(reason) => {
+                return Err(OpsError::BadNumber {
+                    number: application.to_owned(),
+                    reason,
+                });
+            }
+        }
+        let url = join(
+            &self.settings.base_url,
+            &format!("{}/{application}", c::FAMILY_APPLICATION),
+        )?;
+        let body = match self
+            .fetch(&url, application, c::ACCEPT_OPS, &format!("family {application}"))
+            .await
+        {
+            Ok(body) => body,
+            Err(OpsError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        parse_family(&body)
+            .map(Some)
+            .map_err(|source| OpsError::FamilyParse {
+                number: application.to_owned(),
+                cause: source,
+            })
+    }
+
+    /// One GET with the retry policy of every OPS call.
+    async fn fetch(
+        &self,
+        url: &Url,
+        number: &str,
+        accept: &'static str,
+        what: &str,
+    ) -> Result<Bytes, OpsError> {
         let bucket = Bucket::for_path(url.path());
-        let what = format!("register {number}");
-        let body = (|| self.attempt(bucket, &url, number, &what))
+        (|| self.attempt(bucket, url, number, accept, what))
             .retry(self.backoff())
             .when(OpsError::is_transient)
             .adjust(|e, delay| delay.map(|d| e.retry_after().unwrap_or(d)))
@@ -251,11 +315,7 @@ impl OpsClient {
                 self.fair().stats.retries += 1;
                 tracing::warn!("{e}; retrying in {delay:.1?}");
             })
-            .await?;
-        parse_register(&body).map_err(|source| OpsError::Parse {
-            number: number.to_owned(),
-            cause: source,
-        })
+            .await
     }
 
     fn backoff(&self) -> ExponentialBuilder {
@@ -311,7 +371,14 @@ impl OpsClient {
     }
 
     /// One request (and at most one repeat after a new token and one after a black pause).
-    async fn attempt(&self, bucket: Bucket, url: &Url, number: &str, what: &str) -> Result<Bytes, OpsError> {
+    async fn attempt(
+        &self,
+        bucket: Bucket,
+        url: &Url,
+        number: &str,
+        accept: &'static str,
+        what: &str,
+    ) -> Result<Bytes, OpsError> {
         let mut renewed = false;
         let mut waited_black = false;
         // Every pass that does not return sets one of the two flags for the first time: at most
@@ -326,7 +393,7 @@ impl OpsClient {
                 .http
                 .get(url.clone())
                 .bearer_auth(token.expose())
-                .header(ACCEPT, c::ACCEPT_REGISTER)
+                .header(ACCEPT, accept)
                 .header(c::H_REQUEST_ID, &rid)
                 .send()
                 .await

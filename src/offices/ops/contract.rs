@@ -21,6 +21,14 @@ pub const REGISTER_CONSTITUENTS: &str = "biblio,events,procedural-steps";
 /// §1: the Accept type of Register calls.
 pub const ACCEPT_REGISTER: &str = "application/register+xml";
 
+/// §3.3: the INPADOC family of an EP application, by its epodoc number
+/// (`family/application/epodoc/EP10167109`; Reference Guide v1.3.20 §3.2: the reference type
+/// may be publication, application or priority, the format docdb or epodoc). GET: POST lost
+/// a constituent in 2019. Counted in the `inpadoc` bucket (`core::throttle::Bucket::for_path`).
+pub const FAMILY_APPLICATION: &str = "rest-services/family/application/epodoc";
+/// §3.3: legal and family answers are `application/ops+xml`.
+pub const ACCEPT_OPS: &str = "application/ops+xml";
+
 /// §8: response headers.
 pub const H_THROTTLING: &str = "x-throttling-control";
 pub const H_HOUR_USED: &str = "x-individualquotaperhour-used";
@@ -53,6 +61,7 @@ pub const FAULT_ROBOT: &str = "CLIENT.RobotDetected";
 /// §5.1: namespaces, matched by URI (the prefixes changed between 2022 and 2025).
 pub const NS_OPS: &[u8] = b"http://ops.epo.org";
 pub const NS_REGISTER: &[u8] = b"http://www.epo.org/register";
+pub const NS_EXCHANGE: &[u8] = b"http://www.epo.org/exchange";
 
 /// Children of `reg:bibliographic-data` that end an application or patent (rplus.xsd), each
 /// holding a `reg:date`. Lapses per state (`term-of-grant`) and `opposition-not-filed`

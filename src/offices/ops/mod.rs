@@ -1,7 +1,9 @@
-//! EPO Open Patent Services: the contract (one module), the Register parser, the client.
+//! EPO Open Patent Services: the contract (one module), the Register and family parsers, the
+//! client.
 
 pub mod client;
 pub mod contract;
+pub mod family;
 pub mod parse;
 
 pub use client::{OpsClient, OpsError, OpsStats};

@@ -49,16 +49,18 @@ impl OpsParseError {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ns {
+pub(super) enum Ns {
     Ops,
     Register,
+    /// `http://www.epo.org/exchange`: the default namespace of legal and family answers.
+    Exchange,
     /// No namespace (the `<error>` shape).
     Unbound,
     Other,
 }
 
 #[derive(Debug)]
-struct El {
+pub(super) struct El {
     ns: Ns,
     name: String,
     attrs: Vec<(String, String)>,
@@ -67,14 +69,14 @@ struct El {
 }
 
 /// Every element of a document; index 0 is a virtual root holding the document element.
-struct Tree {
-    els: Vec<El>,
+pub(super) struct Tree {
+    pub(super) els: Vec<El>,
 }
 
-const ROOT: usize = 0;
+pub(super) const ROOT: usize = 0;
 
 impl Tree {
-    fn read(xml: &[u8]) -> Result<Tree, OpsParseError> {
+    pub(super) fn read(xml: &[u8]) -> Result<Tree, OpsParseError> {
         let mut reader = NsReader::from_reader(xml);
         let mut els = vec![El {
             ns: Ns::Other,
@@ -169,7 +171,7 @@ impl Tree {
         e.ns == ns && e.name == name
     }
 
-    fn children(&self, i: usize, ns: Ns, name: &'static str) -> impl Iterator<Item = usize> + '_ {
+    pub(super) fn children(&self, i: usize, ns: Ns, name: &'static str) -> impl Iterator<Item = usize> + '_ {
         self.els[i]
             .children
             .iter()
@@ -186,11 +188,11 @@ impl Tree {
         self.child(i, name).map_or("", |c| self.text(c))
     }
 
-    fn text(&self, i: usize) -> &str {
+    pub(super) fn text(&self, i: usize) -> &str {
         self.els[i].text.trim()
     }
 
-    fn attr(&self, i: usize, name: &str) -> &str {
+    pub(super) fn attr(&self, i: usize, name: &str) -> &str {
         self.els[i]
             .attrs
             .iter()
@@ -203,13 +205,14 @@ fn ns_of(res: &ResolveResult<'_>) -> Ns {
     match res {
         ResolveResult::Bound(ns) if ns.as_ref() == c::NS_OPS => Ns::Ops,
         ResolveResult::Bound(ns) if ns.as_ref() == c::NS_REGISTER => Ns::Register,
+        ResolveResult::Bound(ns) if ns.as_ref() == c::NS_EXCHANGE => Ns::Exchange,
         ResolveResult::Bound(_) | ResolveResult::Unknown(_) => Ns::Other,
         ResolveResult::Unbound => Ns::Unbound,
     }
 }
 
 /// `20201002` → `2020-10-02`; anything else trimmed as given.
-fn iso_date(s: &str) -> String {
+pub(super) fn iso_date(s: &str) -> String {
     let t = s.trim();
     if t.len() == 8 && t.bytes().all(|b| b.is_ascii_digit()) {
         format!("{}-{}-{}", &t[..4], &t[4..6], &t[6..])

@@ -24,6 +24,10 @@ pub enum Source {
     Mailbox,
     Manual,
     Import,
+    /// A JP member of an EP case's INPADOC family (`store::family`).
+    Family,
+    /// The JP national phase of a PCT application in the mailbox (`store::family`).
+    Pct,
 }
 
 impl Source {
@@ -32,6 +36,8 @@ impl Source {
             Source::Mailbox => "mailbox",
             Source::Manual => "manual",
             Source::Import => "import",
+            Source::Family => "family",
+            Source::Pct => "pct",
         }
     }
 }

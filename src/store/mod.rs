@@ -11,6 +11,7 @@
 
 pub mod cases;
 pub mod communications;
+pub mod family;
 pub mod jpo_usage;
 pub mod outbox;
 pub mod runs;
@@ -57,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_runs.sql"),
     include_str!("migrations/0004_cases.sql"),
     include_str!("migrations/0005_outbox.sql"),
+    include_str!("migrations/0006_counterparts.sql"),
 ];
 
 #[derive(Clone)]
@@ -195,6 +197,16 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             known,
         });
     }
+    // Foreign keys are off while migrating (a no-op inside a transaction, so set around it):
+    // a table rebuild (0006) drops a table others refer to. Each migration checks them before
+    // it commits, and they are on again afterwards whatever happened.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let result = apply(conn, found);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    result
+}
+
+fn apply(conn: &mut Connection, found: i64) -> Result<(), StoreError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         // IMMEDIATE takes the write lock first and the version is read again under it: a
         // reader (which takes no state lock) opening a fresh database beside a writer then
@@ -205,6 +217,13 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             continue;
         }
         tx.execute_batch(sql)?;
+        let broken: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+        if broken > 0 {
+            return Err(StoreError::Corrupt(format!(
+                "migration {} would leave {broken} row(s) pointing at nothing",
+                i + 1
+            )));
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
     }

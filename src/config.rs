@@ -39,6 +39,8 @@ pub use notify::{Email, Notify, Tls, Transport, Webhook, WebhookFormat};
 pub use schedule::{Export, Schedule};
 mod log;
 pub use log::{Log, Rotation};
+mod counterparts;
+pub use counterparts::Counterparts;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -212,6 +214,8 @@ pub struct Config {
     pub export: Export,
     /// `[log]`: log files besides stderr (default: none).
     pub log: Log,
+    /// `[counterparts]`: finding and following the JP counterparts of EP and PCT cases.
+    pub counterparts: Counterparts,
 }
 
 #[derive(Debug, Clone)]
@@ -560,6 +564,8 @@ struct RawConfig {
     export: schedule::RawExport,
     #[serde(default)]
     log: log::RawLog,
+    #[serde(default)]
+    counterparts: counterparts::RawCounterparts,
 }
 
 #[derive(Deserialize, Default)]
@@ -866,6 +872,7 @@ impl RawConfig {
             schedule,
             export,
             log: self.log.validate()?,
+            counterparts: self.counterparts.validate()?,
         })
     }
 }

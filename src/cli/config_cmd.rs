@@ -169,6 +169,15 @@ fn render(cfg: &Config) -> String {
     }
     s.text("rotation", cfg.log.rotation.name());
     s.int("keep", u64::try_from(cfg.log.keep).unwrap_or(u64::MAX));
+
+    let mut s = section("counterparts", origins, &mut out);
+    let c = &cfg.counterparts;
+    s.flag("enabled", c.enabled);
+    s.int("refresh_days", c.refresh_days);
+    s.int(
+        "max_per_cycle",
+        u64::try_from(c.max_per_cycle).unwrap_or(u64::MAX),
+    );
     out
 }
 

@@ -162,6 +162,7 @@ pub async fn status(
         store: &store,
         ops: ops.as_ref(),
         jpo: jpo.as_ref().map(|(c, j)| (c, *j)),
+        counterparts: &cfg.counterparts,
     };
     job.run_cycle(only, now, observer).await.context("status cycle")
 }
@@ -185,6 +186,18 @@ pub fn status_summary(r: &StatusReport) -> String {
             "  {} case(s) added from the mailbox\n",
             r.added_from_mailbox
         ));
+    }
+    if r.family_lookups + r.pct_lookups > 0 || r.lookups_deferred > 0 {
+        s.push_str(&format!(
+            "  counterparts: {} family and {} PCT lookup(s), {} left for a later cycle\n",
+            r.family_lookups, r.pct_lookups, r.lookups_deferred
+        ));
+    }
+    for (jp, of) in &r.counterparts_followed {
+        s.push_str(&format!("  now following {jp}, the JP counterpart of {of}\n"));
+    }
+    for (ep, _, why) in &r.counterparts_unmapped {
+        s.push_str(&format!("  JP member of {ep} found, number not mapped: {why}\n"));
     }
     for (_, summary) in &r.changes {
         s.push_str(&format!("  CHANGE {summary}\n"));
@@ -226,6 +239,14 @@ impl StatusObserver for StatusLines {
     fn planned(&self, cases: usize) {
         progress(Level::INFO, &format!("refreshing {cases} case(s)"));
     }
+    fn planned_more(&self, cases: usize) {
+        if cases > 0 {
+            progress(
+                Level::INFO,
+                &format!("and {cases} JP counterpart(s) found in this cycle"),
+            );
+        }
+    }
     fn checked(&self, case: &str, changes: &[String]) {
         progress(
             Level::INFO,
@@ -252,6 +273,11 @@ impl StatusObserver for StatusBar {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let _ = self.0.set(bar);
+    }
+    fn planned_more(&self, cases: usize) {
+        if let Some(b) = self.0.get() {
+            b.inc_length(cases as u64);
+        }
     }
     fn checked(&self, case: &str, changes: &[String]) {
         if let Some(b) = self.0.get() {

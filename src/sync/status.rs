@@ -28,13 +28,16 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config;
 use crate::core::cases::{CaseKey, Kind, Office, parse_case};
+use crate::core::family::pct_for_jpo;
 use crate::core::jpo_quota::{ApiUsage, jst_day};
 use crate::core::notify::{Event, OfficeStopped};
-use crate::core::schedule::{JpCandidate, choose_jp, not_found_wait_days};
+use crate::core::schedule::{JpCandidate, Lookup, choose_jp, lookups_due, not_found_wait_days};
 use crate::core::status::{self, CaseStatus};
+use crate::offices::jpo::contract as jpo_contract;
 use crate::offices::jpo::{JpoClient, JpoError};
 use crate::offices::ops::{OpsClient, OpsError};
 use crate::store::cases::{self as cases_db, CaseRow};
+use crate::store::family as family_db;
 use crate::store::runs::{self, Outcome, Totals};
 use crate::store::{Store, StoreError, jpo_usage, outbox, timestamp};
 
@@ -81,6 +84,15 @@ pub struct Report {
     /// down beyond the retries): each becomes an `office_stop` admin notification, written
     /// with the run's end.
     pub office_stops: Vec<(&'static str, String)>,
+    /// Family lookups made (OPS `inpadoc`) and PCT national-phase lookups made (JPO).
+    pub family_lookups: usize,
+    pub pct_lookups: usize,
+    /// JP counterparts this cycle started following: (JP case, what it belongs to).
+    pub counterparts_followed: Vec<(String, String)>,
+    /// JP members found whose number is not mapped: (EP case, raw reference, why).
+    pub counterparts_unmapped: Vec<(String, String, String)>,
+    /// Family and PCT lookups due but left for a later cycle (the per-cycle share, a cap).
+    pub lookups_deferred: usize,
     pub ops_requests: u64,
     pub ops_rejected: u64,
     pub jpo_requests: u64,
@@ -103,6 +115,8 @@ impl Report {
 /// Progress of a cycle, for a bar or log lines.
 pub trait Observer {
     fn planned(&self, _cases: usize) {}
+    /// JP counterparts found during the cycle and refreshed in it as well.
+    fn planned_more(&self, _cases: usize) {}
     fn checked(&self, _case: &str, _changes: &[String]) {}
     fn failed(&self, _case: &str, _reason: &str) {}
     fn not_found(&self, _case: &str, _reason: &str) {}
@@ -114,6 +128,7 @@ pub struct StatusSync<'a> {
     pub store: &'a Store,
     pub ops: Option<&'a OpsClient>,
     pub jpo: Option<(&'a JpoClient, &'a config::Jpo)>,
+    pub counterparts: &'a config::Counterparts,
 }
 
 impl StatusSync<'_> {
@@ -148,13 +163,29 @@ impl StatusSync<'_> {
                 due
             }
         };
-        let (ep, jp): (Vec<CaseRow>, Vec<CaseRow>) = all.into_iter().partition(|c| c.office == Office::Ep);
-        let jp_chosen = self.choose_jp(&jp, now, only.is_some()).await?;
-        report.jp_deferred = jp.len() - jp_chosen.len();
+        let (ep, mut jp): (Vec<CaseRow>, Vec<CaseRow>) =
+            all.into_iter().partition(|c| c.office == Office::Ep);
+        let mut jp_chosen = self.choose_jp(&jp, now, only.is_some()).await?;
         let ep_count = if self.ops.is_some() { ep.len() } else { 0 };
         observer.planned(ep_count + jp_chosen.len());
 
-        let result = self.run_ep(&ep, now, observer, &mut report).await;
+        let mut result = self.run_ep(&ep, now, observer, &mut report).await;
+        if result.is_ok() && only.is_none() && self.counterparts.enabled {
+            result = self.run_counterparts(now, &mut report).await;
+            if result.is_ok() && !report.counterparts_followed.is_empty() {
+                // Newly followed counterparts were never checked: the rotation puts them
+                // first, within what today's caps leave.
+                let fresh = self.store.call(|c| cases_db::list(c)).await?;
+                jp = fresh
+                    .into_iter()
+                    .filter(|c| c.office == Office::Jp && !c.waits_after_not_found(&stamp))
+                    .collect();
+                let before = jp_chosen.len();
+                jp_chosen = self.choose_jp(&jp, now, false).await?;
+                observer.planned_more(jp_chosen.len().saturating_sub(before));
+            }
+        }
+        report.jp_deferred = jp.len() - jp_chosen.len();
         let result = match result {
             Ok(()) => self.run_jp(&jp_chosen, now, observer, &mut report).await,
             Err(e) => Err(e),
@@ -342,6 +373,173 @@ impl StatusSync<'_> {
                 )
             })
             .await?;
+        Ok(())
+    }
+
+    /// Family lookups (OPS) for EP cases and national-phase lookups (JPO) for PCT
+    /// applications that are due, within the per-cycle share and the offices' caps; every JP
+    /// counterpart found is followed or linked in the lookup's transaction (`store::family`).
+    async fn run_counterparts(&self, now: DateTime<Utc>, report: &mut Report) -> Result<(), StatusError> {
+        let today = now.date_naive();
+        let every = self.counterparts.refresh_days;
+        let max = self.counterparts.max_per_cycle;
+        // An office that stopped the EP part (credentials, quota, down) stays stopped for the
+        // cycle: its stop is reported once.
+        let ops_stopped = report.office_stops.iter().any(|(office, _)| *office == "EPO OPS");
+        if let Some(ops) = self.ops.filter(|_| !ops_stopped) {
+            let cands = self.store.call(|c| family_db::family_candidates(c)).await?;
+            let lookups: Vec<Lookup> = cands
+                .iter()
+                .map(|c| Lookup {
+                    id: c.case_id,
+                    last: c.last.as_deref().and_then(utc_day_of),
+                })
+                .collect();
+            let due = lookups_due(&lookups, today, every, usize::MAX);
+            report.lookups_deferred += due.len().saturating_sub(max);
+            for (i, id) in due.iter().take(max).enumerate() {
+                let Some(case) = cands.iter().find(|c| c.case_id == *id) else {
+                    continue;
+                };
+                match ops.family(&case.number).await {
+                    Ok(family) => {
+                        report.family_lookups += 1;
+                        let (id, number, stamp) = (case.case_id, case.number.clone(), timestamp(now));
+                        let recorded = self
+                            .store
+                            .write(move |tx| {
+                                family_db::record_family(tx, id, &number, family.as_ref(), &stamp)
+                            })
+                            .await?;
+                        for l in recorded.followed() {
+                            tracing::info!(ep = %case.number, jp = %l.case, "following a JP counterpart found in the INPADOC family");
+                            report
+                                .counterparts_followed
+                                .push((l.case.clone(), case.number.clone()));
+                        }
+                        for (raw, why) in recorded.unmapped {
+                            report.counterparts_unmapped.push((case.number.clone(), raw, why));
+                        }
+                    }
+                    Err(e) if e.is_case_error() => {
+                        report
+                            .failed
+                            .push((case.number.clone(), format!("family lookup: {e}")));
+                    }
+                    Err(e) => {
+                        if e.needs_person() {
+                            report.needs_person.push(e.to_string());
+                        } else {
+                            report.stopped.push(format!(
+                                "family lookups stopped, {} left for the next cycle: {e}",
+                                due.len().min(max) - i
+                            ));
+                        }
+                        report.office_stops.push(("EPO OPS", e.to_string()));
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some((jpo, _)) = self.jpo {
+            self.run_pct(jpo, now, report).await?;
+        }
+        Ok(())
+    }
+
+    async fn run_pct(
+        &self,
+        jpo: &JpoClient,
+        now: DateTime<Utc>,
+        report: &mut Report,
+    ) -> Result<(), StatusError> {
+        let today = now.date_naive();
+        let cands = self.store.call(|c| family_db::pct_candidates(c)).await?;
+        let open: Vec<&family_db::PctCandidate> = cands.iter().filter(|c| !c.found).collect();
+        let lookups: Vec<Lookup> = open
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Lookup {
+                id: i as i64,
+                last: c.last.as_deref().and_then(utc_day_of),
+            })
+            .collect();
+        let due = lookups_due(&lookups, today, self.counterparts.refresh_days, usize::MAX);
+        let share = self.counterparts.max_per_cycle;
+        report.lookups_deferred += due.len().saturating_sub(share);
+        let jst = jst_day(now);
+        let stamp = timestamp(now);
+        for (n, i) in due.iter().take(share).enumerate() {
+            let Some(c) = usize::try_from(*i).ok().and_then(|i| open.get(i)) else {
+                continue;
+            };
+            let number = c.number.clone();
+            let form = match pct_for_jpo(&number) {
+                Ok(f) => f,
+                Err(e) => {
+                    let (why, s) = (e.to_string(), stamp.clone());
+                    self.store
+                        .write(move |tx| family_db::record_pct(tx, &number, None, None, Some(&why), &s))
+                        .await?;
+                    continue;
+                }
+            };
+            if jpo.remaining_pct(jst) == 0 {
+                report.lookups_deferred += due.len().min(share) - n;
+                report.notes.push(format!(
+                    "JPO {}: today's cap is used up; the PCT lookups wait for 00:00 JST",
+                    jpo_contract::PCT_NATIONAL_PHASE
+                ));
+                break;
+            }
+            let result = jpo.pct_national_phase(&form, now).await;
+            let usage = jpo.usage();
+            match result {
+                Ok(found) => {
+                    report.pct_lookups += 1;
+                    let s = stamp.clone();
+                    let linked = self
+                        .store
+                        .write(move |tx| {
+                            jpo_usage::save(tx, &usage)?;
+                            family_db::record_pct(tx, &number, Some(&form), found.as_deref(), None, &s)
+                        })
+                        .await?;
+                    if let Some(l) = linked.filter(|l| l.action == "followed") {
+                        tracing::info!(pct = %c.number, jp = %l.case, "following the JP national phase of a PCT application");
+                        report.counterparts_followed.push((l.case, c.number.clone()));
+                    }
+                }
+                Err(JpoError::DailyCapReached { .. }) => {
+                    self.save_usage(usage).await?;
+                    report.lookups_deferred += due.len().min(share) - n;
+                    report.notes.push(format!(
+                        "JPO {}: the office says today's cap is used up; the PCT lookups wait for 00:00 JST",
+                        jpo_contract::PCT_NATIONAL_PHASE
+                    ));
+                    break;
+                }
+                Err(e) if e.is_case_error() => {
+                    self.save_usage(usage).await?;
+                    report
+                        .failed
+                        .push((c.number.clone(), format!("national-phase lookup: {e}")));
+                }
+                Err(e) => {
+                    self.save_usage(usage).await?;
+                    if e.needs_person() {
+                        report.needs_person.push(e.to_string());
+                    } else {
+                        report.stopped.push(format!(
+                            "PCT lookups stopped, {} left for the next cycle: {e}",
+                            due.len().min(share) - n
+                        ));
+                    }
+                    report.office_stops.push(("JPO", e.to_string()));
+                    break;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -535,6 +733,13 @@ fn push_changes(report: &mut Report, case: &CaseRow, changes: Vec<String>) {
     report
         .changes
         .extend(changes.into_iter().map(|s| (label.clone(), s)));
+}
+
+/// The UTC day of a stored RFC 3339 timestamp (the day lookups are counted in).
+fn utc_day_of(ts: &str) -> Option<chrono::NaiveDate> {
+    DateTime::parse_from_rfc3339(ts)
+        .ok()
+        .map(|t| t.with_timezone(&Utc).date_naive())
 }
 
 /// The JST day of a stored RFC 3339 timestamp (the JPO's day, which its caps follow).

@@ -4,6 +4,11 @@
 //! by the next status cycle (`source = mailbox`). A removed case keeps its history and is not
 //! added again from the mailbox; `cases add` brings it back.
 //!
+//! JP counterparts arrive on their own too (`source = family` or `pct`, see `store::family`):
+//! `cases list` shows them in the FAMILY column (an EP case's JP counterparts, or `of EP…`
+//! for a JP case), `cases show` an EP case's INPADOC family with each JP member's status.
+//! Removing a counterpart sticks: no lookup follows it again.
+//!
 //! An EP publication (`cases add "EP2400812 B1"`) is resolved to its application through the
 //! Register once (one OPS request), and the case is keyed by the application and found by
 //! either number. When OPS is not configured or cannot answer, the case is kept under the
@@ -29,6 +34,7 @@
 //! are imported; the exit status is then 3. Publications are resolved by the next
 //! `sync status`, not during the import (one request per row).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -38,6 +44,7 @@ use crate::config::Config;
 use crate::core::cases::{CaseKey, Kind, Office, parse_case};
 use crate::offices::ops::OpsClient;
 use crate::store::cases::{self as cases_db, Added, CaseRow, NewCase, Source};
+use crate::store::family::{self as family_db, FamilyColumn, FamilyView};
 use crate::store::{Store, timestamp};
 
 #[derive(clap::Subcommand, Debug)]
@@ -197,16 +204,23 @@ pub async fn run(cmd: Command, cfg: &Config) -> Result<(), super::Failure> {
             Ok(())
         }
         Command::List { json } => {
-            let list = store
-                .call(|c| cases_db::list(c))
+            let (list, families) = store
+                .call(|c| Ok((cases_db::list(c)?, family_db::family_columns(c)?)))
                 .await
                 .map_err(anyhow::Error::new)?;
             if json {
+                let rows: Vec<Listed<'_>> = list
+                    .iter()
+                    .map(|c| Listed {
+                        case: c,
+                        family: families.get(&c.id).cloned().unwrap_or_default(),
+                    })
+                    .collect();
                 super::print_stdout(
-                    &(serde_json::to_string_pretty(&list).map_err(anyhow::Error::new)? + "\n"),
+                    &(serde_json::to_string_pretty(&rows).map_err(anyhow::Error::new)? + "\n"),
                 )?;
             } else {
-                super::print_stdout(&table(&list))?;
+                super::print_stdout(&table(&list, &families))?;
             }
             Ok(())
         }
@@ -252,8 +266,33 @@ async fn resolve(cfg: &Config, key: CaseKey) -> (CaseKey, Option<String>, Option
     }
 }
 
-fn table(list: &[CaseRow]) -> String {
-    let mut out = String::from("CASE                       REFERENCE        CHECKED     STATUS\n");
+/// A case as `cases list --json` gives it: its row plus `family_id` and `linked_to`.
+#[derive(serde::Serialize)]
+struct Listed<'a> {
+    #[serde(flatten)]
+    case: &'a CaseRow,
+    #[serde(flatten)]
+    family: FamilyColumn,
+}
+
+/// The family column: an EP case's JP counterparts, or what a JP case is the counterpart of.
+fn family_cell(c: &CaseRow, families: &HashMap<i64, FamilyColumn>) -> String {
+    let Some(f) = families.get(&c.id).filter(|f| !f.linked_to.is_empty()) else {
+        return "-".into();
+    };
+    let first = match c.office {
+        Office::Ep => f.linked_to[0].clone(),
+        Office::Jp => format!("of {}", f.linked_to[0]),
+    };
+    match f.linked_to.len() {
+        1 => first,
+        n => format!("{first} +{}", n - 1),
+    }
+}
+
+fn table(list: &[CaseRow], families: &HashMap<i64, FamilyColumn>) -> String {
+    let mut out =
+        String::from("CASE                       REFERENCE        FAMILY               CHECKED     STATUS\n");
     for c in list {
         let checked = c
             .checked_at
@@ -269,16 +308,17 @@ fn table(list: &[CaseRow]) -> String {
             None => c.label(),
         };
         out.push_str(&format!(
-            "{:<26} {:<16} {:<11} {}\n",
+            "{:<26} {:<16} {:<20} {:<11} {}\n",
             case,
             c.client_reference.as_deref().unwrap_or("-"),
+            family_cell(c, families),
             checked,
             status
         ));
         if c.not_found {
-            out.push_str(&format!("{:<55}{}\n", "", not_found_line(c)));
+            out.push_str(&format!("{:<76}{}\n", "", not_found_line(c)));
         } else if let Some(e) = &c.last_error {
-            out.push_str(&format!("{:<55}last refresh failed: {e}\n", ""));
+            out.push_str(&format!("{:<76}last refresh failed: {e}\n", ""));
         }
     }
     out.push_str(&format!("{} case(s)\n", list.len()));
@@ -303,11 +343,13 @@ async fn show(store: &Store, key: CaseKey, json: bool) -> Result<(), super::Fail
                 return Ok(None);
             };
             let changes = cases_db::changes(c, None, Some(case.id))?;
-            Ok(Some((case, changes)))
+            let family = family_db::family_of(c, case.id)?;
+            let links = family_db::links_of(c, case.id)?;
+            Ok(Some((case, changes, family, links)))
         })
         .await
         .map_err(anyhow::Error::new)?;
-    let Some((case, changes)) = found else {
+    let Some((case, changes, family, links)) = found else {
         return Err(anyhow::anyhow!(
             "{} is not followed; add it with `mailroom cases add`",
             key.label()
@@ -315,7 +357,7 @@ async fn show(store: &Store, key: CaseKey, json: bool) -> Result<(), super::Fail
         .into());
     };
     if json {
-        let v = serde_json::json!({ "case": case, "changes": changes });
+        let v = serde_json::json!({ "case": case, "changes": changes, "family": family, "counterpart_of": links });
         super::print_stdout(&(serde_json::to_string_pretty(&v).map_err(anyhow::Error::new)? + "\n"))?;
         return Ok(());
     }
@@ -354,12 +396,85 @@ async fn show(store: &Store, key: CaseKey, json: bool) -> Result<(), super::Fail
         Some(e) => out.push_str(&format!("  last refresh failed: {e}\n")),
         None => {}
     }
+    for l in &links {
+        out.push_str(&format!("  JP counterpart of {}", l.linked_to));
+        if let Some(r) = &l.client_reference {
+            out.push_str(&format!(" ({r})"));
+        }
+        match (&l.via[..], &l.family_id) {
+            ("family", Some(f)) => out.push_str(&format!(", INPADOC family {f}\n")),
+            ("pct", _) => out.push_str(", its JP national phase (JPO)\n"),
+            _ => out.push('\n'),
+        }
+    }
+    if let Some(f) = &family {
+        out.push_str(&family_lines(f));
+    }
     out.push_str(&format!("  changes ({}):\n", changes.len()));
     for ch in &changes {
         out.push_str(&format!("    {}  {}\n", ch.detected_at, ch.summary));
     }
     super::print_stdout(&out)?;
     Ok(())
+}
+
+/// An EP case's family as `cases show` prints it: JP members first with their status, beside
+/// the EP case's own above; a JP member whose number is not mapped says why.
+pub(super) fn family_lines(f: &FamilyView) -> String {
+    let day = |t: &str| t.get(..10).unwrap_or(t).to_owned();
+    let mut out = match &f.family_id {
+        Some(id) => format!(
+            "  INPADOC family {id} ({} member(s){}, looked up {}):\n",
+            f.members.len(),
+            if f.truncated { ", truncated by OPS" } else { "" },
+            day(&f.looked_up_at)
+        ),
+        None => format!(
+            "  INPADOC family: none known to OPS (looked up {})\n",
+            day(&f.looked_up_at)
+        ),
+    };
+    for (i, m) in f.members.iter().enumerate() {
+        // One line per JP case: its other publications (A, B2) follow in brackets.
+        if m.case.is_some() && f.members[..i].iter().any(|p| p.case == m.case) {
+            continue;
+        }
+        let doc = m
+            .publication
+            .as_deref()
+            .or(m.application.as_deref())
+            .unwrap_or("?");
+        match (&m.case, &m.unmapped_reason) {
+            (Some(case), _) => {
+                let docs: Vec<&str> = f
+                    .members
+                    .iter()
+                    .filter(|o| o.case.as_ref() == Some(case))
+                    .filter_map(|o| o.publication.as_deref().or(o.application.as_deref()))
+                    .collect();
+                let status = match (&m.status_text, &m.status_date) {
+                    (Some(t), Some(d)) if !d.is_empty() => format!("{t} ({d})"),
+                    (Some(t), _) => t.clone(),
+                    _ => "not checked yet".into(),
+                };
+                let followed = if m.followed {
+                    "followed"
+                } else {
+                    "not followed (removed by a person)"
+                };
+                out.push_str(&format!("    JP  {case:<16} {followed}; status: {status}"));
+                if let Some(at) = &m.last_change_at {
+                    out.push_str(&format!("; last change {}", day(at)));
+                }
+                out.push_str(&format!("  [{}]\n", docs.join(", ")));
+            }
+            (None, Some(why)) => {
+                out.push_str(&format!("    JP  JP member found, number not mapped: {why}\n"))
+            }
+            (None, None) => out.push_str(&format!("    {:<3} {doc}\n", m.country)),
+        }
+    }
+    out
 }
 
 /// One importable row, or why it is not.

@@ -72,6 +72,7 @@ pub async fn run(args: Args, wait: std::time::Duration) -> anyhow::Result<()> {
     sandbox.stop().await.context("stopping the sandbox")?;
     let (cfg, report, (first, advanced, second), mail) = result?;
     let followed = followed_cases(&cfg).await?;
+    let families = side_by_side(&cfg).await?;
 
     let mut out =
         format!("mailroom demo — against the built-in sandbox (simulated EPO MyEPO Mailbox at {base})\n\n");
@@ -93,6 +94,7 @@ pub async fn run(args: Args, wait: std::time::Duration) -> anyhow::Result<()> {
     out.push_str(&super::sync::status_summary(&second));
     out.push_str("\nThe cases followed, and where each came from:\n");
     out.push_str(&followed);
+    out.push_str(&families);
     out.push_str(&mail);
     out.push_str(&format!(
         "\narchive:   {}\ndatabase:  {}\nconfig:    {}\n\nSee what was archived:\n  mailroom --config {} communications\nSee the cases and their changes:\n  mailroom --config {} cases list\n  mailroom --config {} changes\n\nThe demo's sandbox has stopped. To sync again with this configuration, start it again:\n  {restart}\n",
@@ -273,9 +275,65 @@ async fn followed_cases(cfg: &Config) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// The JP cases of `shared/jpo-samples` the sandbox serves as recorded: (number, kind, reference).
-const JP_SAMPLES: [(&str, Kind, &str); 3] = [
-    ("特願2020-123456", Kind::Patent, "MR-JP-0456"),
+/// Every EP case with a JP counterpart, its status beside each JP member's: what the status
+/// cycle found in the INPADOC families, without a number typed in.
+async fn side_by_side(cfg: &Config) -> anyhow::Result<String> {
+    let store = Store::open(&cfg.storage.database)?;
+    let found = store
+        .call(|c| {
+            let mut out = Vec::new();
+            for case in cases::list(c)? {
+                if case.office == crate::core::cases::Office::Ep
+                    && let Some(f) = crate::store::family::family_of(c, case.id)?
+                    && f.members.iter().any(|m| m.country == "JP")
+                {
+                    out.push((case, f));
+                }
+            }
+            Ok((out, crate::store::family::pct_rows(c)?))
+        })
+        .await?;
+    let (found, pct) = found;
+    let mut out = String::new();
+    for p in &pct {
+        let found = match (&p.case, &p.reason) {
+            (Some(case), _) => format!(
+                "its JP national phase {case}, followed; status: {}",
+                p.status_text.as_deref().unwrap_or("not checked yet")
+            ),
+            (None, Some(why)) => format!("not looked up: {why}"),
+            (None, None) => "no JP national phase known to the JPO yet".into(),
+        };
+        out.push_str(&format!(
+            "\n{} ({}), found in the mailbox: {found}\n",
+            p.number,
+            p.client_reference.as_deref().unwrap_or("no reference")
+        ));
+    }
+    for (case, family) in &found {
+        let status = case.status_text.as_deref().unwrap_or(if case.not_found {
+            "not in the sandbox's Register"
+        } else {
+            "not checked yet"
+        });
+        out.push_str(&format!(
+            "\n{} ({}), found in the mailbox; EP status: {status}\n",
+            case.label(),
+            case.client_reference.as_deref().unwrap_or("no reference")
+        ));
+        out.push_str(&super::cases::family_lines(family));
+    }
+    if !out.is_empty() {
+        out.insert_str(0, "\nEP and PCT cases and their JP counterparts, side by side (found by the status cycle, no number typed in):\n");
+    }
+    Ok(out)
+}
+
+/// The JP cases of `shared/jpo-samples` the sandbox serves as recorded, added by hand:
+/// (number, kind, reference). The patent sample (JP 2020-123456) is not among them: it is the
+/// JP member of the mailbox's EP23184567 in the sandbox's INPADOC family, so the status cycle
+/// finds and follows it without anyone typing its number (issue 11).
+const JP_SAMPLES: [(&str, Kind, &str); 2] = [
     ("意願2020-015234", Kind::Design, "MR-JPD-0234"),
     ("商願2024-123456", Kind::Trademark, "MR-JPT-0456"),
 ];

@@ -5,7 +5,9 @@
 //!   sha256, size, state, handled_at, documents` (`path`, `sha256` and `size` describe the
 //!   first document; paths are relative to the archive directory, `/`-separated). A case:
 //!   `office, kind, number, client_reference, status_code, status_text, status_date,
-//!   checked_at`. A change: `case, detected_at, kind, summary, old, new` (+ `office_date`).
+//!   checked_at, source, family_id, linked_to` (`linked_to`: for an EP case its JP
+//!   counterparts, for a JP counterpart the EP or PCT cases it belongs to; a space-separated
+//!   list in CSV). A change: `case, detected_at, kind, summary, old, new` (+ `office_date`).
 //! * `--format csv --table cases|changes|communications`: one table, a header row, RFC 4180
 //!   quoting.
 //! * `--format ics`: an iCalendar (RFC 5545) of dated office events, all-day: communication
@@ -13,12 +15,15 @@
 //!   (procedural steps with a due date). UIDs are stable, so a calendar re-importing the file
 //!   updates events instead of duplicating them.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use serde::Serialize;
 
 use crate::config::Config;
 use crate::core::status::CaseStatus;
 use crate::store::cases::{self as cases_db, CaseRow, ChangeRow};
+use crate::store::family::{self, FamilyColumn};
 use crate::store::{Store, communications};
 
 #[derive(clap::Args, Debug)]
@@ -77,11 +82,18 @@ struct CaseOut {
     status_text: Option<String>,
     status_date: Option<String>,
     checked_at: Option<String>,
+    source: String,
+    family_id: Option<String>,
+    linked_to: Vec<String>,
 }
 
-impl From<&CaseRow> for CaseOut {
-    fn from(c: &CaseRow) -> Self {
+impl CaseOut {
+    fn new(c: &CaseRow, families: &HashMap<i64, FamilyColumn>) -> Self {
+        let family = families.get(&c.id).cloned().unwrap_or_default();
         CaseOut {
+            source: c.source.clone(),
+            family_id: family.family_id,
+            linked_to: family.linked_to,
             office: c.office.as_str().to_owned(),
             kind: c.kind.as_str().to_owned(),
             number: c.number.clone(),
@@ -124,6 +136,7 @@ struct Data {
     cases: Vec<CaseRow>,
     changes: Vec<ChangeRow>,
     snapshots: Vec<(CaseRow, CaseStatus)>,
+    families: HashMap<i64, FamilyColumn>,
 }
 
 async fn data(cfg: &Config) -> anyhow::Result<Data> {
@@ -135,6 +148,7 @@ async fn data(cfg: &Config) -> anyhow::Result<Data> {
                 cases: cases_db::list(c)?,
                 changes: cases_db::changes(c, None, None)?,
                 snapshots: cases_db::latest_snapshots(c)?,
+                families: family::family_columns(c)?,
             })
         })
         .await?)
@@ -142,7 +156,7 @@ async fn data(cfg: &Config) -> anyhow::Result<Data> {
 
 fn json(d: &Data) -> anyhow::Result<String> {
     let e = Export {
-        cases: d.cases.iter().map(CaseOut::from).collect(),
+        cases: d.cases.iter().map(|c| CaseOut::new(c, &d.families)).collect(),
         changes: d.changes.iter().map(ChangeOut::from).collect(),
         communications: &d.communications,
     };
@@ -232,8 +246,12 @@ fn csv_table(table: Table, d: &Data) -> anyhow::Result<String> {
                 "status_text",
                 "status_date",
                 "checked_at",
+                "source",
+                "family_id",
+                "linked_to",
             ])?;
             for c in &d.cases {
+                let family = d.families.get(&c.id).cloned().unwrap_or_default();
                 w.write_record([
                     c.office.as_str().to_owned(),
                     c.kind.as_str().to_owned(),
@@ -243,6 +261,9 @@ fn csv_table(table: Table, d: &Data) -> anyhow::Result<String> {
                     o(&c.status_text),
                     o(&c.status_date),
                     o(&c.checked_at),
+                    c.source.clone(),
+                    o(&family.family_id),
+                    family.linked_to.join(" "),
                 ])?;
             }
         }

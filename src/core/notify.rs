@@ -140,6 +140,18 @@ pub struct CaseChanged {
     pub status: Option<String>,
     pub detected_at: String,
     pub changes: Vec<ChangeLine>,
+    /// For a JP counterpart: the EP or PCT cases it belongs to (`store::family`). Empty
+    /// otherwise, and in events written before counterparts existed.
+    #[serde(default)]
+    pub counterpart_of: Vec<CounterpartOf>,
+}
+
+/// The EP or PCT case a JP counterpart belongs to, as its alerts name it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterpartOf {
+    /// `EP23184567` or `PCT/EP2024/071234`.
+    pub case: String,
+    pub client_reference: Option<String>,
 }
 
 /// A communication left for a person.
@@ -667,6 +679,7 @@ mod tests {
             client_reference: reference.map(Into::into),
             status: None,
             detected_at: "2026-03-15T02:00:00Z".into(),
+            counterpart_of: Vec::new(),
             changes: vec![ChangeLine {
                 kind: "status".into(),
                 date: "2026-03-14".into(),

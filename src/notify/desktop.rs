@@ -232,6 +232,7 @@ mod tests {
             client_reference: None,
             status: Some("Examination requested".into()),
             detected_at: "2026-03-15T02:00:00Z".into(),
+            counterpart_of: Vec::new(),
             changes: (0..8)
                 .map(|i| ChangeLine {
                     kind: "document".into(),

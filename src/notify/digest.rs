@@ -182,6 +182,7 @@ mod tests {
             client_reference: None,
             status: None,
             detected_at: "2026-12-01T02:00:00Z".into(),
+            counterpart_of: Vec::new(),
             changes: Vec::new(),
         });
         outbox::enqueue(&tx, &Routing::default(), &change, None, "2026-12-01T02:00:00Z").unwrap();

@@ -69,11 +69,29 @@ pub fn headline(event: &Event) -> String {
                     .to_owned(),
                 many => format!("{} changes", many.len()),
             };
-            format!(
-                "{} {}",
-                tag(c.office),
-                join(vec![Some(c.case.clone()), c.client_reference.clone(), Some(what)])
-            )
+            match c.counterpart_of.first() {
+                // "JP counterpart 2020-123456 of EP23184567 (ACME-P-0042): new document …":
+                // the firm files by the EP case, so its number and reference lead.
+                Some(of) => {
+                    let number = c.case.strip_prefix("JP ").unwrap_or(&c.case);
+                    let reference = of
+                        .client_reference
+                        .as_ref()
+                        .or(c.client_reference.as_ref())
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default();
+                    format!(
+                        "{} JP counterpart {number} of {}{reference}: {what}",
+                        tag(c.office),
+                        of.case
+                    )
+                }
+                None => format!(
+                    "{} {}",
+                    tag(c.office),
+                    join(vec![Some(c.case.clone()), c.client_reference.clone(), Some(what)])
+                ),
+            }
         }
         Event::Quarantine(q) => format!(
             "[mailroom] quarantined: {}",
@@ -728,6 +746,17 @@ mod tests {
                     "J-PlatPat",
                     "search for JP 2020-123456",
                 ],
+            ),
+            (
+                Event::Change(CaseChanged {
+                    counterpart_of: vec![crate::core::notify::CounterpartOf {
+                        case: "EP23184567".into(),
+                        client_reference: Some("ACME-P-0042".into()),
+                    }],
+                    ..samples::jp_change()
+                }),
+                "[JPO] JP counterpart 2020-123456 of EP23184567 (ACME-P-0042): new document \"拒絶理由通知書\" (2026-03-10)",
+                vec!["JP counterpart of", "EP23184567 (ACME-P-0042)", "拒絶理由通知書"],
             ),
             (
                 Event::Quarantine(samples::quarantined()),

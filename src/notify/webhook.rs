@@ -748,6 +748,7 @@ mod tests {
             client_reference: None,
             status: Some("Grant of patent is intended".into()),
             detected_at: "2026-03-15T02:00:00Z".into(),
+            counterpart_of: Vec::new(),
             changes: (0..lines)
                 .map(|i| ChangeLine {
                     kind: "event".into(),

@@ -17,8 +17,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::StoreError;
 use crate::core::cases::{Kind, Office};
 use crate::core::notify::{
-    self, AfterSendFailure, CaseChanged, ChangeLine, Channel, Communication, DeliveryFailed, Document, Event,
-    EventKind, Quarantined, Routing,
+    self, AfterSendFailure, CaseChanged, ChangeLine, Channel, Communication, CounterpartOf, DeliveryFailed,
+    Document, Event, EventKind, Quarantined, Routing,
 };
 use crate::core::status::Change;
 
@@ -217,6 +217,13 @@ pub fn change_event(
         client_reference: reference,
         status,
         detected_at: now.to_owned(),
+        counterpart_of: super::family::links_of(tx, case_id)?
+            .into_iter()
+            .map(|l| CounterpartOf {
+                case: l.linked_to,
+                client_reference: l.client_reference,
+            })
+            .collect(),
         changes: changes
             .iter()
             .map(|c| ChangeLine {
@@ -631,6 +638,7 @@ mod tests {
             client_reference: None,
             status: None,
             detected_at: now.into(),
+            counterpart_of: Vec::new(),
             changes: Vec::new(),
         });
         assert!(enqueue(&tx, &routing(), &e, None, now).unwrap().is_some());

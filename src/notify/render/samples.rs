@@ -90,6 +90,7 @@ pub fn ep_change() -> CaseChanged {
         client_reference: Some("ACME-P-0007-EP".into()),
         status: Some("The patent has been granted".into()),
         detected_at: "2026-03-15T02:00:11Z".into(),
+        counterpart_of: Vec::new(),
         changes: vec![
             ChangeLine {
                 kind: "status".into(),
@@ -119,6 +120,7 @@ pub fn jp_change() -> CaseChanged {
         client_reference: None,
         status: None,
         detected_at: "2026-03-15T02:00:12Z".into(),
+        counterpart_of: Vec::new(),
         changes: vec![ChangeLine {
             kind: "document".into(),
             date: "2026-03-10".into(),

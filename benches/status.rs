@@ -1,6 +1,7 @@
 //! Case-status benchmarks (issue 4), printed as a table. Not part of CI:
 //!
-//!     cargo bench --bench status -- [EP_CASES] [JP_CASES] [JP_CAP]     defaults: 1000 2000 400
+//!     cargo bench --bench status -- [EP_CASES] [JP_CASES] [JP_CAP] [FAMILY_CASES]
+//!                                                     defaults: 1000 2000 400 60
 //!
 //! (a) OPS requests per EP case per cycle (target 1), counted by the sandbox.
 //! (b) EP_CASES cases, sandbox throttle idle, real time: wall time of the EP cycle ÷ the
@@ -11,6 +12,12 @@
 //!     simulated JST days until every case was refreshed (target ⌈JP_CASES ÷ JP_CAP⌉), and
 //!     the 203 and 303 replies seen (target 0).
 //!
+//! (d) FAMILY_CASES EP cases, each with an INPADOC family holding a JP member
+//!     (`POST /_sandbox/ops/families`): family lookups per case in the first cycle (target 1)
+//!     and in the next (target 0), the bytes per family answer and per Register answer, and
+//!     the weekly OPS bytes of a nightly cycle over them (7 Register answers per case, plus
+//!     7 ÷ `refresh_days` family answers), against the 4 GB weekly quota.
+//!
 //! Everything runs on 127.0.0.1 with OS-assigned ports, under a temporary directory.
 
 use std::collections::BTreeSet;
@@ -19,11 +26,19 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
-use mailroom::config::{Config, ConfigSource, sandbox_config_toml};
+use mailroom::config::{Config, ConfigSource, Counterparts, sandbox_config_toml};
 use mailroom::core::cases::{Kind, parse_case};
 use mailroom::offices::jpo::JpoClient;
 use mailroom::offices::ops::OpsClient;
 use mailroom::store::cases::{self as cases_db, NewCase, Source};
+
+/// The status cycle alone: family and PCT lookups are measured apart, not mixed into these
+/// per-case figures.
+static NO_COUNTERPARTS: Counterparts = Counterparts {
+    enabled: false,
+    refresh_days: 30,
+    max_per_cycle: 0,
+};
 use mailroom::store::{Store, timestamp};
 use mailroom::sync::mailbox::Quiet;
 use mailroom::sync::status::StatusSync;
@@ -41,6 +56,7 @@ fn main() -> Result<()> {
         })
     };
     let (ep_cases, jp_cases, jp_cap) = (arg(0, 1000)?, arg(1, 2000)?, arg(2, 400)?);
+    let family_cases = arg(3, 60)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -49,6 +65,7 @@ fn main() -> Result<()> {
         let ep = ep_cycle(work.path(), ep_cases).await?;
         let peer = peer_cycle(work.path(), ep_cases).await?;
         let jp = jp_days(work.path(), jp_cases, jp_cap as u32).await?;
+        let fam = family_cycle(work.path(), family_cases).await?;
         let minimum = ep_cases as f64 * 60.0 / 1000.0;
         println!("| benchmark | measured | target |");
         println!("|---|---|---|");
@@ -94,6 +111,28 @@ fn main() -> Result<()> {
             jp.code203, jp.code303
         );
         println!("| (c) wall time of the simulated days | {:.1} s | |", jp.seconds);
+        let n = family_cases.max(1) as f64;
+        println!(
+            "| (d) {family_cases} EP cases with families: family lookups per case, first / next cycle | {:.3} / {:.3} | 1 / 0 |",
+            fam.first as f64 / n,
+            fam.second as f64 / n
+        );
+        println!(
+            "| (d) JP counterparts followed / 403s | {} / {} | {family_cases} / 0 |",
+            fam.followed, fam.forbidden
+        );
+        let (family_bytes, register_bytes) = (
+            fam.family_bytes as f64 / fam.first.max(1) as f64,
+            fam.register_bytes as f64 / fam.registers.max(1) as f64,
+        );
+        println!("| (d) bytes per family answer / per Register answer | {family_bytes:.0} / {register_bytes:.0} | |");
+        let weekly = n * (7.0 * register_bytes + 7.0 / 30.0 * family_bytes);
+        println!(
+            "| (d) weekly OPS bytes, nightly cycle of {family_cases} cases with families (of which families) | {:.2} MB ({:.2} MB) | ≤ 3.2 GB (80 % of 4 GB) |",
+            weekly / 1e6,
+            n * 7.0 / 30.0 * family_bytes / 1e6
+        );
+        println!("| (d) wall time of the first cycle (inpadoc bucket: 60/min) | {:.1} s | |", fam.seconds);
         anyhow::Ok(())
     })
 }
@@ -195,6 +234,7 @@ async fn ep_cycle(work: &Path, count: usize) -> Result<EpRun> {
         store: &store,
         ops: Some(&ops),
         jpo: None,
+        counterparts: &NO_COUNTERPARTS,
     };
     let started = Instant::now();
     let report = job.run_cycle(None, Utc::now(), &Quiet).await?;
@@ -210,6 +250,87 @@ async fn ep_cycle(work: &Path, count: usize) -> Result<EpRun> {
         seconds,
         requests: answers(&base, "/register/", None).await?,
         forbidden: answers(&base, "/register/", Some("403")).await?,
+    };
+    sb.stop().await?;
+    Ok(run)
+}
+
+struct FamilyRun {
+    first: u64,
+    second: u64,
+    followed: usize,
+    forbidden: u64,
+    family_bytes: u64,
+    register_bytes: u64,
+    registers: u64,
+    seconds: f64,
+}
+
+/// Sums the sandbox's request and byte counters over routes containing `route`.
+async fn traffic(base: &str, route: &str) -> Result<(u64, u64)> {
+    let stats = get(base, "/_sandbox/stats").await?;
+    let endpoints = stats["endpoints"].as_object().context("stats")?;
+    Ok(endpoints
+        .iter()
+        .filter(|(k, _)| k.contains(route))
+        .fold((0, 0), |(r, b), (_, v)| {
+            (
+                r + v["requests"].as_u64().unwrap_or(0),
+                b + v["bytes"].as_u64().unwrap_or(0),
+            )
+        }))
+}
+
+async fn family_cycle(work: &Path, count: usize) -> Result<FamilyRun> {
+    let sb = sandbox(1.0).await?;
+    let base = sb.base_url();
+    let numbers = synthetic_ep(&base, count).await?;
+    for (i, n) in numbers.iter().enumerate() {
+        post(
+            &base,
+            "/_sandbox/ops/families",
+            json!({
+                "application": n,
+                "members": [
+                    {"country": "JP", "application": format!("2023{:06}", 500_001 + i), "kind": "A"},
+                    {"country": "US", "application": format!("2023{:08}", 17_000_000 + i), "kind": "A"},
+                ]
+            }),
+        )
+        .await?;
+    }
+    let mut cfg = config(&work.join("family"), &sb, 1.0)?;
+    cfg.jpo = None;
+    let store = Store::open(&cfg.storage.database)?;
+    follow(&store, numbers, None).await?;
+    let ops = OpsClient::new(cfg.ops.as_ref().context("[ops]")?)?;
+    let counterparts = Counterparts {
+        enabled: true,
+        refresh_days: 30,
+        max_per_cycle: count,
+    };
+    let job = StatusSync {
+        store: &store,
+        ops: Some(&ops),
+        jpo: None,
+        counterparts: &counterparts,
+    };
+    let started = Instant::now();
+    let report = job.run_cycle(None, Utc::now(), &Quiet).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (first, family_bytes) = traffic(&base, "/family/").await?;
+    let (registers, register_bytes) = traffic(&base, "/register/").await?;
+    job.run_cycle(None, Utc::now(), &Quiet).await?;
+    let (after, _) = traffic(&base, "/family/").await?;
+    let run = FamilyRun {
+        first,
+        second: after - first,
+        followed: report.counterparts_followed.len(),
+        forbidden: answers(&base, "/family/", Some("403")).await?,
+        family_bytes,
+        register_bytes,
+        registers,
+        seconds,
     };
     sb.stop().await?;
     Ok(run)
@@ -309,6 +430,7 @@ async fn jp_days(work: &Path, count: usize, cap: u32) -> Result<JpRun> {
         store: &store,
         ops: None,
         jpo: Some((&jpo, &jpo_cfg)),
+        counterparts: &NO_COUNTERPARTS,
     };
     let started = Instant::now();
     let mut refreshed = BTreeSet::new();

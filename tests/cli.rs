@@ -166,7 +166,16 @@ fn demo_runs_twice_in_a_row_and_writes_only_inside_its_directory() {
         "the demo lists what it archived: {out}"
     );
     assert!(out.contains(&demo.join("archive").display().to_string()), "{out}");
-    assert!(out.contains("3 EP and 3 JP case(s) refreshed"), "{out}");
+    assert!(out.contains("3 EP and 4 JP case(s) refreshed"), "{out}");
+    assert!(
+        out.contains("now following JP 2020-123456, the JP counterpart of EP23184567")
+            && out.contains("now following JP 2026-500123, the JP counterpart of PCT/EP2024/071234"),
+        "the demo finds the JP counterparts without a number typed in: {out}"
+    );
+    assert!(
+        out.contains("    JP  JP 2020-123456   followed; status: Registered as 7533889"),
+        "EP and JP side by side: {out}"
+    );
     assert!(
         out.contains(
             r#"CHANGE EP90000001: status "Grant of patent is intended" → "The patent has been granted""#

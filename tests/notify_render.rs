@@ -163,6 +163,7 @@ fn digest() -> Digest {
             client_reference: Some("ACME-P-0007-EP".into()),
             status: Some("The patent has been granted".into()),
             detected_at: "2026-03-15T02:00:11Z".into(),
+            counterpart_of: Vec::new(),
             changes: vec![ChangeLine {
                 kind: "status".into(),
                 date: "2019-10-25".into(),

@@ -105,8 +105,15 @@ async fn mailbox_applications_become_cases_and_unknown_ones_are_flagged_not_fata
     assert!(out.contains("case(s) added from the mailbox"), "{out}");
     assert!(out.contains("not found: EP23184567"), "{out}");
     let list = cases(&env).await;
-    let sources: Vec<&str> = list.iter().map(|c| c["source"].as_str().unwrap_or("")).collect();
-    assert!(sources.iter().all(|s| *s == "mailbox"), "{list:#?}");
+    // EP cases from the mailbox, JP cases found as their counterparts (issue 11).
+    for c in &list {
+        let want = match (c["office"].as_str(), c["number"].as_str()) {
+            (Some("EP"), _) => "mailbox",
+            (_, Some("2026500123")) => "pct",
+            _ => "family",
+        };
+        assert_eq!(c["source"], want, "{c}");
+    }
     let unknown = list
         .iter()
         .find(|c| c["number"] == "EP23184567")
@@ -385,7 +392,7 @@ async fn exports_hold_cases_changes_and_a_calendar_of_office_dates() {
     let cases_csv = ok(&env, &["export", "--format", "csv"]).await;
     assert!(
         cases_csv.starts_with(
-            "office,kind,number,client_reference,status_code,status_text,status_date,checked_at\n"
+            "office,kind,number,client_reference,status_code,status_text,status_date,checked_at,source,family_id,linked_to\n"
         )
     );
 

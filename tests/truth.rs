@@ -294,9 +294,14 @@ fn the_demo_says_where_its_cases_came_from_and_that_its_sandbox_stopped() {
     );
     assert_eq!(
         table.iter().filter(|l| l.contains(" sandbox sample ")).count(),
-        4,
-        "the three JP samples and the advanced EP case: {out}"
+        3,
+        "the JP design and trademark samples and the advanced EP case: {out}"
     );
+    assert!(
+        row("JP 2020-123456").contains(" family "),
+        "the JP patent sample is found through EP23184567's family: {out}"
+    );
+    assert!(row("JP 2026-500123").contains(" pct "), "{out}");
 
     // The file it leaves says the sandbox is gone and how to start it again.
     let config = demo.join("mailroom.toml");

@@ -124,11 +124,9 @@ pub fn quota_lines(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<String>,
 fn job_lines(conn: &Connection) -> Result<Vec<JobLine>, StoreError> {
     let mut out = Vec::new();
     for job in JOBS {
-        let last_success: Option<String> = conn.query_row(
-            "SELECT max(finished_at) FROM sync_runs WHERE job = ?1 AND outcome = 'ok'",
-            [job],
-            |r| r.get(0),
-        )?;
+        // The same reading as the daemon's catch-up and `mailroom status`: a partial run did its
+        // work (and the last outcome beside it says it was partial).
+        let last_success = crate::store::runs::last_success(conn, job)?;
         let last: Option<(Option<String>, Option<String>)> = conn
             .query_row(
                 "SELECT outcome, error FROM sync_runs WHERE job = ?1 ORDER BY id DESC LIMIT 1",

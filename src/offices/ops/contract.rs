@@ -26,6 +26,11 @@ pub const ACCEPT_REGISTER: &str = "application/register+xml";
 /// may be publication, application or priority, the format docdb or epodoc). GET: POST lost
 /// a constituent in 2019. Counted in the `inpadoc` bucket (`core::throttle::Bucket::for_path`).
 pub const FAMILY_APPLICATION: &str = "rest-services/family/application/epodoc";
+/// The JP application references a family answer carries (docdb `JP.2006147056.A`, epodoc
+/// `JP20060147056`, their eras and the forms that are refused) are mapped to JPO numbers in
+/// one place, `core::family`, whose module doc lists each form with its source (Reference
+/// Guide v1.3.20 §2.1.1 Table 3, §3.3.2–3.3.4, §4.4; `shared/api/jpo.md` §6).
+///
 /// §3.3: legal and family answers are `application/ops+xml`.
 pub const ACCEPT_OPS: &str = "application/ops+xml";
 

@@ -39,6 +39,8 @@ struct Report {
     quarantined: Vec<(String, String)>,
     /// Followed cases by the age of their last successful check.
     cases: Vec<(String, i64)>,
+    /// JP counterparts followed by how they were found, and JP family members not mapped.
+    counterparts: Vec<(String, i64)>,
     quota: Vec<String>,
     outbox_pending: u64,
     outbox_failed: u64,
@@ -99,6 +101,21 @@ fn gather(
         ),
         ("never checked".to_owned(), count("checked_at IS NULL", &[])?),
     ];
+    let counterparts = vec![
+        (
+            "followed from INPADOC families".to_owned(),
+            count("source = 'family'", &[])?,
+        ),
+        ("followed from PCT national phases".to_owned(), count("source = 'pct'", &[])?),
+        (
+            "JP family member(s) not mapped (`mailroom cases show EP…` says why)".to_owned(),
+            c.query_row(
+                "SELECT count(*) FROM family_members WHERE country = 'JP' AND jp_number IS NULL",
+                [],
+                |r| r.get(0),
+            )?,
+        ),
+    ];
     let (outbox_pending, outbox_failed) = outbox::counts(c)?;
     Ok(Report {
         at: timestamp(now),
@@ -107,6 +124,7 @@ fn gather(
         communications: by_state,
         quarantined: communications::quarantined(c)?,
         cases,
+        counterparts,
         quota: crate::notify::digest::quota_lines(c, now)?,
         outbox_pending,
         outbox_failed,
@@ -151,6 +169,10 @@ fn text(r: &Report) -> String {
     }
     out.push_str("cases:");
     for (label, n) in &r.cases {
+        out.push_str(&format!(" {n} {label};"));
+    }
+    out.push_str("\nJP counterparts:");
+    for (label, n) in &r.counterparts {
         out.push_str(&format!(" {n} {label};"));
     }
     out.push_str("\nquota:\n");

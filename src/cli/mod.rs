@@ -20,6 +20,7 @@ mod config_cmd;
 mod demo;
 mod desktop;
 mod export;
+mod generate;
 mod notify_cmd;
 mod outbox;
 mod run;
@@ -97,6 +98,8 @@ enum Command {
     Run(run::Args),
     /// How mailroom is doing: jobs, communications, cases, quota, outbox
     Status(status_cmd::Args),
+    #[command(subcommand, hide = true)]
+    Generate(generate::Command),
 }
 
 /// A failure with the exit status it maps to.
@@ -196,6 +199,7 @@ fn try_main(cli: Cli) -> Result<(), Failure> {
             Command::Status(args) => Ok(status_cmd::run(args, &load_config(&source, Access::Read)?).await?),
             Command::Check(args) => check::run(args, &load_config(&source, Access::Read)?).await,
             Command::Desktop(args) => Ok(desktop::run(args, &load_config(&source, Access::Read)?).await?),
+            Command::Generate(cmd) => Ok(generate::run(cmd)?),
         }
     })
 }

@@ -16,7 +16,8 @@
 //! (what was in flight is discarded: a temporary file is cleared at the next start, nothing
 //! is recorded half). Exit 0. SIGHUP reads the configuration again: a configuration that does
 //! not load, or that moves the database, is refused with one log line and the old one keeps
-//! running.
+//! running. As a Windows service (`cli::service`) the Service Control Manager's Stop and
+//! Shutdown stop it the same way: both reach [`serve`] through `signals::Trigger::request`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

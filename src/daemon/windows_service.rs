@@ -61,11 +61,8 @@ const POLL: Duration = Duration::from_millis(250);
 /// Why an SCM call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    #[error("{what}: {source}")]
-    Scm {
-        what: &'static str,
-        source: windows_service::Error,
-    },
+    #[error("{what}: {cause}")]
+    Scm { what: &'static str, cause: String },
     #[error("the service did not stop within {0:?}")]
     NotStopped(Duration),
     #[error(
@@ -77,8 +74,16 @@ pub enum ServiceError {
     AlreadyRunning,
 }
 
+/// An SCM call's failure: the Win32 error itself ("Service does not exist. (os error 1060)")
+/// rather than the crate's wrapper, whose message says only "IO error in winapi call".
 fn scm(what: &'static str) -> impl FnOnce(windows_service::Error) -> ServiceError {
-    move |source| ServiceError::Scm { what, source }
+    move |e| ServiceError::Scm {
+        what,
+        cause: match e {
+            windows_service::Error::Winapi(io) => io.to_string(),
+            other => other.to_string(),
+        },
+    }
 }
 
 /// Tells the SCM how the service is; what the handler and the body share.
@@ -158,10 +163,7 @@ pub fn dispatch(body: Body) -> Result<(), ServiceError> {
         {
             ServiceError::NotUnderScm
         }
-        e => ServiceError::Scm {
-            what: "cannot connect to the Service Control Manager",
-            source: e,
-        },
+        e => scm("cannot connect to the Service Control Manager")(e),
     })
 }
 

@@ -19,6 +19,32 @@
 //!   rename fail (`EXDEV`), never silently copy.
 //! - On any error before the rename, the temporary file is removed and the final name is
 //!   untouched.
+//!
+//! **Windows.** The same steps, with the calls Windows has for them (their arguments are
+//! `core::durability`'s, tested on every platform; the Unix path is unchanged):
+//! - A file is flushed by `FlushFileBuffers` (std's `sync_all`), which needs a handle with
+//!   `GENERIC_WRITE` access: a document is flushed through the handle it was written with, a
+//!   sidecar through one opened for writing (never truncated).
+//! - The rename is `MoveFileExW(MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)` rather
+//!   than std's `rename`, which passes no write-through flag: it replaces the final name
+//!   atomically on one volume, and returns once the move is on disk.
+//! - A directory is flushed like a file, through a handle opened with write access and
+//!   `FILE_FLAG_BACKUP_SEMANTICS` (without it `CreateFileW` cannot open a directory).
+//!   `NtFlushBuffersFileEx`, under `FlushFileBuffers`, takes directory handles, writes the
+//!   pending metadata of what the handle names (a directory's entries, where a new name
+//!   lives) and then has the device flush its cache. NTFS journals metadata but writes the
+//!   journal lazily, so without a flush a recorded communication could lose its file's name
+//!   at a power cut. Where the
+//!   directory cannot be flushed (FAT and some SMB servers refuse, `ERROR_INVALID_FUNCTION`;
+//!   an account that may only traverse the archive root's parent gets
+//!   `ERROR_ACCESS_DENIED`), that is logged once and the name rests on the write-through
+//!   rename, as PostgreSQL's `fsync_fname` also tolerates a directory that cannot be synced;
+//!   any other failure is an error, as on Unix. Sources: Microsoft's documentation of
+//!   `FlushFileBuffers` (GENERIC_WRITE), `CreateFileW` (directories need
+//!   FILE_FLAG_BACKUP_SEMANTICS), `MoveFileExW` (MOVEFILE_WRITE_THROUGH) and
+//!   `NtFlushBuffersFileEx` (flags valid "with volume or directory handles").
+//! - Paths go to `MoveFileExW` in the `\\?\` form, so a long archive path is not cut at
+//!   `MAX_PATH`, as std does for its own calls.
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
@@ -29,6 +55,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+#[cfg(windows)]
+use crate::core::durability;
 use crate::failpoint;
 
 /// Longest component produced by [`sanitize_component`], in bytes.
@@ -271,11 +299,25 @@ fn sync_everything(root: &Path, _pending: &Unsynced) -> Result<(), ArchiveError>
 #[cfg(not(target_os = "linux"))]
 fn sync_everything(_root: &Path, pending: &Unsynced) -> Result<(), ArchiveError> {
     for file in &pending.files {
-        std::fs::File::open(file)
+        open_to_flush(file)
             .and_then(|f| f.sync_all())
             .map_err(|e| io_fail("cannot fsync", file, e))?;
     }
     pending.dirs.iter().try_for_each(|dir| fsync_dir(dir))
+}
+
+/// A handle to an existing file that `sync_all` can flush: fsync(2) needs no more than
+/// read access.
+#[cfg(all(unix, not(target_os = "linux")))]
+fn open_to_flush(file: &Path) -> io::Result<std::fs::File> {
+    std::fs::File::open(file)
+}
+
+/// A handle to an existing file that `sync_all` can flush: `FlushFileBuffers` needs write
+/// access (the file is opened, never truncated).
+#[cfg(windows)]
+fn open_to_flush(file: &Path) -> io::Result<std::fs::File> {
+    windows::open(file, durability::Target::File)
 }
 
 /// Fsyncs a directory, so that the entries created, renamed or removed in it are durable.
@@ -286,10 +328,84 @@ fn fsync_dir(dir: &Path) -> Result<(), ArchiveError> {
         .map_err(|e| io_fail("cannot fsync directory", dir, e))
 }
 
-/// Windows cannot open a directory for fsync; NTFS journals its metadata instead.
-#[cfg(not(unix))]
-fn fsync_dir(_dir: &Path) -> Result<(), ArchiveError> {
-    Ok(())
+/// Flushes a directory (see the module doc, "Windows"): a filesystem or account that cannot
+/// is tolerated, once logged; any other failure is an error.
+#[cfg(windows)]
+fn fsync_dir(dir: &Path) -> Result<(), ArchiveError> {
+    match windows::open(dir, durability::Target::Directory).and_then(|d| d.sync_all()) {
+        Ok(()) => Ok(()),
+        Err(e) if durability::directory_flush_unsupported(e.raw_os_error()) => {
+            windows::unsupported_directory_flush(dir, &e);
+            Ok(())
+        }
+        Err(e) => Err(io_fail("cannot fsync directory", dir, e)),
+    }
+}
+
+/// Puts `from` onto the name `to`, replacing what was there, in one atomic rename.
+#[cfg(unix)]
+fn replace(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::rename(from, to)
+}
+
+/// Puts `from` onto the name `to`, replacing what was there, in one atomic rename that
+/// returns once it is on disk (`MoveFileExW`, see the module doc, "Windows").
+#[cfg(windows)]
+fn replace(from: &Path, to: &Path) -> io::Result<()> {
+    windows::move_file(from, to)
+}
+
+/// The Win32 side of the archive's durability; the arguments come from `core::durability`.
+#[cfg(windows)]
+mod windows {
+    use std::io;
+    use std::os::windows::ffi::OsStrExt;
+    use std::os::windows::fs::OpenOptionsExt;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use windows_sys::Win32::Storage::FileSystem as fs;
+
+    use crate::core::durability::{self, Target};
+
+    const _: () = assert!(durability::MOVEFILE_REPLACE_EXISTING == fs::MOVEFILE_REPLACE_EXISTING);
+    const _: () = assert!(durability::MOVEFILE_WRITE_THROUGH == fs::MOVEFILE_WRITE_THROUGH);
+    const _: () = assert!(durability::FILE_FLAG_BACKUP_SEMANTICS == fs::FILE_FLAG_BACKUP_SEMANTICS);
+
+    /// Opens an existing `path` to flush it, as `core::durability::flush_handle` says.
+    pub(super) fn open(path: &Path, target: Target) -> io::Result<std::fs::File> {
+        let how = durability::flush_handle(target);
+        std::fs::OpenOptions::new()
+            .read(how.read)
+            .write(how.write)
+            .custom_flags(how.custom_flags)
+            .open(path)
+    }
+
+    pub(super) fn move_file(from: &Path, to: &Path) -> io::Result<()> {
+        let wide = |p: &Path| durability::wide_path(&p.as_os_str().encode_wide().collect::<Vec<u16>>());
+        let (from, to) = (wide(from), wide(to));
+        // SAFETY: both are NUL-terminated UTF-16 strings that outlive the call, which only
+        // reads them.
+        if unsafe { fs::MoveFileExW(from.as_ptr(), to.as_ptr(), durability::rename_flags()) } != 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// Logs, once per process, that a directory could not be flushed and what the new names
+    /// in it rest on instead.
+    pub(super) fn unsupported_directory_flush(dir: &Path, cause: &io::Error) {
+        static LOGGED: AtomicBool = AtomicBool::new(false);
+        if !LOGGED.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                dir = %dir.display(),
+                "this filesystem (or account) cannot flush a directory ({cause}); new names there rest on \
+                 MoveFileExW's write-through and the filesystem's own journal"
+            );
+        }
+    }
 }
 
 /// Closes a file and reports the error `close` returns, which some filesystems (NFS) use to
@@ -784,7 +900,7 @@ impl Archive {
                 file.write_all(&json)
                     .map_err(|e| io_fail("cannot write", &guard.path, e))?;
                 close_checked(file).map_err(|e| io_fail("cannot close", &guard.path, e))?;
-                std::fs::rename(&guard.path, &target)
+                replace(&guard.path, &target)
                     .map_err(|e| io_fail("cannot rename the temporary file onto", &target, e))?;
                 guard.armed = false;
                 Unsynced::add(&unsynced, vec![dir.to_path_buf()], Some(target));
@@ -1022,7 +1138,7 @@ impl PendingFile {
             failpoint::hit("after_verify");
 
             let new_dirs = create_dirs_below(&root, &rel_dir)?;
-            std::fs::rename(&guard.path, &target)
+            replace(&guard.path, &target)
                 .map_err(|e| io_fail("cannot rename the verified temporary file onto", &target, e))?;
             guard.armed = false;
             failpoint::hit("after_rename");

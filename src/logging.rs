@@ -257,6 +257,16 @@ pub fn add_files(log: &Log) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The `[log]` of a Windows service: as configured, with `logs` in `state_dir`
+/// (`%ProgramData%\mailroom\logs`) when `[log] dir` is not set. A service has no console (its
+/// stderr goes nowhere), so without files nothing it logs would be kept; the directory is
+/// created by [`add_files`].
+pub fn for_service(log: &Log, state_dir: &std::path::Path) -> Log {
+    let mut log = log.clone();
+    log.dir.get_or_insert_with(|| state_dir.join("logs"));
+    log
+}
+
 /// Prints the one line of a failed command, `mailroom: error: <message>`, on stderr (with the
 /// journal's error priority under systemd), and writes it to the log files.
 pub fn report_error(message: &str) {
@@ -325,6 +335,19 @@ mod tests {
         for (var, stderr, expected) in table {
             assert_eq!(on_journal(var, stderr), expected, "{var:?} {stderr:?}");
         }
+    }
+
+    #[test]
+    fn a_service_logs_to_files_in_the_state_directory_unless_told_otherwise() {
+        let state = std::path::Path::new("/srv/mailroom");
+        let unset = Log::default();
+        assert_eq!(for_service(&unset, state).dir, Some(state.join("logs")));
+        let set = Log {
+            dir: Some("/var/log/elsewhere".into()),
+            rotation: Rotation::Hourly,
+            keep: 3,
+        };
+        assert_eq!(for_service(&set, state), set);
     }
 
     #[test]

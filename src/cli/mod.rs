@@ -25,6 +25,7 @@ mod notify_cmd;
 mod outbox;
 mod run;
 mod sandbox;
+mod service;
 mod status_cmd;
 mod sync;
 
@@ -98,6 +99,9 @@ enum Command {
     Run(run::Args),
     /// How mailroom is doing: jobs, communications, cases, quota, outbox
     Status(status_cmd::Args),
+    /// Install, remove, start or stop the Windows service (Windows only)
+    #[command(subcommand)]
+    Service(service::Command),
     #[command(subcommand, hide = true)]
     Generate(generate::Command),
 }
@@ -199,6 +203,7 @@ fn try_main(cli: Cli) -> Result<(), Failure> {
             Command::Status(args) => Ok(status_cmd::run(args, &load_config(&source, Access::Read)?).await?),
             Command::Check(args) => check::run(args, &load_config(&source, Access::Read)?).await,
             Command::Desktop(args) => Ok(desktop::run(args, &load_config(&source, Access::Read)?).await?),
+            Command::Service(cmd) => service::run(cmd, &source, wait).await,
             Command::Generate(cmd) => Ok(generate::run(cmd)?),
         }
     })

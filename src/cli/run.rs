@@ -16,7 +16,8 @@
 //! (what was in flight is discarded: a temporary file is cleared at the next start, nothing
 //! is recorded half). Exit 0. SIGHUP reads the configuration again: a configuration that does
 //! not load, or that moves the database, is refused with one log line and the old one keeps
-//! running.
+//! running. As a Windows service (`cli::service`) the Service Control Manager's Stop and
+//! Shutdown stop it the same way: both reach [`serve`] through `signals::Trigger::request`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -27,6 +28,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{Config, ConfigSource};
 use crate::core::schedule::jobs::{self, Job};
 use crate::daemon::notify::{Notifier, watchdog_interval};
+use crate::lock::StateLock;
 use crate::signals::{Reload, Stop};
 use crate::store::{Store, outbox, runs, timestamp};
 use crate::sync::mailbox::Quiet;
@@ -230,10 +232,25 @@ fn reload(source: &ConfigSource, old: &Config) -> Option<Config> {
     Some(new)
 }
 
-pub async fn run(source: &ConfigSource, mut cfg: Config, wait: Duration) -> Result<(), super::Failure> {
-    let _lock = super::writer(&cfg, wait).await?;
+pub async fn run(source: &ConfigSource, cfg: Config, wait: Duration) -> Result<(), super::Failure> {
+    let lock = super::writer(&cfg, wait).await?;
     let stop =
         Stop::listen().map_err(|e| anyhow::Error::new(e).context("cannot install the signal handlers"))?;
+    serve(source, cfg, lock, stop, || ()).await
+}
+
+/// The daemon's loop, holding the state lock `_lock`, until `stop` fires: the one shutdown
+/// path, whether the stop came from a signal ([`run`]) or from the Windows Service Control
+/// Manager (`cli::service`, through the same `signals::Trigger::request`). `ready` is called
+/// once, when the database is open and the jobs are planned (systemd's `READY=1`, the
+/// service's Running).
+pub(crate) async fn serve(
+    source: &ConfigSource,
+    mut cfg: Config,
+    _lock: StateLock,
+    stop: Stop,
+    ready: impl FnOnce(),
+) -> Result<(), super::Failure> {
     let mut hangups =
         Reload::listen().map_err(|e| anyhow::Error::new(e).context("cannot install the SIGHUP handler"))?;
     super::sync::sender(&cfg)?;
@@ -248,6 +265,7 @@ pub async fn run(source: &ConfigSource, mut cfg: Config, wait: Duration) -> Resu
         "mailroom run: ready"
     );
     notifier.ready(&format!("ready; jobs in {}", cfg.schedule.time_zone));
+    ready();
     let mut pending = store
         .call(|c| outbox::counts(c))
         .await
@@ -319,4 +337,110 @@ pub async fn run(source: &ConfigSource, mut cfg: Config, wait: Duration) -> Resu
     super::close_unfinished(&cfg, why.clone()).await?;
     tracing::info!("mailroom run: {why}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::core::service::{Answer, Control, answer};
+    use crate::signals::Signal;
+
+    /// The log lines written on this thread, for the duration of the returned guard.
+    fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+        #[derive(Clone)]
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Sink(lines.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        (lines, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// Starts the daemon on a configuration with no office, waits for its "ready", asks it to
+    /// stop through `Trigger::request` (what the signal listener and the service's control
+    /// handler call) with `signal`, and returns what it logged; asserts it ended Ok in time
+    /// and let go of the state lock.
+    async fn stopped_by(signal: Signal) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[storage]\ndatabase = {:?}\narchive_dir = {:?}\n",
+                dir.path().join("state/mailroom.sqlite3"),
+                dir.path().join("archive"),
+            ),
+        )
+        .unwrap();
+        let source = ConfigSource::Named(path);
+        let cfg = Config::load_for_write_with_env(&source, &[]).unwrap();
+        let state = crate::lock::state_dir(&cfg.storage.database);
+        let (logs, _guard) = capture_logs();
+        let lock = crate::lock::acquire(&state, Duration::ZERO).await.unwrap();
+        let (stop, trigger) = Stop::new();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let daemon = serve(&source, cfg, lock, stop, move || {
+            let _ = ready_tx.send(());
+        });
+        let stopper = async {
+            tokio::time::timeout(Duration::from_secs(30), ready_rx)
+                .await
+                .expect("ready within 30 s")
+                .expect("ready was called");
+            assert!(trigger.request(signal), "the first stop request");
+        };
+        let (result, ()) =
+            tokio::time::timeout(Duration::from_secs(30), async { tokio::join!(daemon, stopper) })
+                .await
+                .expect("stopped within 30 s");
+        assert!(
+            result.is_ok(),
+            "a stopped daemon is a success: {:?}",
+            result.err()
+        );
+        crate::lock::acquire(&state, Duration::ZERO)
+            .await
+            .expect("the daemon let go of the state lock");
+        String::from_utf8(logs.lock().unwrap().clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_trigger_stops_the_daemon_as_sigterm_does() {
+        let logs = stopped_by(Signal::Terminate).await;
+        for line in [
+            "mailroom run: ready",
+            "SIGTERM received: stopping after the communication or case in hand",
+            "mailroom run: stopped by SIGTERM",
+        ] {
+            assert!(logs.contains(line), "{line:?} missing from:\n{logs}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_service_stop_takes_the_same_path_naming_its_cause() {
+        let Answer::Stop(signal) = answer(Control::Stop) else {
+            panic!("Stop must stop");
+        };
+        let logs = stopped_by(signal).await;
+        for line in [
+            "SERVICE_CONTROL_STOP received: stopping after the communication or case in hand",
+            "mailroom run: stopped by SERVICE_CONTROL_STOP",
+        ] {
+            assert!(logs.contains(line), "{line:?} missing from:\n{logs}");
+        }
+    }
 }

@@ -2,10 +2,12 @@
 //! here; the time and any jitter are arguments. Everything is table-tested.
 
 pub mod cases;
+pub mod durability;
 pub mod family;
 pub mod jpo_quota;
 pub mod mailbox;
 pub mod notify;
 pub mod schedule;
+pub mod service;
 pub mod status;
 pub mod throttle;

@@ -106,7 +106,10 @@ fn gather(
             "followed from INPADOC families".to_owned(),
             count("source = 'family'", &[])?,
         ),
-        ("followed from PCT national phases".to_owned(), count("source = 'pct'", &[])?),
+        (
+            "followed from PCT national phases".to_owned(),
+            count("source = 'pct'", &[])?,
+        ),
         (
             "JP family member(s) not mapped (`mailroom cases show EP…` says why)".to_owned(),
             c.query_row(

@@ -42,15 +42,16 @@ cp "$EXE" "$WORK/mailroom.exe"
 ls -l "$WORK/mailroom.exe" "$WORK/bcryptprimitives.dll"
 
 step "a fresh WINEPREFIX"
-"$WINE" wineboot -i >/dev/null 2>&1
+timeout --kill-after=10 300 "$WINE" wineboot -i >/dev/null 2>&1
 echo "$WINEPREFIX"
 
 # Runs mailroom.exe with the arguments given, printing the command, its output and its status;
-# the status is left in $status.
+# the status is left in $status. Every Wine call is bounded: LIMIT seconds (default 120; the
+# demo gets 600), then it is killed and counts as failed (status 124).
 run() {
   printf '\n$ mailroom.exe %s\n' "$*"
   set +e
-  "$WINE" "$WORK/mailroom.exe" "$@" 2>&1 | tr -d '\r'
+  timeout --kill-after=10 "${LIMIT:-120}" "$WINE" "$WORK/mailroom.exe" "$@" 2>&1 | tr -d '\r'
   status=${PIPESTATUS[0]}
   set -e
   echo "exit status: $status"
@@ -62,7 +63,7 @@ run --version
 
 # Z: is Wine's mapping of the Unix root.
 DEMO="Z:$(printf '%s' "$WORK/demo" | tr / '\\')"
-run demo --dir "$DEMO"
+LIMIT=600 run demo --dir "$DEMO"
 [ "$status" -eq 0 ] || failed=1
 step "what the demo archived (on the Unix side)"
 find "$WORK/demo" -name '*.pdf' | sed "s|$WORK/||" | sort | head -20
@@ -75,11 +76,11 @@ printf '[storage]\ndatabase = %s\narchive_dir = %s\n' \
   "'$STATE\\mailroom.sqlite3'" "'$STATE\\archive'" >"$CONFIG"
 WINCONFIG="Z:$(printf '%s' "$CONFIG" | tr / '\\')"
 run --config "$WINCONFIG" service install
-sc() { printf '\n$ sc %s\n' "$*"; "$WINE" sc "$@" 2>&1 | tr -d '\r' || true; }
+sc() { printf '\n$ sc %s\n' "$*"; timeout --kill-after=10 60 "$WINE" sc "$@" 2>&1 | tr -d '\r' || true; }
 # Waits up to 30 s for the service's state, from `sc query`.
 wait_state() {
   for _ in $(seq 1 60); do
-    "$WINE" sc query mailroom 2>/dev/null | tr -d '\r' | grep -q "STATE *: [0-9]  $1" && return 0
+    timeout 30 "$WINE" sc query mailroom 2>/dev/null | tr -d '\r' | grep -q "STATE *: [0-9]  $1" && return 0
     sleep 0.5
   done
   return 1

@@ -5,6 +5,7 @@
 //! invariants each keeps.
 
 pub mod archive;
+pub mod calendars;
 pub mod cli;
 pub mod config;
 pub mod core;

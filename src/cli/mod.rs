@@ -17,6 +17,7 @@ mod changes;
 mod check;
 mod communications;
 mod config_cmd;
+mod deadline;
 mod demo;
 mod desktop;
 mod export;
@@ -99,6 +100,8 @@ enum Command {
     Run(run::Args),
     /// How mailroom is doing: jobs, communications, cases, quota, outbox
     Status(status_cmd::Args),
+    /// Compute a deadline by the EPC or the Japanese Patent Act, with each step of the reasoning
+    Deadline(deadline::Args),
     /// Install, remove, start or stop the Windows service (Windows only)
     #[command(subcommand)]
     Service(service::Command),
@@ -205,6 +208,7 @@ fn try_main(cli: Cli) -> Result<(), Failure> {
             Command::Desktop(args) => Ok(desktop::run(args, &load_config(&source, Access::Read)?).await?),
             Command::Service(cmd) => service::run(cmd, &source, wait).await,
             Command::Generate(cmd) => Ok(generate::run(cmd)?),
+            Command::Deadline(args) => Ok(deadline::run(&args)?),
         }
     })
 }

@@ -2,6 +2,7 @@
 //! here; the time and any jitter are arguments. Everything is table-tested.
 
 pub mod cases;
+pub mod deadline;
 pub mod durability;
 pub mod family;
 pub mod jpo_quota;

@@ -1,0 +1,126 @@
+//! The closing-day calendars the deadline arithmetic (`core::deadline`) reads, from data files
+//! compiled into the binary (`src/data/*.toml`), each date with its public source.
+//!
+//! Format (`src/data/epo-closing-days.toml`): one `[[year]]` per year with `complete` (the
+//! whole official list is here) and `[[year.closed]]` ranges (`from`, `to`, `name`, `source`).
+//! A range without a source, a `to` before its `from`, or a date outside its year is refused:
+//! the file is tested, so a bad edit fails the build's tests rather than a deadline.
+
+use chrono::{Datelike, NaiveDate};
+use serde::Deserialize;
+
+use crate::core::deadline::Calendar;
+
+const EPO: &str = include_str!("data/epo-closing-days.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalendarError {
+    #[error("closing-day calendar {file}: {reason}")]
+    Invalid { file: &'static str, reason: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    year: Vec<Year>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Year {
+    year: i32,
+    complete: bool,
+    #[serde(default)]
+    closed: Vec<Range>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Range {
+    from: toml::value::Datetime,
+    to: toml::value::Datetime,
+    name: String,
+    source: String,
+}
+
+fn date(d: &toml::value::Datetime, file: &'static str) -> Result<NaiveDate, CalendarError> {
+    let bad = |reason: String| CalendarError::Invalid { file, reason };
+    let day = d.date.ok_or_else(|| bad(format!("{d} is not a date")))?;
+    NaiveDate::from_ymd_opt(i32::from(day.year), u32::from(day.month), u32::from(day.day))
+        .ok_or_else(|| bad(format!("{d} is not a date")))
+}
+
+/// The EPO filing offices' closing days.
+pub fn epo() -> Result<Calendar, CalendarError> {
+    parse(EPO, "epo-closing-days.toml")
+}
+
+fn parse(text: &str, file: &'static str) -> Result<Calendar, CalendarError> {
+    let bad = |reason: String| CalendarError::Invalid { file, reason };
+    let parsed: File = toml::from_str(text).map_err(|e| bad(e.message().to_owned()))?;
+    let mut cal = Calendar::default();
+    for y in parsed.year {
+        if y.complete {
+            cal.complete.insert(y.year);
+        } else {
+            cal.partial.insert(y.year);
+        }
+        for r in y.closed {
+            let (from, to) = (date(&r.from, file)?, date(&r.to, file)?);
+            if r.source.trim().is_empty() {
+                return Err(bad(format!("{from} ({}) has no source", r.name)));
+            }
+            if to < from || from.year() != y.year || to.year() != y.year {
+                return Err(bad(format!("{from}..{to} is not a range within {}", y.year)));
+            }
+            for d in from.iter_days().take_while(|d| *d <= to) {
+                cal.days.insert(d, r.name.clone());
+            }
+        }
+    }
+    Ok(cal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_calendar_reads_and_says_what_it_lacks() {
+        let cal = epo().unwrap();
+        assert!(
+            cal.complete.is_empty(),
+            "no year is complete until its OJ list is copied"
+        );
+        assert_eq!(cal.partial.iter().copied().collect::<Vec<_>>(), [2025, 2026]);
+        let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert!(cal.days.contains_key(&d("2025-12-24")) && cal.days.contains_key(&d("2026-01-01")));
+        assert_eq!(cal.days.len(), 9);
+    }
+
+    #[test]
+    fn bad_files_are_refused_naming_the_culprit() {
+        let table = [
+            (
+                "[[year]]\nyear = 2026\ncomplete = true\n[[year.closed]]\nfrom = 2026-01-01\nto = 2026-01-01\nname = \"x\"\nsource = \" \"\n",
+                "has no source",
+            ),
+            (
+                "[[year]]\nyear = 2026\ncomplete = true\n[[year.closed]]\nfrom = 2026-01-02\nto = 2026-01-01\nname = \"x\"\nsource = \"s\"\n",
+                "not a range within 2026",
+            ),
+            (
+                "[[year]]\nyear = 2026\ncomplete = true\n[[year.closed]]\nfrom = 2027-01-01\nto = 2027-01-01\nname = \"x\"\nsource = \"s\"\n",
+                "not a range within 2026",
+            ),
+            ("[[year]]\nyear = 2026\n", "missing field `complete`"),
+        ];
+        for (text, want) in table {
+            let e = parse(text, "t.toml").unwrap_err().to_string();
+            assert!(
+                e.contains(want) && e.starts_with("closing-day calendar t.toml: "),
+                "{e}"
+            );
+        }
+    }
+}

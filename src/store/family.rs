@@ -73,7 +73,6 @@ pub fn family_candidates(conn: &Connection) -> Result<Vec<FamilyCandidate>, Stor
 pub struct PctCandidate {
     /// As the mailbox wrote it (`PCT/EP2024/071234`).
     pub number: String,
-    pub client_reference: Option<String>,
     pub last: Option<String>,
     /// Found before: a national phase does not go away, so it is not looked up again.
     pub found: bool,
@@ -82,7 +81,7 @@ pub struct PctCandidate {
 /// Every PCT application number in the mailbox, with its last lookup.
 pub fn pct_candidates(conn: &Connection) -> Result<Vec<PctCandidate>, StoreError> {
     let mut st = conn.prepare(
-        "SELECT m.application_number, max(m.user_reference), p.looked_up_at, p.jp_number IS NOT NULL
+        "SELECT m.application_number, p.looked_up_at, p.jp_number IS NOT NULL
          FROM communications m LEFT JOIN pct_lookups p ON p.international_application = m.application_number
          WHERE upper(m.application_number) LIKE 'PCT/%'
          GROUP BY m.application_number ORDER BY min(m.rowid)",
@@ -91,9 +90,8 @@ pub fn pct_candidates(conn: &Connection) -> Result<Vec<PctCandidate>, StoreError
         .query_map([], |r| {
             Ok(PctCandidate {
                 number: r.get(0)?,
-                client_reference: r.get(1)?,
-                last: r.get(2)?,
-                found: r.get::<_, Option<bool>>(3)?.unwrap_or(false),
+                last: r.get(1)?,
+                found: r.get::<_, Option<bool>>(2)?.unwrap_or(false),
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;

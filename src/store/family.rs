@@ -231,6 +231,16 @@ pub fn record_pct(
     Ok(linked)
 }
 
+/// The key of a JP patent application: every counterpart is one (the family and PCT lookups
+/// find patents only).
+fn jp_patent(number: String) -> CaseKey {
+    CaseKey {
+        office: Office::Jp,
+        kind: Kind::Patent,
+        number,
+    }
+}
+
 /// Links JP patent application `jp_number` to `linked_to`, following it first if no case
 /// has that number (see the module's invariants).
 fn link(
@@ -242,11 +252,7 @@ fn link(
     family_id: Option<&str>,
     now: &str,
 ) -> Result<Linked, StoreError> {
-    let key = CaseKey {
-        office: Office::Jp,
-        kind: Kind::Patent,
-        number: jp_number.to_owned(),
-    };
+    let key = jp_patent(jp_number.to_owned());
     let existing: Option<(i64, bool)> = tx
         .query_row(
             "SELECT id, removed_at IS NOT NULL FROM cases WHERE office = 'JP' AND kind = 'patent' AND number = ?1",
@@ -367,14 +373,7 @@ pub fn family_of(conn: &Connection, ep_case_id: i64) -> Result<Option<FamilyView
                 application: r.get(2)?,
                 jp_number: r.get(3)?,
                 unmapped_reason: r.get(4)?,
-                case: number.map(|n| {
-                    CaseKey {
-                        office: Office::Jp,
-                        kind: Kind::Patent,
-                        number: n,
-                    }
-                    .label()
-                }),
+                case: number.map(|n| jp_patent(n).label()),
                 followed: r.get::<_, Option<bool>>(6)?.unwrap_or(false),
                 status_text: r.get(7)?,
                 status_date: r.get(8)?,
@@ -417,14 +416,7 @@ pub fn pct_rows(conn: &Connection) -> Result<Vec<PctRow>, StoreError> {
                 number: r.get(0)?,
                 client_reference: r.get(1)?,
                 looked_up_at: r.get(2)?,
-                case: number.map(|n| {
-                    CaseKey {
-                        office: Office::Jp,
-                        kind: Kind::Patent,
-                        number: n,
-                    }
-                    .label()
-                }),
+                case: number.map(|n| jp_patent(n).label()),
                 status_text: r.get(4)?,
                 reason: r.get(5)?,
             })
@@ -471,12 +463,7 @@ pub fn family_columns(conn: &Connection) -> Result<std::collections::HashMap<i64
             jp.family_id = family_id;
         }
         if let Some(ep) = ep_id {
-            let label = CaseKey {
-                office: Office::Jp,
-                kind: Kind::Patent,
-                number: jp_number,
-            }
-            .label();
+            let label = jp_patent(jp_number).label();
             out.entry(ep).or_default().linked_to.push(label);
         }
     }

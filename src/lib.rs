@@ -5,12 +5,12 @@
 //! invariants each keeps.
 
 pub mod archive;
-pub mod calendars;
 pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod failpoint;
+pub mod legal_data;
 pub mod lock;
 pub mod logging;
 pub mod notify;

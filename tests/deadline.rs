@@ -127,3 +127,46 @@ fn bad_input_is_one_line_naming_the_culprit() {
         assert!(stdout(&o).is_empty(), "{args:?}");
     }
 }
+
+#[test]
+fn a_title_gives_the_period_from_the_rules_table_with_its_source() {
+    let o = deadline(&[
+        "--office",
+        "EP",
+        "--from",
+        "2026-10-30",
+        "--rule",
+        "Communication under Rule 71(3) EPC",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(v["due"], "2027-03-01", "{v}");
+    assert_eq!(v["period"], "4 months");
+    assert_eq!(v["basis"], "Rule 71(3) EPC");
+    assert_eq!(
+        v["rule"]["source"],
+        "https://www.epo.org/en/legal/epc/2020/r71.html"
+    );
+    assert_eq!(v["rule"]["extendable"], false);
+    let unknown = deadline(&[
+        "--office",
+        "EP",
+        "--from",
+        "2026-10-30",
+        "--rule",
+        "Communication from the Examining Division",
+    ]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("the rules table knows no period for it; give --period"),
+        "{}",
+        stderr(&unknown)
+    );
+    let jp = deadline(&["--office", "JP", "--from", "2026-10-30", "--rule", "Rule 71(3)"]);
+    assert!(
+        !jp.status.success() && stderr(&jp).contains("the rules table holds EPC rules"),
+        "{}",
+        stderr(&jp)
+    );
+}

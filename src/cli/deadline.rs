@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::core::cases::Office;
-use crate::core::deadline::{self, Deadline, Period, Request};
+use crate::core::deadline::{self, Deadline, Period, PeriodRule, Request};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -27,16 +27,20 @@ pub struct Args {
     /// The date the document bears (EP) or its dispatch date, 発送日 (JP): YYYY-MM-DD
     #[arg(long, value_parser = parse_date)]
     from: NaiveDate,
-    /// The period: 4m, 2 months, 6w, 10d, 1y
+    /// The period: 4m, 2 months, 6w, 10d, 1y (or give --rule)
+    #[arg(long, required_unless_present = "rule")]
+    period: Option<Period>,
+    /// The rule or the communication's title (EP), e.g. "Rule 71(3)" or "Communication under
+    /// Rule 71(3) EPC": the rules table gives the period and its basis
     #[arg(long)]
-    period: Period,
+    rule: Option<String>,
     /// When the document reached you (EP: the seven-day safeguard of Rule 126(2) EPC)
     #[arg(long, value_parser = parse_date)]
     delivered: Option<NaiveDate>,
-    /// The legal basis, shown with the result (e.g. "Rule 71(3) EPC")
+    /// The legal basis, shown with the result (default: the rules table's, with --rule)
     #[arg(long)]
     basis: Option<String>,
-    /// Print {"due", "unextended", "steps", "warnings", "basis"} as JSON
+    /// Print {"due", "unextended", "steps", "warnings", "period", "basis", "rule"} as JSON
     #[arg(long)]
     json: bool,
 }
@@ -58,39 +62,79 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
 struct Out<'a> {
     #[serde(flatten)]
     deadline: &'a Deadline,
+    period: String,
     basis: Option<&'a str>,
+    /// The rules table's row, with --rule.
+    rule: Option<&'a PeriodRule>,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let calendar = crate::calendars::epo()?;
+    let calendar = crate::legal_data::epo_closing_days()?;
+    let rules = crate::legal_data::epo_period_rules()?;
+    let rule = match &args.rule {
+        Some(r) if args.office == Office::Jp => {
+            anyhow::bail!("--rule {r:?}: the rules table holds EPC rules; give the JP period with --period")
+        }
+        Some(r) => Some(deadline::rule_for(&rules, r).ok_or_else(|| {
+            anyhow::anyhow!("--rule {r:?}: the rules table knows no period for it; give --period")
+        })?),
+        None => None,
+    };
+    let Some(period) = args.period.or(rule.map(|r| r.period)) else {
+        anyhow::bail!("give --period or --rule");
+    };
+    let basis = args.basis.as_deref().or(rule.map(|r| r.basis.as_str()));
     let computed = deadline::compute(&Request {
         office: args.office,
         dated: args.from,
-        period: args.period,
+        period,
         received: args.delivered,
         epo_calendar: &calendar,
     })?;
     if args.json {
         let out = Out {
             deadline: &computed,
-            basis: args.basis.as_deref(),
+            period: period.to_string(),
+            basis,
+            rule,
         };
         return super::print_stdout(&(serde_json::to_string_pretty(&out)? + "\n"));
     }
-    super::print_stdout(&text(args, &computed))
+    super::print_stdout(&text(args.from, period, basis, rule, &computed))
 }
 
-fn text(args: &Args, d: &Deadline) -> String {
+fn text(
+    from: NaiveDate,
+    period: Period,
+    basis: Option<&str>,
+    rule: Option<&PeriodRule>,
+    d: &Deadline,
+) -> String {
     let mut out = format!(
-        "Due {} — {} from {}",
+        "Due {} — {period} from {}",
         d.due.format("%Y-%m-%d (%a)"),
-        args.period,
-        args.from.format("%Y-%m-%d")
+        from.format("%Y-%m-%d")
     );
-    if let Some(b) = &args.basis {
+    if let Some(b) = basis {
         out.push_str(&format!(", {b}"));
     }
     out.push('\n');
+    if let Some(r) = rule {
+        let remedy = r
+            .remedy
+            .as_deref()
+            .map_or_else(|| "no remedy listed".to_owned(), |m| format!("if missed: {m}"));
+        out.push_str(&format!(
+            "  period from the rules table: {} ({}; {remedy}); source {}\n",
+            r.basis,
+            if r.extendable {
+                "extendable"
+            } else {
+                "not extendable"
+            },
+            r.source
+        ));
+    }
     for (i, step) in d.steps.iter().enumerate() {
         out.push_str(&format!("  {}. {step}\n", i + 1));
     }

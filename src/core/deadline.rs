@@ -103,6 +103,29 @@ impl FromStr for Period {
     }
 }
 
+/// Which period a communication starts, from the rule its title names (a row of the rules
+/// table, `src/data/epo-periods.toml`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PeriodRule {
+    /// Matched case-insensitively anywhere in the title.
+    pub titles: Vec<String>,
+    pub period: Period,
+    pub basis: String,
+    pub extendable: bool,
+    /// What is left when the period is missed, if anything.
+    pub remedy: Option<String>,
+    pub source: String,
+}
+
+/// The first row whose title pattern occurs in `title`, if any ("period not known from the
+/// form" otherwise).
+pub fn rule_for<'a>(rules: &'a [PeriodRule], title: &str) -> Option<&'a PeriodRule> {
+    let title = title.to_lowercase();
+    rules
+        .iter()
+        .find(|r| r.titles.iter().any(|t| title.contains(&t.to_lowercase())))
+}
+
 /// The days an office is closed besides weekends, by year, with what each list says of itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Calendar {
@@ -731,6 +754,35 @@ mod tests {
         assert_eq!(h27[&d("2027-03-22")].name, "振替休日 substitute holiday");
         assert!(jp_holidays(2021).is_none());
         assert!(jp_holidays(2100).is_none());
+    }
+
+    #[test]
+    fn a_title_finds_the_rule_it_names() {
+        let rule = |titles: &[&str], period: &str| PeriodRule {
+            titles: titles.iter().map(|t| (*t).to_owned()).collect(),
+            period: p(period),
+            basis: titles[0].to_owned(),
+            extendable: false,
+            remedy: None,
+            source: "s".into(),
+        };
+        let rules = [
+            rule(&["Rule 71(3)"], "4m"),
+            rule(&["Rules 161(1) and 162", "Rule 161(1)"], "6m"),
+        ];
+        let table = [
+            ("Communication under Rule 71(3) EPC", Some("Rule 71(3)")),
+            ("COMMUNICATION UNDER RULE 71(3) EPC", Some("Rule 71(3)")),
+            (
+                "Communication pursuant to Rules 161(1) and 162 EPC",
+                Some("Rules 161(1) and 162"),
+            ),
+            ("Communication from the Examining Division", None),
+            ("Rule 71(2) communication", None),
+        ];
+        for (title, want) in table {
+            assert_eq!(rule_for(&rules, title).map(|r| r.basis.as_str()), want, "{title}");
+        }
     }
 
     #[test]

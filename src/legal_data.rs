@@ -1,22 +1,80 @@
-//! The closing-day calendars the deadline arithmetic (`core::deadline`) reads, from data files
-//! compiled into the binary (`src/data/*.toml`), each date with its public source.
+//! The legal data the deadline arithmetic (`core::deadline`) reads, from files compiled into
+//! the binary (`src/data/*.toml`), each entry with its public source.
 //!
-//! Format (`src/data/epo-closing-days.toml`): one `[[year]]` per year with `complete` (the
-//! whole official list is here) and `[[year.closed]]` ranges (`from`, `to`, `name`, `source`).
-//! A range without a source, a `to` before its `from`, or a date outside its year is refused:
-//! the file is tested, so a bad edit fails the build's tests rather than a deadline.
+//! * `epo-closing-days.toml`: one `[[year]]` per year with `complete` (the whole official list
+//!   is here) and `[[year.closed]]` ranges (`from`, `to`, `name`, `source`). A range without a
+//!   source, a `to` before its `from`, or a date outside its year is refused.
+//! * `epo-periods.toml`: the rules table, `[[rule]]` rows (`titles`, `period`, `basis`,
+//!   `extendable`, `remedy`, `source`); a row without a title, a source or a valid period is
+//!   refused.
+//!
+//! Both files are tested, so a bad edit fails the tests rather than a deadline.
 
 use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
-use crate::core::deadline::Calendar;
+use crate::core::deadline::{Calendar, Period, PeriodRule};
 
 const EPO: &str = include_str!("data/epo-closing-days.toml");
+const EPO_PERIODS: &str = include_str!("data/epo-periods.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum CalendarError {
     #[error("closing-day calendar {file}: {reason}")]
     Invalid { file: &'static str, reason: String },
+    #[error("rules table {file}: {reason}")]
+    Rules { file: &'static str, reason: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    rule: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    titles: Vec<String>,
+    period: String,
+    basis: String,
+    extendable: bool,
+    remedy: Option<String>,
+    source: String,
+}
+
+/// The EPO rules table: which period a communication's title starts.
+pub fn epo_period_rules() -> Result<Vec<PeriodRule>, CalendarError> {
+    rules(EPO_PERIODS, "epo-periods.toml")
+}
+
+fn rules(text: &str, file: &'static str) -> Result<Vec<PeriodRule>, CalendarError> {
+    let bad = |reason: String| CalendarError::Rules { file, reason };
+    let parsed: RulesFile = toml::from_str(text).map_err(|e| bad(e.message().to_owned()))?;
+    parsed
+        .rule
+        .into_iter()
+        .map(|r| {
+            if r.titles.iter().all(|t| t.trim().is_empty()) {
+                return Err(bad(format!("the row for {} has no title pattern", r.basis)));
+            }
+            if r.source.trim().is_empty() {
+                return Err(bad(format!("the row for {} has no source", r.basis)));
+            }
+            let period: Period = r
+                .period
+                .parse()
+                .map_err(|e: crate::core::deadline::BadPeriod| bad(e.to_string()))?;
+            Ok(PeriodRule {
+                titles: r.titles,
+                period,
+                basis: r.basis,
+                extendable: r.extendable,
+                remedy: r.remedy,
+                source: r.source,
+            })
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -51,7 +109,7 @@ fn date(d: &toml::value::Datetime, file: &'static str) -> Result<NaiveDate, Cale
 }
 
 /// The EPO filing offices' closing days.
-pub fn epo() -> Result<Calendar, CalendarError> {
+pub fn epo_closing_days() -> Result<Calendar, CalendarError> {
     parse(EPO, "epo-closing-days.toml")
 }
 
@@ -87,7 +145,7 @@ mod tests {
 
     #[test]
     fn the_shipped_calendar_reads_and_says_what_it_lacks() {
-        let cal = epo().unwrap();
+        let cal = epo_closing_days().unwrap();
         assert!(
             cal.complete.is_empty(),
             "no year is complete until its OJ list is copied"
@@ -96,6 +154,30 @@ mod tests {
         let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         assert!(cal.days.contains_key(&d("2025-12-24")) && cal.days.contains_key(&d("2026-01-01")));
         assert_eq!(cal.days.len(), 9);
+    }
+
+    #[test]
+    fn the_shipped_rules_table_reads_with_a_source_per_row() {
+        let shipped = epo_period_rules().unwrap();
+        assert_eq!(shipped.len(), 5);
+        assert!(
+            shipped
+                .iter()
+                .all(|r| r.source.starts_with("https://www.epo.org/en/legal/epc/"))
+        );
+        let r71 = crate::core::deadline::rule_for(&shipped, "Communication under Rule 71(3) EPC").unwrap();
+        assert_eq!(
+            (r71.period.to_string().as_str(), r71.basis.as_str()),
+            ("4 months", "Rule 71(3) EPC")
+        );
+        for bad in [
+            "[[rule]]\ntitles = [\"x\"]\nperiod = \"4q\"\nbasis = \"b\"\nextendable = false\nsource = \"s\"\n",
+            "[[rule]]\ntitles = [\" \"]\nperiod = \"4m\"\nbasis = \"b\"\nextendable = false\nsource = \"s\"\n",
+            "[[rule]]\ntitles = [\"x\"]\nperiod = \"4m\"\nbasis = \"b\"\nextendable = false\nsource = \"\"\n",
+        ] {
+            let e = rules(bad, "t.toml").unwrap_err().to_string();
+            assert!(e.starts_with("rules table t.toml: "), "{e}");
+        }
     }
 
     #[test]

@@ -172,24 +172,13 @@ pub enum DeadlineError {
 }
 
 /// The first day documents are deemed delivered on the date they bear (CA/D 11/22).
-pub fn new_delivery_rule_from() -> NaiveDate {
+fn new_delivery_rule_from() -> NaiveDate {
     NaiveDate::from_ymd_opt(2023, 11, 1).unwrap_or(NaiveDate::MIN)
 }
 
+/// `2027-03-01 (Mon)`: how every step names a day.
 fn day(d: NaiveDate) -> String {
-    format!("{} ({})", d.format("%Y-%m-%d"), weekday(d))
-}
-
-fn weekday(d: NaiveDate) -> &'static str {
-    match d.weekday() {
-        Weekday::Mon => "Mon",
-        Weekday::Tue => "Tue",
-        Weekday::Wed => "Wed",
-        Weekday::Thu => "Thu",
-        Weekday::Fri => "Fri",
-        Weekday::Sat => "Sat",
-        Weekday::Sun => "Sun",
-    }
+    d.format("%Y-%m-%d (%a)").to_string()
 }
 
 /// Computes the deadline and its reasoning.

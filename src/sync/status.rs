@@ -467,7 +467,6 @@ impl StatusSync<'_> {
         let due = lookups_due(&lookups, today, self.counterparts.refresh_days, usize::MAX);
         let share = self.counterparts.max_per_cycle;
         report.lookups_deferred += due.len().saturating_sub(share);
-        let jst = jst_day(now);
         let stamp = timestamp(now);
         for (n, i) in due.iter().take(share).enumerate() {
             let Some(c) = usize::try_from(*i).ok().and_then(|i| open.get(i)) else {
@@ -484,14 +483,6 @@ impl StatusSync<'_> {
                     continue;
                 }
             };
-            if jpo.remaining_pct(jst) == 0 {
-                report.lookups_deferred += due.len().min(share) - n;
-                report.notes.push(format!(
-                    "JPO {}: today's cap is used up; the PCT lookups wait for 00:00 JST",
-                    jpo_contract::PCT_NATIONAL_PHASE
-                ));
-                break;
-            }
             let result = jpo.pct_national_phase(&form, now).await;
             let usage = jpo.usage();
             match result {
@@ -510,11 +501,13 @@ impl StatusSync<'_> {
                         report.counterparts_followed.push((l.case, c.number.clone()));
                     }
                 }
+                // The client refuses locally once it knows the cap is used up (no request,
+                // no 203), and says the same when the office answers 203.
                 Err(JpoError::DailyCapReached { .. }) => {
                     self.save_usage(usage).await?;
                     report.lookups_deferred += due.len().min(share) - n;
                     report.notes.push(format!(
-                        "JPO {}: the office says today's cap is used up; the PCT lookups wait for 00:00 JST",
+                        "JPO {}: today's cap is used up; the PCT lookups wait for 00:00 JST",
                         jpo_contract::PCT_NATIONAL_PHASE
                     ));
                     break;

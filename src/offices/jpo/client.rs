@@ -338,11 +338,6 @@ impl JpoClient {
         }
     }
 
-    /// `pct_national_phase_application_number` calls left on the JST day `today`.
-    pub fn remaining_pct(&self, today: NaiveDate) -> u32 {
-        self.remaining_of(Kind::Patent, c::PCT_NATIONAL_PHASE, today)
-    }
-
     /// Logs in (the password grant, or a refresh while one is held) and nothing else: what
     /// `mailroom check` asks of the JPO, since every API call counts against a daily cap.
     pub async fn sign_in(&self) -> Result<(), JpoError> {

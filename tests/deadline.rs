@@ -14,6 +14,15 @@ fn deadline(args: &[&str]) -> std::process::Output {
     output_within(&mut cmd, Duration::from_secs(30))
 }
 
+/// `mailroom deadline ARGS --json`: asserts it succeeded and parses its output.
+fn deadline_json(args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let o = deadline(&all);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).expect("JSON")
+}
+
 #[test]
 fn a_rule_71_3_period_over_a_month_end_and_a_sunday_says_each_step() {
     let o = deadline(&[
@@ -48,7 +57,7 @@ fn a_rule_71_3_period_over_a_month_end_and_a_sunday_says_each_step() {
 
 #[test]
 fn json_carries_the_date_the_steps_and_the_warnings() {
-    let o = deadline(&[
+    let v = deadline_json(&[
         "--office",
         "ep",
         "--from",
@@ -57,10 +66,7 @@ fn json_carries_the_date_the_steps_and_the_warnings() {
         "2 months",
         "--delivered",
         "2026-11-14",
-        "--json",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
     assert_eq!(v["due"], "2027-01-07", "{v}");
     assert_eq!(v["unextended"], "2027-01-07");
     let steps = v["steps"].as_array().expect("steps");
@@ -71,16 +77,7 @@ fn json_carries_the_date_the_steps_and_the_warnings() {
         "{v}"
     );
     assert_eq!(v["basis"], serde_json::Value::Null);
-    let jp = deadline(&[
-        "--office",
-        "JP",
-        "--from",
-        "2026-04-02",
-        "--period",
-        "1m",
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&stdout(&jp)).expect("JSON");
+    let v = deadline_json(&["--office", "JP", "--from", "2026-04-02", "--period", "1m"]);
     assert_eq!(v["due"], "2026-05-07", "Golden Week: {v}");
 }
 
@@ -130,17 +127,14 @@ fn bad_input_is_one_line_naming_the_culprit() {
 
 #[test]
 fn a_title_gives_the_period_from_the_rules_table_with_its_source() {
-    let o = deadline(&[
+    let v = deadline_json(&[
         "--office",
         "EP",
         "--from",
         "2026-10-30",
         "--rule",
         "Communication under Rule 71(3) EPC",
-        "--json",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
     assert_eq!(v["due"], "2027-03-01", "{v}");
     assert_eq!(v["period"], "4 months");
     assert_eq!(v["basis"], "Rule 71(3) EPC");

@@ -40,6 +40,7 @@ pub use schedule::{Export, Schedule};
 mod log;
 pub use log::{Log, Rotation};
 mod counterparts;
+mod deadlines;
 pub use counterparts::Counterparts;
 
 #[derive(Clone, PartialEq, Eq)]
@@ -216,6 +217,8 @@ pub struct Config {
     pub log: Log,
     /// `[counterparts]`: finding and following the JP counterparts of EP and PCT cases.
     pub counterparts: Counterparts,
+    /// `[deadlines]` with the legal data: proposing, checking and reminding deadlines.
+    pub deadlines: crate::core::deadline::Policy,
 }
 
 #[derive(Debug, Clone)]
@@ -566,6 +569,8 @@ struct RawConfig {
     log: log::RawLog,
     #[serde(default)]
     counterparts: counterparts::RawCounterparts,
+    #[serde(default)]
+    deadlines: deadlines::RawDeadlines,
 }
 
 #[derive(Deserialize, Default)]
@@ -859,6 +864,11 @@ impl RawConfig {
         };
         let notify = self.notify.validate(creds, &mut origins)?;
         let schedule = self.schedule.validate()?;
+        let zone =
+            crate::core::schedule::jobs::zone(&schedule.time_zone).map_err(|e| ConfigError::Value {
+                key: "schedule.time_zone".into(),
+                reason: e.to_string(),
+            })?;
         let export = self.export.validate();
         Ok(Config {
             source,
@@ -873,6 +883,7 @@ impl RawConfig {
             export,
             log: self.log.validate()?,
             counterparts: self.counterparts.validate()?,
+            deadlines: self.deadlines.validate(zone)?,
         })
     }
 }

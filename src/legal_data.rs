@@ -23,7 +23,7 @@ pub enum CalendarError {
     #[error("closing-day calendar {file}: {reason}")]
     Invalid { file: &'static str, reason: String },
     #[error("rules table {file}: {reason}")]
-    Rules { file: &'static str, reason: String },
+    Rules { file: String, reason: String },
 }
 
 #[derive(Deserialize)]
@@ -48,8 +48,13 @@ pub fn epo_period_rules() -> Result<Vec<PeriodRule>, CalendarError> {
     rules(EPO_PERIODS, "epo-periods.toml")
 }
 
-fn rules(text: &str, file: &'static str) -> Result<Vec<PeriodRule>, CalendarError> {
-    let bad = |reason: String| CalendarError::Rules { file, reason };
+/// A rules table in the format of `epo-periods.toml` (the firm's own, `[deadlines] rules_file`);
+/// `file` names it in errors.
+pub fn rules(text: &str, file: &str) -> Result<Vec<PeriodRule>, CalendarError> {
+    let bad = |reason: String| CalendarError::Rules {
+        file: file.to_owned(),
+        reason,
+    };
     let parsed: RulesFile = toml::from_str(text).map_err(|e| bad(e.message().to_owned()))?;
     parsed
         .rule

@@ -146,6 +146,7 @@ fn communication() -> Communication {
                 sha256: "3b8e0d5f9a62c14e7d09b3a5f8c2e61d4a7b0c93e5f18d2a6b4c7e09f1d3a58c".into(),
             },
         ],
+        deadline: Some(mailroom::notify::render::samples::deadline()),
     }
 }
 
@@ -195,6 +196,7 @@ fn digest() -> Digest {
             last_outcome: Some("failed".into()),
             last_error: Some("EPO OPS: refused".into()),
         }],
+        deadlines: Vec::new(),
     }
 }
 

@@ -158,8 +158,9 @@ async fn digest_cmd(args: DigestArgs, cfg: &Config) -> Result<(), super::Failure
     if args.dry_run || args.to.is_some() {
         let store = Store::open_existing(&cfg.storage.database).map_err(anyhow::Error::new)?;
         let d = day.clone();
+        let horizon = cfg.deadlines.horizon_days;
         let digest = store
-            .call(move |c| digest::gather(c, &d, now))
+            .call(move |c| digest::gather(c, &d, now, horizon))
             .await
             .map_err(anyhow::Error::new)?;
         let event = Event::Digest(digest);
@@ -207,9 +208,10 @@ pub(crate) async fn queue_digest(cfg: &Config) -> anyhow::Result<bool> {
     let store = super::sync::open_store(cfg)?;
     let routing = store.routing();
     let (day, now) = (local_day(), Utc::now());
+    let horizon = cfg.deadlines.horizon_days;
     let queued = store
         .write(move |tx| {
-            let digest = digest::gather(tx, &day, now)?;
+            let digest = digest::gather(tx, &day, now, horizon)?;
             outbox::enqueue(tx, &routing, &Event::Digest(digest), None, &timestamp(now))
         })
         .await?;

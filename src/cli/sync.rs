@@ -110,7 +110,9 @@ pub async fn run(job: Job, cfg: &Config, stop: &Stop) -> Result<(), super::Failu
 
 /// The store a job writes to, with the routing its notifications follow.
 pub fn open_store(cfg: &Config) -> anyhow::Result<Store> {
-    Ok(Store::open(&cfg.storage.database)?.with_routing(cfg.notify.routing()))
+    Ok(Store::open(&cfg.storage.database)?
+        .with_routing(cfg.notify.routing())
+        .with_deadlines(cfg.deadlines.clone()))
 }
 
 /// Drains the outbox (every job does at its end) and prints what was sent. A channel that

@@ -36,6 +36,10 @@
 //!   step that rests on one says so. Years before 2022 (the Olympic moves of 2020 and 2021) are
 //!   not computed: they are "calendar missing".
 
+pub mod propose;
+pub mod register;
+pub mod remind;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
@@ -124,6 +128,48 @@ pub fn rule_for<'a>(rules: &'a [PeriodRule], title: &str) -> Option<&'a PeriodRu
     rules
         .iter()
         .find(|r| r.titles.iter().any(|t| title.contains(&t.to_lowercase())))
+}
+
+/// What the deadline jobs need, from `[deadlines]` and the legal data: passed in, so the
+/// store's transactions and the tests decide with the same values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// `false`: no deadline is proposed, checked or reminded.
+    pub enabled: bool,
+    /// The firm's rows first, then the shipped table.
+    pub rules: Vec<PeriodRule>,
+    /// The EPO closing days, with any Rule 134(2) days the firm entered.
+    pub calendar: Calendar,
+    /// Reminder rungs, days before the due date, largest first.
+    pub remind_days: Vec<u32>,
+    /// The digest lists deadlines due within this many days.
+    pub horizon_days: u32,
+    /// A Register time limit with no communication of its date is reported after this many days.
+    pub register_grace_days: u32,
+    /// The firm's zone (`[schedule] time_zone`): what "today" is for reminders and the digest.
+    pub zone: chrono_tz::Tz,
+}
+
+impl Policy {
+    /// The firm's date at `now`.
+    pub fn today(&self, now: chrono::DateTime<chrono::Utc>) -> NaiveDate {
+        now.with_timezone(&self.zone).date_naive()
+    }
+}
+
+impl Default for Policy {
+    /// Enabled, with no rules and no closing days: what a bare store uses (tests, tools).
+    fn default() -> Self {
+        Policy {
+            enabled: true,
+            rules: Vec::new(),
+            calendar: Calendar::default(),
+            remind_days: vec![30, 14, 7, 3, 1],
+            horizon_days: 30,
+            register_grace_days: 7,
+            zone: chrono_tz::UTC,
+        }
+    }
 }
 
 /// The days an office is closed besides weekends, by year, with what each list says of itself.

@@ -38,6 +38,11 @@ pub enum EventKind {
     OfficeStop,
     /// A notification could not be delivered after every retry.
     DeliveryFailed,
+    /// A deadline nobody has acknowledged reached a reminder rung (`[deadlines] remind_days`).
+    Deadline,
+    /// The EP Register contradicts a deadline, or shows a time limit no communication
+    /// explains: an admin must look.
+    DeadlineCheck,
     /// The daily digest.
     Digest,
     /// `mailroom notify test`: never routed, sent to the channel named on the command line.
@@ -45,12 +50,14 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::Communication,
         EventKind::Change,
         EventKind::Quarantine,
         EventKind::OfficeStop,
         EventKind::DeliveryFailed,
+        EventKind::Deadline,
+        EventKind::DeadlineCheck,
         EventKind::Digest,
         EventKind::Test,
     ];
@@ -62,6 +69,8 @@ impl EventKind {
             EventKind::Quarantine => "quarantine",
             EventKind::OfficeStop => "office_stop",
             EventKind::DeliveryFailed => "delivery_failed",
+            EventKind::Deadline => "deadline",
+            EventKind::DeadlineCheck => "deadline_check",
             EventKind::Digest => "digest",
             EventKind::Test => "test",
         }
@@ -75,7 +84,10 @@ impl EventKind {
     pub fn is_admin(self) -> bool {
         matches!(
             self,
-            EventKind::Quarantine | EventKind::OfficeStop | EventKind::DeliveryFailed
+            EventKind::Quarantine
+                | EventKind::OfficeStop
+                | EventKind::DeliveryFailed
+                | EventKind::DeadlineCheck
         )
     }
 }
@@ -111,6 +123,78 @@ pub struct Communication {
     pub delivered_at: Option<String>,
     pub archived_at: String,
     pub documents: Vec<Document>,
+    /// The deadline it starts, as proposed when it was archived (absent in events written
+    /// before issue 13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DeadlineInfo>,
+}
+
+/// A deadline as a notification shows it: the one-line summary and the reasoning.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlineInfo {
+    /// The row in `deadlines`; `None` when no period is known.
+    pub id: Option<i64>,
+    /// `Due 2027-03-01 (Mon) — 4 months from 2026-10-30, Rule 71(3) EPC; …`, or why no
+    /// deadline is known.
+    pub line: String,
+    /// YYYY-MM-DD.
+    pub due: Option<String>,
+    pub basis: Option<String>,
+    /// `rule`, `letter` or `register`.
+    pub source: Option<String>,
+    pub steps: Vec<String>,
+    pub notes: Vec<String>,
+    pub warnings: Vec<String>,
+    /// `unchecked`, `confirmed` or `disagrees`.
+    pub register: Option<String>,
+    pub remedy: Option<String>,
+}
+
+/// A deadline reached a reminder rung and nobody has acknowledged it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlineReminder {
+    pub deadline_id: i64,
+    pub office: Office,
+    pub application_number: String,
+    pub case: Option<String>,
+    pub client_reference: Option<String>,
+    pub title: String,
+    pub document_date: String,
+    pub due: String,
+    pub days_left: u32,
+    /// The rung of `remind_days` reached.
+    pub rung: u32,
+    pub deadline: DeadlineInfo,
+}
+
+/// What the EP Register says against the mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// A deadline of the same case and date has a different period.
+    Disagrees,
+    /// A time limit with no communication of its date in the mailbox.
+    NoCommunication,
+}
+
+/// The Register contradicts a deadline, or a communication seems lost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlineCheck {
+    pub kind: CheckKind,
+    /// The case as followed (`EP10167109`).
+    pub case: String,
+    pub client_reference: Option<String>,
+    /// The Register's procedural step (`STEP_EXRE_13225478`) and its text.
+    pub step_id: String,
+    pub step: String,
+    pub dispatch_date: String,
+    /// The Register's time limit (`4 months`).
+    pub register_period: String,
+    /// Ours, when there is one.
+    pub deadline: Option<DeadlineInfo>,
+    /// One sentence for the subject and the first line.
+    pub summary: String,
+    pub detected_at: String,
 }
 
 /// One change event of a case.
@@ -212,6 +296,25 @@ pub struct Digest {
     pub quota: Vec<String>,
     /// One line per job: its last successful run.
     pub jobs: Vec<JobLine>,
+    /// Deadlines due within `[deadlines] horizon_days`, and every one not yet acknowledged.
+    #[serde(default)]
+    pub deadlines: Vec<DigestDeadline>,
+}
+
+/// A deadline as the digest lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestDeadline {
+    pub id: i64,
+    /// The case label, else the application number.
+    pub case: String,
+    pub client_reference: Option<String>,
+    pub title: String,
+    pub due: String,
+    /// Negative once past.
+    pub days_left: i64,
+    /// `open` or `acknowledged`.
+    pub state: String,
+    pub line: String,
 }
 
 impl Digest {
@@ -221,6 +324,7 @@ impl Digest {
             && self.changes.is_empty()
             && self.outstanding.is_empty()
             && self.delivery_failures.is_empty()
+            && self.deadlines.is_empty()
     }
 }
 
@@ -260,6 +364,8 @@ pub enum Event {
     Quarantine(Quarantined),
     OfficeStop(OfficeStopped),
     DeliveryFailed(DeliveryFailed),
+    Deadline(DeadlineReminder),
+    DeadlineCheck(DeadlineCheck),
     Digest(Digest),
     Test(TestMessage),
 }
@@ -272,6 +378,8 @@ impl Event {
             Event::Quarantine(_) => EventKind::Quarantine,
             Event::OfficeStop(_) => EventKind::OfficeStop,
             Event::DeliveryFailed(_) => EventKind::DeliveryFailed,
+            Event::Deadline(_) => EventKind::Deadline,
+            Event::DeadlineCheck(_) => EventKind::DeadlineCheck,
             Event::Digest(_) => EventKind::Digest,
             Event::Test(_) => EventKind::Test,
         }
@@ -286,6 +394,8 @@ impl Event {
             Event::Quarantine(q) => format!("quarantine:{}:{}", q.id, q.quarantined_at),
             Event::OfficeStop(s) => format!("office_stop:{}:{}:{}", s.job, s.office, s.stopped_at),
             Event::DeliveryFailed(f) => format!("delivery_failed:{}:{}", f.delivery_id, f.failed_at),
+            Event::Deadline(d) => format!("deadline:{}:{}:{}", d.deadline_id, d.due, d.rung),
+            Event::DeadlineCheck(c) => format!("deadline_check:{}:{}:{:?}", c.case, c.step_id, c.kind),
             Event::Digest(d) => format!("digest:{}", d.day),
             Event::Test(t) => format!("test:{}", t.sent_at),
         }
@@ -295,7 +405,8 @@ impl Event {
         match self {
             Event::Communication(c) => Some(c.office),
             Event::Change(c) => Some(c.office),
-            Event::Quarantine(_) => Some(Office::Ep),
+            Event::Quarantine(_) | Event::DeadlineCheck(_) => Some(Office::Ep),
+            Event::Deadline(d) => Some(d.office),
             _ => None,
         }
     }
@@ -305,6 +416,8 @@ impl Event {
             Event::Communication(c) => c.client_reference.as_deref(),
             Event::Change(c) => c.client_reference.as_deref(),
             Event::Quarantine(q) => q.client_reference.as_deref(),
+            Event::Deadline(d) => d.client_reference.as_deref(),
+            Event::DeadlineCheck(c) => c.client_reference.as_deref(),
             _ => None,
         }
     }
@@ -325,6 +438,13 @@ impl Event {
                 out.push(normalise_case(&c.number));
             }
             Event::Quarantine(q) => out.push(normalise_case(&q.application_number)),
+            Event::Deadline(d) => {
+                out.push(normalise_case(&d.application_number));
+                if let Some(case) = &d.case {
+                    out.push(normalise_case(case));
+                }
+            }
+            Event::DeadlineCheck(c) => out.push(normalise_case(&c.case)),
             _ => {}
         }
         out
@@ -667,6 +787,7 @@ mod tests {
             delivered_at: None,
             archived_at: "2026-03-14T08:00:00Z".into(),
             documents: Vec::new(),
+            deadline: None,
         })
     }
 

@@ -23,8 +23,13 @@ pub enum Urgency {
 
 pub fn urgency(kind: EventKind) -> Urgency {
     match kind {
-        EventKind::Quarantine | EventKind::OfficeStop | EventKind::DeliveryFailed => Urgency::Critical,
-        EventKind::Communication | EventKind::Change | EventKind::Test => Urgency::Normal,
+        EventKind::Quarantine
+        | EventKind::OfficeStop
+        | EventKind::DeliveryFailed
+        | EventKind::DeadlineCheck => Urgency::Critical,
+        EventKind::Communication | EventKind::Change | EventKind::Deadline | EventKind::Test => {
+            Urgency::Normal
+        }
         EventKind::Digest => Urgency::Low,
     }
 }
@@ -51,6 +56,7 @@ impl Message {
                 lines.extend(c.client_reference.clone());
                 lines.push(format!("Form {}: {}", c.document_code, c.title));
                 lines.push(format!("dated {}", c.dispatch_date));
+                lines.extend(c.deadline.as_ref().map(|d| d.line.clone()));
                 list.extend(c.documents.iter().map(|d| match archive_dir {
                     Some(dir) => dir.join(&d.path).display().to_string(),
                     None => d.path.clone(),
@@ -79,6 +85,18 @@ impl Message {
             }
             Event::DeliveryFailed(f) => {
                 lines.push(format!("after {} attempt(s): {}", f.attempts, f.error));
+            }
+            Event::Deadline(r) => {
+                lines.extend(r.client_reference.clone());
+                lines.push(r.deadline.line.clone());
+                lines.push(format!(
+                    "`mailroom deadlines ack {} --by NAME` once docketed",
+                    r.deadline_id
+                ));
+            }
+            Event::DeadlineCheck(k) => {
+                lines.extend(k.client_reference.clone());
+                lines.push(k.summary.clone());
             }
             Event::Test(t) => lines.push(format!("sent from {} at {}", t.from_host, t.sent_at)),
             Event::Digest(d) => {
@@ -211,6 +229,7 @@ mod tests {
                 size: 1,
                 sha256: String::new(),
             }],
+            deadline: None,
         });
         let m = Message::of(&e, Some(Path::new("/srv/archive")));
         assert_eq!(m.summary, headline(&e));

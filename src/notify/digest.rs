@@ -13,15 +13,21 @@ use rusqlite::Connection;
 
 use crate::core::jpo_quota::jst_day;
 use crate::core::mailbox::State;
-use crate::core::notify::{Digest, Event, EventKind, JobLine, Outstanding};
-use crate::store::communications;
+use crate::core::notify::{Digest, DigestDeadline, Event, EventKind, JobLine, Outstanding};
 use crate::store::{StoreError, outbox, timestamp};
+use crate::store::{communications, deadlines};
 
 /// The jobs whose last runs the digest reports.
 const JOBS: [&str; 2] = ["mailbox", "status"];
 
-/// Gathers the digest for the local `day`, at `now`.
-pub fn gather(conn: &Connection, day: &str, now: DateTime<Utc>) -> Result<Digest, StoreError> {
+/// Gathers the digest for the local `day`, at `now`, listing deadlines due within
+/// `horizon_days` and every one not yet acknowledged.
+pub fn gather(
+    conn: &Connection,
+    day: &str,
+    now: DateTime<Utc>,
+    horizon_days: u32,
+) -> Result<Digest, StoreError> {
     let until = timestamp(now);
     let since = outbox::last_digest_at(conn)?.unwrap_or_else(|| timestamp(now - Duration::hours(24)));
     let communications = outbox::events_since(conn, EventKind::Communication, &since)?
@@ -65,7 +71,41 @@ pub fn gather(conn: &Connection, day: &str, now: DateTime<Utc>) -> Result<Digest
         delivery_failures: outbox::failures(conn)?,
         quota: quota_lines(conn, now)?,
         jobs: job_lines(conn)?,
+        deadlines: deadline_lines(conn, day, now, horizon_days)?,
     })
+}
+
+fn deadline_lines(
+    conn: &Connection,
+    day: &str,
+    now: DateTime<Utc>,
+    horizon_days: u32,
+) -> Result<Vec<DigestDeadline>, StoreError> {
+    let today = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap_or_else(|_| now.date_naive());
+    Ok(deadlines::for_digest(conn, today, horizon_days)?
+        .into_iter()
+        .map(|r| {
+            let days_left = chrono::NaiveDate::parse_from_str(&r.due, "%Y-%m-%d")
+                .map(|d| (d - today).num_days())
+                .unwrap_or(0);
+            DigestDeadline {
+                id: r.id,
+                case: crate::core::cases::parse_case(
+                    &r.application_number,
+                    Some(crate::core::cases::Office::Ep),
+                    None,
+                )
+                .map(|k| k.label())
+                .unwrap_or_else(|_| r.application_number.clone()),
+                client_reference: r.client_reference.clone(),
+                title: r.title.clone(),
+                due: r.due.clone(),
+                days_left,
+                state: r.state.as_str().to_owned(),
+                line: r.line(),
+            }
+        })
+        .collect())
 }
 
 /// One line per office: the OPS weekly bytes last reported, the JPO's calls today (JST).
@@ -164,7 +204,7 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-12-01T07:30:00Z")
             .unwrap()
             .to_utc();
-        let empty = gather(&conn, "2026-12-01", now).unwrap();
+        let empty = gather(&conn, "2026-12-01", now, 30).unwrap();
         assert!(empty.nothing_happened());
         assert_eq!(empty.since, "2026-11-30T07:30:00Z");
         assert_eq!(empty.jobs.len(), 2);
@@ -193,7 +233,7 @@ mod tests {
         )
         .unwrap();
         tx.commit().unwrap();
-        let next = gather(&conn, "2026-12-01", now).unwrap();
+        let next = gather(&conn, "2026-12-01", now, 30).unwrap();
         assert_eq!(next.since, "2026-11-30T07:30:00Z", "from the last digest");
         assert_eq!(next.changes.len(), 1);
         assert!(!next.nothing_happened());

@@ -672,6 +672,7 @@ mod tests {
             delivered_at: None,
             archived_at: "2026-03-14T08:00:00Z".into(),
             documents,
+            deadline: None,
         })
     }
 

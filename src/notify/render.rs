@@ -31,7 +31,8 @@ use serde::Serialize;
 use super::{SendError, SetupError};
 use crate::core::cases::{Office, parse_case};
 use crate::core::notify::{
-    CaseChanged, Communication, DeliveryFailed, Digest, Event, EventKind, JobLine, Outstanding,
+    CaseChanged, Communication, DeadlineReminder, DeliveryFailed, Digest, DigestDeadline, Event, EventKind,
+    JobLine, Outstanding,
 };
 
 /// The office tag a subject starts with.
@@ -111,6 +112,27 @@ pub fn headline(event: &Event) -> String {
             f.about
         ),
         Event::Test(t) => format!("[mailroom] test message from {} at {}", t.from_host, t.sent_at),
+        Event::Deadline(r) => format!(
+            "{} deadline {}: {}",
+            tag(r.office),
+            if r.days_left == 0 {
+                "today".to_owned()
+            } else {
+                format!(
+                    "in {} day{}",
+                    r.days_left,
+                    if r.days_left == 1 { "" } else { "s" }
+                )
+            },
+            join(vec![
+                Some(r.case.clone().unwrap_or_else(|| r.application_number.clone())),
+                r.client_reference.clone(),
+                Some(r.title.clone()),
+                Some(format!("due {}", r.due)),
+                Some("not yet acknowledged".into()),
+            ])
+        ),
+        Event::DeadlineCheck(k) => format!("[mailroom] Register check: {}", k.summary),
         Event::Digest(d) => {
             if d.nothing_happened() {
                 format!("[mailroom] digest {}: nothing happened", d.day)
@@ -179,9 +201,10 @@ macro_rules! built_in {
 }
 
 /// Every template mailroom renders, by file name, with its built-in source: one `.txt` and one
-/// `.html` per message, and what they share (`layout.html`, `macros.html`, `macros.txt`).
+/// `.html` per message, and what they share (`layout.html`, `macros.html`, `macros.txt`, and
+/// the deadline block, `deadline_macros.*`).
 /// Each can be overridden.
-const BUILT_IN: [(&str, &str); 19] = built_in![
+const BUILT_IN: [(&str, &str); 25] = built_in![
     "communication.txt",
     "communication.html",
     "change.txt",
@@ -192,6 +215,10 @@ const BUILT_IN: [(&str, &str); 19] = built_in![
     "office_stop.html",
     "delivery_failed.txt",
     "delivery_failed.html",
+    "deadline.txt",
+    "deadline.html",
+    "deadline_check.txt",
+    "deadline_check.html",
     "digest.txt",
     "digest.html",
     "summary.txt",
@@ -201,6 +228,8 @@ const BUILT_IN: [(&str, &str); 19] = built_in![
     "layout.html",
     "macros.html",
     "macros.txt",
+    "deadline_macros.html",
+    "deadline_macros.txt",
 ];
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -568,6 +597,14 @@ impl<'a> ChangeView<'a> {
 }
 
 #[derive(Serialize)]
+struct ReminderView<'a> {
+    #[serde(flatten)]
+    event: &'a DeadlineReminder,
+    /// The followed case, else the application number.
+    label: &'a str,
+}
+
+#[derive(Serialize)]
 struct DigestView<'a> {
     day: &'a str,
     since: &'a str,
@@ -579,6 +616,7 @@ struct DigestView<'a> {
     delivery_failures: &'a [DeliveryFailed],
     quota: &'a [String],
     jobs: &'a [JobLine],
+    deadlines: &'a [DigestDeadline],
 }
 
 impl<'a> DigestView<'a> {
@@ -598,6 +636,7 @@ impl<'a> DigestView<'a> {
             delivery_failures: &d.delivery_failures,
             quota: &d.quota,
             jobs: &d.jobs,
+            deadlines: &d.deadlines,
         }
     }
 }
@@ -622,6 +661,11 @@ fn vars(event: &Event, ctx: &Context) -> (&'static str, Value) {
         Event::Quarantine(q) => context! { quarantine => Value::from(Serde(q)) },
         Event::OfficeStop(s) => context! { stop => Value::from(Serde(s)) },
         Event::DeliveryFailed(f) => context! { failure => Value::from(Serde(f)) },
+        Event::Deadline(r) => context! { reminder => Value::from(Serde(ReminderView {
+            event: r,
+            label: r.case.as_deref().unwrap_or(&r.application_number),
+        })) },
+        Event::DeadlineCheck(k) => context! { check => Value::from(Serde(k)) },
         Event::Digest(d) => context! { digest => Value::from(Serde(DigestView::new(d, ctx))) },
         Event::Test(t) => {
             context! { channel => format!("a webhook or desktop message from {} at {}", t.from_host, t.sent_at) }
@@ -815,6 +859,38 @@ mod tests {
                     "EPO OPS: 212.4 MB of 4 GB this week (5%)",
                     "2026-03-14 18:00 UTC",
                     "last run failed: EPO OPS",
+                ],
+            ),
+            (
+                Event::Deadline(samples::reminder()),
+                "[EPO] deadline in 7 days: EP23184567 · ACME-P-0042-EP · Communication under Rule 71(3) EPC · due 2026-07-14 · not yet acknowledged",
+                vec![
+                    "Due 2026-07-14 (Tue) — 4 months from 2026-03-14, Rule 71(3) EPC",
+                    "Rule 131 EPC",
+                    "calendar incomplete for 2026",
+                    "further processing",
+                    "mailroom deadlines ack 17 --by NAME",
+                ],
+            ),
+            (
+                Event::DeadlineCheck(samples::register_disagrees()),
+                "[mailroom] Register check: deadline 17 of EP23184567 (Communication under Rule 71(3) EPC, dated 2026-03-14) runs 4 months (Rule 71(3) EPC); the Register's step STEP_EXRE_90000017 gives 6 months",
+                vec![
+                    "disagrees",
+                    "STEP_EXRE_90000017",
+                    "6 months",
+                    "mailroom deadlines ack 17 --by NAME",
+                ],
+            ),
+            (
+                Event::DeadlineCheck(samples::register_without_communication()),
+                "[mailroom] Register check: the Register shows a time limit of 4 months for EP22123456 dated 2026-03-02 (Communication from the examining division); no communication of that date was received",
+                vec![
+                    "no communication",
+                    "EP22123456",
+                    "2026-03-02",
+                    "may be lost",
+                    "MyEPO",
                 ],
             ),
             (

@@ -299,7 +299,35 @@ fn facts(event: &Event) -> Vec<(&'static str, String)> {
             ("Form", Some(c.document_code.clone())),
             ("Title", Some(c.title.clone())),
             ("Date", Some(c.dispatch_date.clone())),
+            ("Deadline", c.deadline.as_ref().map(|d| d.line.clone())),
             ("Archived", Some(c.archived_at.clone())),
+        ],
+        Event::Deadline(r) => vec![
+            (
+                "Case",
+                Some(r.case.clone().unwrap_or_else(|| r.application_number.clone())),
+            ),
+            ("Client reference", r.client_reference.clone()),
+            ("Title", Some(r.title.clone())),
+            ("Date", Some(r.document_date.clone())),
+            ("Due", Some(r.due.clone())),
+            ("Deadline", Some(r.deadline.line.clone())),
+            (
+                "What to do",
+                Some(format!(
+                    "mailroom deadlines ack {} --by NAME, once docketed",
+                    r.deadline_id
+                )),
+            ),
+        ],
+        Event::DeadlineCheck(k) => vec![
+            ("Case", Some(k.case.clone())),
+            ("Client reference", k.client_reference.clone()),
+            ("Register step", Some(format!("{}, {}", k.step_id, k.step))),
+            ("Date", Some(k.dispatch_date.clone())),
+            ("Register's period", Some(k.register_period.clone())),
+            ("Deadline", k.deadline.as_ref().map(|d| d.line.clone())),
+            ("Detected", Some(k.detected_at.clone())),
         ],
         Event::Change(c) => vec![
             ("Case", Some(c.case.clone())),
@@ -392,8 +420,11 @@ fn details(event: &Event) -> Vec<String> {
             .iter()
             .map(|c| headline(&Event::Communication(c.clone())))
             .chain(d.changes.iter().map(|c| headline(&Event::Change(c.clone()))))
+            .chain(d.deadlines.iter().map(|x| x.line.clone()))
             .chain(d.quota.iter().cloned())
             .collect(),
+        Event::Deadline(r) => r.deadline.steps.clone(),
+        Event::DeadlineCheck(k) => vec![k.summary.clone()],
         Event::Quarantine(_) | Event::OfficeStop(_) | Event::DeliveryFailed(_) | Event::Test(_) => Vec::new(),
     };
     let mut lines: Vec<String> = lines
@@ -608,7 +639,11 @@ fn no_empty_strings(v: &Value, problems: &mut Vec<String>) {
 /// ntfy's priority (1 min … 5 max): what needs a person now is high, the digest low.
 pub fn ntfy_priority(kind: EventKind) -> u8 {
     match kind {
-        EventKind::Quarantine | EventKind::OfficeStop | EventKind::DeliveryFailed => 4,
+        EventKind::Quarantine
+        | EventKind::OfficeStop
+        | EventKind::DeliveryFailed
+        | EventKind::DeadlineCheck => 4,
+        EventKind::Deadline => 4,
         EventKind::Communication | EventKind::Change | EventKind::Test => 3,
         EventKind::Digest => 2,
     }
@@ -623,13 +658,16 @@ fn ntfy_tags(event: &Event) -> String {
         EventKind::Quarantine => "warning",
         EventKind::OfficeStop => "rotating_light",
         EventKind::DeliveryFailed => "x",
+        EventKind::Deadline => "alarm_clock",
+        EventKind::DeadlineCheck => "mag",
         EventKind::Digest => "newspaper",
         EventKind::Test => "white_check_mark",
     };
     let office = match event {
         Event::Communication(c) => Some(c.office),
         Event::Change(c) => Some(c.office),
-        Event::Quarantine(_) => Some(Office::Ep),
+        Event::Quarantine(_) | Event::DeadlineCheck(_) => Some(Office::Ep),
+        Event::Deadline(r) => Some(r.office),
         _ => None,
     };
     let mut tags = vec![emoji, kind.as_str()];
@@ -736,6 +774,7 @@ mod tests {
                 size: 1234,
                 sha256: "ab".repeat(32),
             }],
+            deadline: None,
         })
     }
 
@@ -812,6 +851,7 @@ mod tests {
                 delivery_failures: Vec::new(),
                 quota: vec!["EPO OPS: 1.2 GB of 4 GB this week".into()],
                 jobs: Vec::new(),
+                deadlines: Vec::new(),
             }),
             Event::Test(TestMessage {
                 sent_at: "2026-03-14T08:00:00Z".into(),

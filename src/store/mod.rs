@@ -11,6 +11,7 @@
 
 pub mod cases;
 pub mod communications;
+pub mod deadlines;
 pub mod family;
 pub mod jpo_usage;
 pub mod outbox;
@@ -59,6 +60,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_cases.sql"),
     include_str!("migrations/0005_outbox.sql"),
     include_str!("migrations/0006_counterparts.sql"),
+    include_str!("migrations/0007_deadlines.sql"),
 ];
 
 #[derive(Clone)]
@@ -68,6 +70,10 @@ pub struct Store {
     /// Who is told what: the routing [`outbox::enqueue`] applies when a job records a fact.
     /// Empty (no deliveries, events only) unless the opener sets it ([`Store::with_routing`]).
     routing: Arc<crate::core::notify::Routing>,
+    /// How deadlines are proposed, checked and reminded inside the same transactions
+    /// ([`deadlines`]). The default (no rules table, no closing days) unless the opener sets
+    /// it ([`Store::with_deadlines`]).
+    deadlines: Arc<crate::core::deadline::Policy>,
 }
 
 impl Store {
@@ -95,6 +101,7 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_owned(),
             routing: Arc::default(),
+            deadlines: Arc::default(),
         })
     }
 
@@ -123,6 +130,17 @@ impl Store {
     /// The routing a job passes to [`outbox::enqueue`] inside its transactions.
     pub fn routing(&self) -> Arc<crate::core::notify::Routing> {
         self.routing.clone()
+    }
+
+    /// The store, proposing deadlines by `policy` (`config::Config::deadlines`).
+    pub fn with_deadlines(mut self, policy: crate::core::deadline::Policy) -> Store {
+        self.deadlines = Arc::new(policy);
+        self
+    }
+
+    /// The deadline policy a job passes to [`deadlines`] inside its transactions.
+    pub fn deadlines(&self) -> Arc<crate::core::deadline::Policy> {
+        self.deadlines.clone()
     }
 
     /// Runs `f` with the connection on the blocking pool.

@@ -87,8 +87,13 @@ fn client_reference_of(
     Ok((label, reference))
 }
 
-/// The `communication` event of an archived communication, from its rows.
-pub fn communication_event(tx: &Connection, id: &str) -> Result<Event, StoreError> {
+/// The `communication` event of an archived communication, from its rows, with the deadline
+/// proposed for it (`store::deadlines::propose_for`).
+pub fn communication_event(
+    tx: &Connection,
+    id: &str,
+    deadline: Option<crate::core::notify::DeadlineInfo>,
+) -> Result<Event, StoreError> {
     let row = tx
         .query_row(
             "SELECT office, application_number, document_code, title, dispatch_date, delivered_at, user_reference,
@@ -143,6 +148,7 @@ pub fn communication_event(tx: &Connection, id: &str) -> Result<Event, StoreErro
         delivered_at: delivered,
         archived_at: archived_at.unwrap_or_default(),
         documents,
+        deadline,
     }))
 }
 

@@ -39,6 +39,7 @@ use serde_json::json;
 
 use crate::archive::{Archive, ArchiveError, DocumentKey, Expectation};
 use crate::config::Myepo as Settings;
+use crate::core::deadline::propose::LetterReading;
 use crate::core::mailbox::{self as core, AfterFailure, FailureKind, Progress, RetryPolicy, Step};
 use crate::core::notify::{Event, OfficeStopped};
 use crate::failpoint;
@@ -46,9 +47,9 @@ use crate::offices::http;
 use crate::offices::myepo::model::{self, Item};
 use crate::offices::myepo::{Client, Listing, MyepoError};
 use crate::store::communications::{self as comms, ArchivedDoc, HandledBy, Listed};
-use crate::store::outbox;
 use crate::store::runs::{self, Outcome, Totals};
 use crate::store::{Store, StoreError, timestamp};
+use crate::store::{deadlines, outbox};
 
 /// The office every MyEPO communication belongs to (the first archive path component).
 const OFFICE: &str = "EP";
@@ -132,6 +133,8 @@ struct Archived {
     id: String,
     docs: Vec<ArchivedDoc>,
     first_path: PathBuf,
+    /// What the first document (the letter; later ones are annexes) says of its period.
+    letter: LetterReading,
     /// `(document path, sidecar JSON)`, written with the batch.
     sidecars: Vec<(PathBuf, Vec<u8>)>,
 }
@@ -337,11 +340,19 @@ impl Mailbox<'_> {
         let end = timestamp(Utc::now());
         let stop = office_stop(&result, &report, &end);
         let routing = self.store.routing();
+        let policy = self.store.deadlines();
+        let today = policy.today(Utc::now());
         self.store
             .write(move |tx| {
                 runs::finish(tx, run_id, totals, outcome, error.as_deref(), &end)?;
                 if let Some(e) = &stop {
                     outbox::enqueue(tx, &routing, e, Some(run_id), &end)?;
+                }
+                // Every poll: deadlines follow a calendar or rules update, and the reminders
+                // due today go out (each rung once, recorded with its event).
+                deadlines::recompute(tx, &policy, &end)?;
+                for e in deadlines::reminders(tx, &policy, today, &end)? {
+                    outbox::enqueue(tx, &routing, &e, Some(run_id), &end)?;
                 }
                 Ok(())
             })
@@ -580,16 +591,23 @@ impl Mailbox<'_> {
             .await
             .map_err(SyncError::Archive)?;
         self.archive.sync().await.map_err(SyncError::Archive)?;
-        let records: Vec<(String, Vec<ArchivedDoc>)> =
-            done.iter().map(|a| (a.id.clone(), a.docs.clone())).collect();
+        let records: Vec<(String, Vec<ArchivedDoc>, LetterReading)> = done
+            .iter()
+            .map(|a| (a.id.clone(), a.docs.clone(), a.letter.clone()))
+            .collect();
         let at = timestamp(Utc::now());
         let routing = self.store.routing();
+        let policy = self.store.deadlines();
         self.store
             .write(move |tx| {
-                for (id, docs) in &records {
+                for (id, docs, letter) in &records {
                     if comms::record_archived(tx, id, docs, &at)? {
-                        let event = outbox::communication_event(tx, id)?;
+                        let proposed = deadlines::propose_for(tx, &policy, id, letter, &at)?;
+                        let event = outbox::communication_event(tx, id, proposed.info)?;
                         outbox::enqueue(tx, &routing, &event, run_id, &at)?;
+                        for e in &proposed.events {
+                            outbox::enqueue(tx, &routing, e, run_id, &at)?;
+                        }
                     }
                 }
                 Ok(())
@@ -729,10 +747,20 @@ impl Mailbox<'_> {
                 path: rel_to_string(&stored.rel_path),
             });
         }
+        let letter = match docs.first() {
+            Some(d) => {
+                let path = self.archive.root().join(d.path.split('/').collect::<PathBuf>());
+                super::letter::read(path, d.media_type.clone()).await
+            }
+            None => LetterReading::NotRead {
+                why: "the office listed no document".into(),
+            },
+        };
         Ok(Archived {
             id: item.id,
             docs,
             first_path: first_path.unwrap_or_default(),
+            letter,
             sidecars,
         })
     }

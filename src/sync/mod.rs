@@ -1,5 +1,6 @@
 //! The jobs: each carries out the core's decisions with the adapters (offices, store, archive).
 
+pub mod letter;
 pub mod mailbox;
 pub mod status;
 

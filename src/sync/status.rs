@@ -39,7 +39,7 @@ use crate::offices::ops::{OpsClient, OpsError};
 use crate::store::cases::{self as cases_db, CaseRow};
 use crate::store::family as family_db;
 use crate::store::runs::{self, Outcome, Totals};
-use crate::store::{Store, StoreError, jpo_usage, outbox, timestamp};
+use crate::store::{Store, StoreError, deadlines, jpo_usage, outbox, timestamp};
 
 /// The JPO API the status cycle uses.
 pub const JPO_API: &str = "app_progress";
@@ -624,6 +624,9 @@ impl StatusSync<'_> {
         let label = case.label();
         let stamp = timestamp(now);
         let routing = self.store.routing();
+        let policy = self.store.deadlines();
+        let today = policy.today(now);
+        let number = case.number.clone();
         let summaries = self
             .store
             .write(move |tx| {
@@ -637,6 +640,12 @@ impl StatusSync<'_> {
                 if cases_db::record_check(tx, id, &new, &fp, &current, &changes, &stamp)? > 0 {
                     let event = outbox::change_event(tx, id, &changes, &stamp)?;
                     outbox::enqueue(tx, &routing, &event, Some(run_id), &stamp)?;
+                }
+                // The Register as a second source for the deadlines of the same case.
+                if let CaseStatus::Ep(ep) = &new {
+                    for e in deadlines::cross_check(tx, &policy, id, &number, &ep.steps, today, &stamp)? {
+                        outbox::enqueue(tx, &routing, &e, Some(run_id), &stamp)?;
+                    }
                 }
                 jpo_usage::save(tx, &usage)?;
                 Ok(changes.into_iter().map(|c| c.summary).collect())

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 
 use crate::core::cases::Office;
 use crate::core::notify::{
-    CaseChanged, ChangeLine, Channel, Communication, DeliveryFailed, Digest, Document, Event, JobLine,
-    OfficeStopped, Outstanding, Quarantined,
+    CaseChanged, ChangeLine, Channel, CheckKind, Communication, DeadlineCheck, DeadlineInfo,
+    DeadlineReminder, DeliveryFailed, Digest, DigestDeadline, Document, Event, JobLine, OfficeStopped,
+    Outstanding, Quarantined,
 };
 
 use super::Context;
@@ -53,7 +54,107 @@ pub fn communication() -> Communication {
                 sha256: "3b8e0d5f9a62c14e7d09b3a5f8c2e61d4a7b0c93e5f18d2a6b4c7e09f1d3a58c".into(),
             },
         ],
+        deadline: Some(deadline()),
     }
+}
+
+/// The deadline the Rule 71(3) sample starts, read from its letter and found in the rules table.
+pub fn deadline() -> DeadlineInfo {
+    DeadlineInfo {
+        id: Some(17),
+        line: "Due 2026-07-14 (Tue) — 4 months from 2026-03-14, Rule 71(3) EPC (period read from the letter)".into(),
+        due: Some("2026-07-14".into()),
+        basis: Some("Rule 71(3) EPC".into()),
+        source: Some("letter".into()),
+        steps: vec![
+            "dated 2026-03-14 (Sat): deemed delivered that day (Rules 126(2), 127(2) EPC, documents dated from 1 November 2023)".into(),
+            "4 months from 2026-03-14 (Sat) (Rule 131 EPC): 2026-07-14 (Tue)".into(),
+        ],
+        notes: vec![
+            "Due 2026-07-14 (Tue) — 4 months from 2026-03-14, Rule 71(3) EPC (period read from the letter)".into(),
+            "the letter states 4 months: \"within a period of four months\"".into(),
+            "the rules table gives the same for Rule 71(3) EPC".into(),
+        ],
+        warnings: vec!["calendar incomplete for 2026: only Saturdays, Sundays and the EPO closing days a source confirms were considered".into()],
+        register: Some("unchecked".into()),
+        remedy: Some("further processing (Rule 135(1) EPC): within two months of the communication of the loss of rights".into()),
+    }
+}
+
+/// A reminder 7 days before the sample deadline.
+pub fn reminder() -> DeadlineReminder {
+    DeadlineReminder {
+        deadline_id: 17,
+        office: Office::Ep,
+        application_number: "EP23184567.2".into(),
+        case: Some("EP23184567".into()),
+        client_reference: Some("ACME-P-0042-EP".into()),
+        title: "Communication under Rule 71(3) EPC".into(),
+        document_date: "2026-03-14".into(),
+        due: "2026-07-14".into(),
+        days_left: 7,
+        rung: 7,
+        deadline: deadline(),
+    }
+}
+
+/// The Register gives 6 months where the sample deadline runs 4.
+pub fn register_disagrees() -> DeadlineCheck {
+    let mut d = deadline();
+    d.register = Some("disagrees".into());
+    DeadlineCheck {
+        kind: CheckKind::Disagrees,
+        case: "EP23184567".into(),
+        client_reference: Some("ACME-P-0042-EP".into()),
+        step_id: "STEP_EXRE_90000017".into(),
+        step: "Communication from the examining division".into(),
+        dispatch_date: "2026-03-14".into(),
+        register_period: "6 months".into(),
+        deadline: Some(d),
+        summary: "deadline 17 of EP23184567 (Communication under Rule 71(3) EPC, dated 2026-03-14) runs 4 months (Rule 71(3) EPC); the Register's step STEP_EXRE_90000017 gives 6 months".into(),
+        detected_at: "2026-03-16T02:00:11Z".into(),
+    }
+}
+
+/// A Register time limit with no communication of its date.
+pub fn register_without_communication() -> DeadlineCheck {
+    DeadlineCheck {
+        kind: CheckKind::NoCommunication,
+        case: "EP22123456".into(),
+        client_reference: None,
+        step_id: "STEP_EXRE_90000018".into(),
+        step: "Communication from the examining division".into(),
+        dispatch_date: "2026-03-02".into(),
+        register_period: "4 months".into(),
+        deadline: None,
+        summary: "the Register shows a time limit of 4 months for EP22123456 dated 2026-03-02 (Communication from the examining division); no communication of that date was received".into(),
+        detected_at: "2026-03-16T02:00:11Z".into(),
+    }
+}
+
+fn digest_deadlines() -> Vec<DigestDeadline> {
+    vec![
+        DigestDeadline {
+            id: 17,
+            case: "EP23184567".into(),
+            client_reference: Some("ACME-P-0042-EP".into()),
+            title: "Communication under Rule 71(3) EPC".into(),
+            due: "2026-07-14".into(),
+            days_left: 122,
+            state: "open".into(),
+            line: deadline().line,
+        },
+        DigestDeadline {
+            id: 9,
+            case: "EP22123456".into(),
+            client_reference: None,
+            title: "Communication pursuant to Article 94(3) EPC".into(),
+            due: "2026-03-30".into(),
+            days_left: 16,
+            state: "acknowledged".into(),
+            line: "Due 2026-03-30 (Mon) — 4 months from 2025-11-28, period stated in the letter — confirmed by the Register".into(),
+        },
+    ]
 }
 
 /// A communication for an application nobody follows, without a client reference or a
@@ -68,6 +169,11 @@ pub fn unfollowed_communication() -> Communication {
         document_code: "1507".into(),
         title: "Communication of the international search report".into(),
         dispatch_date: "2026-03-13".into(),
+        deadline: Some(DeadlineInfo {
+            line: "Deadline not known: period not known from the form, and the letter states none. Read the letter and docket it by hand.".into(),
+            notes: vec!["period not known from the form, and the letter states none".into()],
+            ..DeadlineInfo::default()
+        }),
         delivered_at: None,
         archived_at: "2026-03-14T08:00:04Z".into(),
         documents: vec![Document {
@@ -229,6 +335,7 @@ pub fn digest() -> Digest {
         delivery_failures: vec![delivery_failed()],
         quota: quota(),
         jobs: jobs(),
+        deadlines: digest_deadlines(),
     }
 }
 
@@ -249,6 +356,7 @@ pub fn quiet_digest() -> Digest {
             last_outcome: None,
             last_error: None,
         }],
+        deadlines: Vec::new(),
     }
 }
 
@@ -263,6 +371,9 @@ pub fn events() -> Vec<Event> {
         Event::OfficeStop(office_stopped()),
         Event::OfficeStop(office_stopped_without_action()),
         Event::DeliveryFailed(delivery_failed()),
+        Event::Deadline(reminder()),
+        Event::DeadlineCheck(register_disagrees()),
+        Event::DeadlineCheck(register_without_communication()),
         Event::Digest(digest()),
         Event::Digest(quiet_digest()),
     ]

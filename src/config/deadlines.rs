@@ -1,0 +1,127 @@
+//! `[deadlines]`: proposing, checking and reminding the time limits communications start.
+//!
+//! ```toml
+//! [deadlines]
+//! enabled = true
+//! horizon_days = 30                 # the digest lists deadlines due within this many days
+//! remind_days = [30, 14, 7, 3, 1]   # a reminder as each rung is reached, until acknowledged
+//! register_grace_days = 7           # a Register time limit with no communication is reported after this
+//! rules_file = "/etc/mailroom/periods.toml"   # the firm's own rows, read before the shipped table
+//! closed = [{ date = "2027-05-20", reason = "Rule 134(2) EPC: general dislocation of delivery" }]
+//! ```
+//!
+//! `closed` adds days on which the EPO counts as closed for Rule 134 (a dislocation the EPO
+//! announced under Rule 134(2), a day the shipped calendar does not know yet); each needs its
+//! reason, which every deadline it moves quotes.
+
+use chrono::NaiveDate;
+use figment::value::magic::RelativePathBuf;
+use serde::Deserialize;
+
+use super::{ConfigError, in_range};
+use crate::core::deadline::Policy;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDeadlines {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "thirty")]
+    horizon_days: u32,
+    #[serde(default = "ladder")]
+    remind_days: Vec<u32>,
+    #[serde(default = "seven")]
+    register_grace_days: u32,
+    #[serde(default)]
+    rules_file: Option<RelativePathBuf>,
+    #[serde(default)]
+    closed: Vec<RawClosed>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClosed {
+    date: toml::value::Datetime,
+    reason: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn thirty() -> u32 {
+    30
+}
+fn seven() -> u32 {
+    7
+}
+fn ladder() -> Vec<u32> {
+    vec![30, 14, 7, 3, 1]
+}
+
+impl Default for RawDeadlines {
+    fn default() -> Self {
+        RawDeadlines {
+            enabled: true,
+            horizon_days: thirty(),
+            remind_days: ladder(),
+            register_grace_days: seven(),
+            rules_file: None,
+            closed: Vec::new(),
+        }
+    }
+}
+
+impl RawDeadlines {
+    pub(super) fn validate(self, zone: chrono_tz::Tz) -> Result<Policy, ConfigError> {
+        let bad = |key: &str, reason: String| ConfigError::Value {
+            key: key.into(),
+            reason,
+        };
+        let shipped = crate::legal_data::epo_period_rules().map_err(|e| bad("deadlines", e.to_string()))?;
+        let mut calendar =
+            crate::legal_data::epo_closing_days().map_err(|e| bad("deadlines", e.to_string()))?;
+        let mut rules = match &self.rules_file {
+            Some(path) => {
+                let path = path.relative();
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    bad(
+                        "deadlines.rules_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                crate::legal_data::rules(&text, &path.display().to_string())
+                    .map_err(|e| bad("deadlines.rules_file", e.to_string()))?
+            }
+            None => Vec::new(),
+        };
+        rules.extend(shipped);
+        for c in &self.closed {
+            let day = c
+                .date
+                .date
+                .and_then(|d| {
+                    NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))
+                })
+                .ok_or_else(|| bad("deadlines.closed", format!("{} is not a date", c.date)))?;
+            if c.reason.trim().is_empty() {
+                return Err(bad("deadlines.closed", format!("{day} has no reason")));
+            }
+            calendar.days.insert(day, c.reason.trim().to_owned());
+        }
+        let mut remind_days = self.remind_days;
+        for d in &remind_days {
+            in_range("deadlines.remind_days", *d, 0, 365)?;
+        }
+        remind_days.sort_unstable_by(|a, b| b.cmp(a));
+        remind_days.dedup();
+        Ok(Policy {
+            enabled: self.enabled,
+            rules,
+            calendar,
+            remind_days,
+            horizon_days: in_range("deadlines.horizon_days", self.horizon_days, 0, 3650)?,
+            register_grace_days: in_range("deadlines.register_grace_days", self.register_grace_days, 0, 365)?,
+            zone,
+        })
+    }
+}

@@ -1,0 +1,392 @@
+//! Which deadline a communication gets: from the period its letter states, from the rules
+//! table, or none ("period not known"), with the reasoning a person reads before docketing.
+//!
+//! **Decided:** the letter wins over the rules table. The letter is the office's own act
+//! for this case (Art. 94(3) EPC periods are set in it; a Rule 71(3) letter may state a
+//! period the table does not foresee), while the table is a general rule matched on a title.
+//! When both speak and differ, the proposal says so in its notes; when the letter states
+//! several different periods, it is trusted for none of them: the table's period is used if
+//! there is one, and a person is told to read the letter.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::{Calendar, Deadline, DeadlineError, Period, PeriodRule, Request, compute, rule_for};
+use crate::core::cases::Office;
+
+/// Where a deadline's period came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// The rules table (`src/data/epo-periods.toml`), matched on the title.
+    Rule,
+    /// The period phrase in the letter's text.
+    Letter,
+    /// The EP Register's procedural step for the same case and date.
+    Register,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Rule => "rule",
+            SourceKind::Letter => "letter",
+            SourceKind::Register => "register",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SourceKind> {
+        [SourceKind::Rule, SourceKind::Letter, SourceKind::Register]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// What reading the letter gave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "read", rename_all = "snake_case")]
+pub enum LetterReading {
+    /// The text could not be read (why: no PDF, too large, not a PDF with a text layer).
+    NotRead { why: String },
+    /// Read; it states no period.
+    NoPeriod,
+    /// One period, with the words as found.
+    One { period: Period, quote: String },
+    /// Several different periods: none is trusted.
+    Several { periods: Vec<(Period, String)> },
+}
+
+/// What a communication says about itself.
+#[derive(Clone, Debug)]
+pub struct Communication<'a> {
+    pub office: Office,
+    pub title: &'a str,
+    /// The date it bears.
+    pub dated: NaiveDate,
+    /// When the Mailbox delivered it (its local date), if known.
+    pub received: Option<NaiveDate>,
+    pub letter: &'a LetterReading,
+}
+
+/// A proposed deadline and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Proposal {
+    pub source: SourceKind,
+    pub period: Period,
+    /// The legal basis (`Rule 71(3) EPC`, or `period stated in the letter`).
+    pub basis: String,
+    pub deadline: Deadline,
+    /// How the period was chosen, one sentence each.
+    pub notes: Vec<String>,
+    /// What is left when it is missed, if the rules table says.
+    pub remedy: Option<String>,
+}
+
+/// The outcome for one communication.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Proposed(Proposal),
+    /// No period is known: a person reads the letter. Why, in one sentence.
+    Unknown {
+        why: String,
+    },
+}
+
+/// Proposes the deadline `c` starts.
+pub fn propose(
+    c: &Communication<'_>,
+    rules: &[PeriodRule],
+    calendar: &Calendar,
+) -> Result<Outcome, DeadlineError> {
+    let rule = rule_for(rules, c.title);
+    let mut notes = Vec::new();
+    let chosen = match (c.letter, rule) {
+        (LetterReading::One { period, quote }, rule) => {
+            notes.push(format!("the letter states {period}: \"{quote}\""));
+            match rule {
+                Some(r) if r.period != *period => notes.push(format!(
+                    "the rules table gives {} for {}: the letter's period is used",
+                    r.period, r.basis
+                )),
+                Some(r) => notes.push(format!("the rules table gives the same for {}", r.basis)),
+                None => {}
+            }
+            Some((
+                SourceKind::Letter,
+                *period,
+                rule.map_or_else(|| "period stated in the letter".to_owned(), |r| r.basis.clone()),
+            ))
+        }
+        (LetterReading::Several { periods }, rule) => {
+            let listed: Vec<String> = periods.iter().map(|(p, q)| format!("{p} (\"{q}\")")).collect();
+            notes.push(format!(
+                "the letter states several periods, {}: none of them is trusted, read the letter",
+                listed.join(", ")
+            ));
+            rule.map(|r| (SourceKind::Rule, r.period, r.basis.clone()))
+        }
+        (reading, Some(r)) => {
+            if let LetterReading::NotRead { why } = reading {
+                notes.push(format!("the letter was not read ({why})"));
+            }
+            notes.push(format!(
+                "the rules table gives {} for {} ({})",
+                r.period, r.basis, r.source
+            ));
+            Some((SourceKind::Rule, r.period, r.basis.clone()))
+        }
+        (LetterReading::NoPeriod, None) => {
+            return Ok(Outcome::Unknown {
+                why: "period not known from the form, and the letter states none".into(),
+            });
+        }
+        (LetterReading::NotRead { why }, None) => {
+            return Ok(Outcome::Unknown {
+                why: format!("period not known from the form, and the letter was not read ({why})"),
+            });
+        }
+    };
+    let Some((source, period, basis)) = chosen else {
+        return Ok(Outcome::Unknown {
+            why: notes.join("; "),
+        });
+    };
+    let deadline = compute(&Request {
+        office: c.office,
+        dated: c.dated,
+        period,
+        received: c.received,
+        epo_calendar: calendar,
+    })?;
+    Ok(Outcome::Proposed(Proposal {
+        source,
+        period,
+        basis,
+        deadline,
+        notes,
+        remedy: rule.and_then(|r| r.remedy.clone()),
+    }))
+}
+
+/// The deadline the Register's time limit gives for a communication that has none of its
+/// own: the same computation, sourced `register`.
+pub fn from_register(
+    c: &Communication<'_>,
+    period: Period,
+    step: &str,
+    calendar: &Calendar,
+) -> Result<Proposal, DeadlineError> {
+    let deadline = compute(&Request {
+        office: c.office,
+        dated: c.dated,
+        period,
+        received: c.received,
+        epo_calendar: calendar,
+    })?;
+    Ok(Proposal {
+        source: SourceKind::Register,
+        period,
+        basis: format!("time limit the EP Register shows ({step})"),
+        deadline,
+        notes: vec![format!(
+            "neither the rules table nor the letter gives a period; the EP Register's procedural step {step} of the same date gives {period}"
+        )],
+        remedy: None,
+    })
+}
+
+/// The one line a person reads first: `Due 2027-03-01 (Mon) — 4 months from 2026-10-30,
+/// Rule 71(3) EPC; Rule 134(1) EPC: 2027-02-28 (Sun) is a Sunday`, then any warning.
+pub fn headline(p: &Proposal, dated: NaiveDate) -> String {
+    let mut line = format!(
+        "Due {} — {} from {}, {}",
+        super::day(p.deadline.due),
+        p.period,
+        dated.format("%Y-%m-%d"),
+        p.basis
+    );
+    let moved = p.deadline.steps.iter().find(|s| {
+        s.starts_with("Rule 134(1) EPC:")
+            || s.starts_with("Patent Act Art. 3(2):")
+            || s.contains("seven-day safeguard")
+    });
+    if let Some(step) = moved {
+        let short = step.split(" → ").next().unwrap_or(step);
+        line.push_str("; ");
+        line.push_str(short.split(": the period ends").next().unwrap_or(short));
+    }
+    if p.source == SourceKind::Letter {
+        line.push_str(" (period read from the letter)");
+    }
+    for w in &p.deadline.warnings {
+        line.push_str(" [");
+        line.push_str(w.split(':').next().unwrap_or(w));
+        line.push(']');
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::deadline::Unit;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn rules() -> Vec<PeriodRule> {
+        vec![PeriodRule {
+            titles: vec!["Rule 71(3)".into()],
+            period: "4m".parse().unwrap(),
+            basis: "Rule 71(3) EPC".into(),
+            extendable: false,
+            remedy: Some("further processing".into()),
+            source: "https://www.epo.org/en/legal/epc/2020/r71.html".into(),
+        }]
+    }
+
+    fn months(n: u32) -> Period {
+        Period {
+            count: n,
+            unit: Unit::Months,
+        }
+    }
+
+    fn one(n: u32) -> LetterReading {
+        LetterReading::One {
+            period: months(n),
+            quote: format!("within a period of {n} months"),
+        }
+    }
+
+    fn run(title: &str, letter: LetterReading) -> Outcome {
+        let c = Communication {
+            office: Office::Ep,
+            title,
+            dated: d("2026-10-30"),
+            received: None,
+            letter: &letter,
+        };
+        propose(&c, &rules(), &Calendar::default()).unwrap()
+    }
+
+    /// (title, letter, expected source, period months, due, a note that must appear)
+    #[test]
+    fn letter_and_rules_table_table() {
+        let r713 = "Communication under Rule 71(3) EPC";
+        let a943 = "Communication pursuant to Article 94(3) EPC";
+        let not_read = || LetterReading::NotRead {
+            why: "no text layer".into(),
+        };
+        let several = LetterReading::Several {
+            periods: vec![
+                (months(2), "two months".into()),
+                (months(4), "four months".into()),
+            ],
+        };
+        let cases: Vec<(&str, LetterReading, SourceKind, u32, &str, &str)> = vec![
+            (
+                r713,
+                LetterReading::NoPeriod,
+                SourceKind::Rule,
+                4,
+                "2027-03-01",
+                "rules table gives 4 months",
+            ),
+            (
+                r713,
+                one(4),
+                SourceKind::Letter,
+                4,
+                "2027-03-01",
+                "gives the same",
+            ),
+            (
+                r713,
+                one(2),
+                SourceKind::Letter,
+                2,
+                "2026-12-30",
+                "the letter's period is used",
+            ),
+            (
+                r713,
+                not_read(),
+                SourceKind::Rule,
+                4,
+                "2027-03-01",
+                "was not read (no text layer)",
+            ),
+            (
+                r713,
+                several.clone(),
+                SourceKind::Rule,
+                4,
+                "2027-03-01",
+                "none of them is trusted",
+            ),
+            (
+                a943,
+                one(4),
+                SourceKind::Letter,
+                4,
+                "2027-03-01",
+                "the letter states 4 months",
+            ),
+        ];
+        for (title, letter, source, n, due, note) in cases {
+            let Outcome::Proposed(p) = run(title, letter.clone()) else {
+                panic!("{title} {letter:?}: no proposal")
+            };
+            assert_eq!(
+                (p.source, p.period, p.deadline.due),
+                (source, months(n), d(due)),
+                "{title} {letter:?}"
+            );
+            assert!(
+                p.notes.iter().any(|x| x.contains(note)),
+                "{title} {letter:?}: {:?}",
+                p.notes
+            );
+        }
+        for (letter, why) in [
+            (LetterReading::NoPeriod, "the letter states none"),
+            (not_read(), "letter was not read"),
+            (several, "several periods"),
+        ] {
+            match run(a943, letter) {
+                Outcome::Unknown { why: w } => assert!(w.contains(why), "{w}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_letter_period_keeps_the_tables_basis_and_remedy() {
+        let Outcome::Proposed(p) = run("Communication under Rule 71(3) EPC", one(2)) else {
+            panic!()
+        };
+        assert_eq!(p.basis, "Rule 71(3) EPC");
+        assert_eq!(p.remedy.as_deref(), Some("further processing"));
+        let Outcome::Proposed(p) = run("Communication pursuant to Article 94(3) EPC", one(4)) else {
+            panic!()
+        };
+        assert_eq!(p.basis, "period stated in the letter");
+        assert_eq!(p.remedy, None);
+    }
+
+    #[test]
+    fn the_headline_names_the_due_day_the_basis_and_the_move() {
+        let Outcome::Proposed(p) = run("Communication under Rule 71(3) EPC", LetterReading::NoPeriod) else {
+            panic!()
+        };
+        // 2026-10-30 + 4 months = 2027-02-28, a Sunday; the calendar knows nothing of 2027.
+        assert_eq!(
+            headline(&p, d("2026-10-30")),
+            "Due 2027-03-01 (Mon) — 4 months from 2026-10-30, Rule 71(3) EPC; \
+             Rule 134(1) EPC: 2027-02-28 (Sun) is a Sunday [calendar missing for 2027]"
+        );
+    }
+}

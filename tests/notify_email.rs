@@ -598,3 +598,149 @@ async fn a_crash_after_the_server_accepted_sends_the_same_message_again() {
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.state == "sent"), "no row lost: {rows:#?}");
 }
+
+/// Issue 13 end to end: communications whose letters state their periods (the sandbox's PDFs
+/// carry text layers) become deadlines with their reasoning in the alert mail; the EP Register
+/// confirms one, disagrees with another (an admin alert), and shows a time limit no
+/// communication explains (reported to the admins too); a deadline within the reminder ladder
+/// gets one reminder, never two.
+#[tokio::test(flavor = "multi_thread")]
+async fn deadlines_reach_the_alerts_and_the_register_checks_them() {
+    let Some((env, mail, _server)) = start("deadlines_reach_the_alerts", true).await else {
+        return;
+    };
+    let today = chrono::Utc::now().date_naive();
+    let day = |back: u64| (today - chrono::Days::new(back)).format("%Y-%m-%d").to_string();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(env.config_path())
+        .expect("open the config");
+    write!(
+        f,
+        "\n[deadlines]\nregister_grace_days = 0\nregister_since = {}\nremind_days = [14, 3]\n",
+        day(40)
+    )
+    .expect("append");
+    drop(f);
+
+    // A Rule 71(3) communication whose letter states the table's four months.
+    let grant = communication(
+        &env,
+        json!({"application_number": "EP23184567.2", "document_code": "2004", "dispatch_date": "2026-10-30"}),
+    )
+    .await;
+    // A Rule 71(3) communication whose letter states two months: the letter wins and says so.
+    let short = communication(
+        &env,
+        json!({"application_number": "EP23184567.2", "document_code": "2004", "dispatch_date": "2026-10-29",
+               "letter": ["Communication under Rule 71(3) EPC", "You are requested within a period of two months of notification of this communication", "to pay the fee for grant and publication."]}),
+    )
+    .await;
+    // Nothing states a period: a person is told to read the letter.
+    let none = communication(
+        &env,
+        json!({"application_number": "EP23184567.2", "document_code": "1133", "dispatch_date": "2026-10-28"}),
+    )
+    .await;
+    // Art. 94(3) letters for the two sample cases the Register knows, dated within the check
+    // window; the first falls due within the reminder ladder.
+    let confirmed = communication(
+        &env,
+        json!({"application_number": "EP10167109.4", "document_code": "2001", "dispatch_date": day(21),
+               "letter": ["Communication pursuant to Article 94(3) EPC", "You are invited to file your observations within a period of one month."]}),
+    )
+    .await;
+    let flagged = communication(
+        &env,
+        json!({"application_number": "EP14735465.9", "document_code": "2001", "dispatch_date": day(10)}),
+    )
+    .await;
+    let out = env.sync().await;
+    assert!(out.status.success(), "{}", explain(&out));
+
+    let db = env.db();
+    let deadline = |id: &str| -> Option<(String, String, String, String)> {
+        db.query_row(
+            "SELECT source, period, due, notes_json FROM deadlines WHERE communication_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .ok()
+    };
+    let (source, period, due, _) = deadline(&grant).expect("a deadline for the Rule 71(3) letter");
+    assert_eq!((source.as_str(), period.as_str(), due.as_str()), ("letter", "4m", "2027-03-01"));
+    let (source, period, _, notes) = deadline(&short).expect("a deadline for the short letter");
+    assert_eq!((source.as_str(), period.as_str()), ("letter", "2m"));
+    assert!(notes.contains("the rules table gives 4 months"), "{notes}");
+    assert!(deadline(&none).is_none(), "no period is known for Form 1133");
+    assert_eq!(deadline(&confirmed).map(|d| d.1).as_deref(), Some("1m"));
+    assert_eq!(deadline(&flagged).map(|d| d.1).as_deref(), Some("4m"));
+
+    let messages = mail.messages();
+    let alert = |id: &str| {
+        let prefix = &id[..8];
+        messages
+            .iter()
+            .find(|m| m.text.contains(id) || m.text.contains(prefix))
+            .unwrap_or_else(|| panic!("no alert for {id}"))
+    };
+    // Lines are wrapped at 76 columns: compare with the whitespace collapsed.
+    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = &flat(&alert(&grant).text);
+    assert!(
+        text.contains("Due 2027-03-01 (Mon) — 4 months from 2026-10-30, Rule 71(3) EPC; Rule 134(1) EPC: 2027-02-28 (Sun) is a Sunday"),
+        "{text}"
+    );
+    assert!(text.contains("mailroom deadlines ack"), "{text}");
+    assert!(alert(&grant).html.contains("Rule 131 EPC"), "the HTML part shows the steps");
+    assert!(flat(&alert(&short).text).contains("the letter's period is used"));
+    assert!(flat(&alert(&none).text).contains("Deadline not known"));
+    let reminders: Vec<&Received> = messages.iter().filter(|m| m.subject.contains("deadline in")).collect();
+    assert_eq!(reminders.len(), 1, "one reminder for the deadline within 14 days");
+    assert!(reminders[0].subject.contains("EP10167109"), "{}", reminders[0].subject);
+
+    // The Register: a matching step for EP10167109 (confirmed), a six-month step where we
+    // read four for EP14735465 (flagged), and a step of a date no communication has.
+    for (number, date, months) in [("EP10167109", day(21), 1), ("EP14735465", day(10), 6), ("EP10167109", day(5), 4)] {
+        env.post(
+            &format!("/_sandbox/cases/ep/{number}/advance"),
+            json!({"kind": "step", "date": date, "time_limit_months": months}),
+        )
+        .await;
+    }
+    let before = mail.messages().len();
+    for _ in 0..2 {
+        let out = env.run(env.mailroom(&["sync", "status"])).await;
+        assert!(out.status.success(), "{}", explain(&out));
+    }
+    let register = |id: &str| -> String {
+        db.query_row("SELECT register FROM deadlines WHERE communication_id = ?1", [id], |r| r.get(0))
+            .expect("register verdict")
+    };
+    assert_eq!(register(&confirmed), "confirmed");
+    assert_eq!(register(&flagged), "disagrees");
+    let admin: Vec<Received> = mail
+        .messages()
+        .into_iter()
+        .skip(before)
+        .filter(|m| m.to == format!("it@{DOMAIN}"))
+        .collect();
+    let subjects: Vec<&str> = admin.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(admin.len(), 2, "one admin alert per finding, not one per sync: {subjects:?}");
+    assert!(
+        subjects.iter().any(|s| s.contains("Register check") && s.contains("EP14735465") && s.contains("6 months")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains("EP10167109") && s.contains(&day(5)) && s.contains("no communication of that date")),
+        "{subjects:?}"
+    );
+
+    // The mailbox cycle again: the reminder rung is not sent twice.
+    let out = env.sync().await;
+    assert!(out.status.success(), "{}", explain(&out));
+    let reminders = mail.messages().iter().filter(|m| m.subject.contains("deadline in")).count();
+    assert_eq!(reminders, 1);
+}

@@ -137,6 +137,12 @@ pub struct AdvanceRequest {
     /// `status`, `event`, `step` or `document`; absent = the next plausible step for the case.
     #[serde(default)]
     pub kind: Option<String>,
+    /// EP `step` only: the step's dispatch date (`YYYY-MM-DD`; default the virtual today).
+    #[serde(default)]
+    pub date: Option<String>,
+    /// EP `step` only: its time limit in months (1 to 24; default 4).
+    #[serde(default)]
+    pub time_limit_months: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -157,7 +163,20 @@ async fn advance(
         serde_json::from_slice(&body).map_err(|e| ScenarioError::bad_request(format!("advance body: {e}")))?
     };
     let result = match office.to_ascii_lowercase().as_str() {
-        "ep" | "ops" | "epo" => sh.ops.advance(&number, req.kind.as_deref(), &sh.clock)?,
+        "ep" | "ops" | "epo" => sh.ops.advance(
+            &number,
+            req.kind.as_deref(),
+            crate::ops::StepChoice {
+                date: req.date.as_deref(),
+                months: req.time_limit_months,
+            },
+            &sh.clock,
+        )?,
+        "jp" | "jpo" if req.date.is_some() || req.time_limit_months.is_some() => {
+            return Err(ScenarioError::bad_request(
+                "date and time_limit_months are for EP procedural steps only",
+            ));
+        }
         "jp" | "jpo" => sh
             .jpo
             .advance(&number, q.right.as_deref(), req.kind.as_deref(), &sh.clock)?,

@@ -73,6 +73,7 @@ pub async fn run(args: Args, wait: std::time::Duration) -> anyhow::Result<()> {
     let (cfg, report, (first, advanced, second), mail) = result?;
     let followed = followed_cases(&cfg).await?;
     let families = side_by_side(&cfg).await?;
+    let deadlines = deadlines_view(&cfg).await?;
 
     let mut out =
         format!("mailroom demo — against the built-in sandbox (simulated EPO MyEPO Mailbox at {base})\n\n");
@@ -95,17 +96,66 @@ pub async fn run(args: Args, wait: std::time::Duration) -> anyhow::Result<()> {
     out.push_str("\nThe cases followed, and where each came from:\n");
     out.push_str(&followed);
     out.push_str(&families);
+    out.push_str(&deadlines);
     out.push_str(&mail);
     out.push_str(&format!(
-        "\narchive:   {}\ndatabase:  {}\nconfig:    {}\n\nSee what was archived:\n  mailroom --config {} communications\nSee the cases and their changes:\n  mailroom --config {} cases list\n  mailroom --config {} changes\n\nThe demo's sandbox has stopped. To sync again with this configuration, start it again:\n  {restart}\n",
+        "\narchive:   {}\ndatabase:  {}\nconfig:    {}\n\nSee what was archived:\n  mailroom --config {} communications\nSee the cases and their changes:\n  mailroom --config {} cases list\n  mailroom --config {} changes\nSee the deadlines, and confirm one once it is in the docket:\n  mailroom --config {} deadlines\n  mailroom --config {} deadlines ack ID --by NAME\n\nThe demo's sandbox has stopped. To sync again with this configuration, start it again:\n  {restart}\n",
         cfg.storage.archive_dir.display(),
         cfg.storage.database.display(),
         config_path.display(),
         config_path.display(),
         config_path.display(),
         config_path.display(),
+        config_path.display(),
+        config_path.display(),
     ));
     super::print_stdout(&out)
+}
+
+/// The deadlines the demo's communications start, each with its reasoning, and the
+/// communications that start none mailroom knows.
+async fn deadlines_view(cfg: &Config) -> anyhow::Result<String> {
+    let store = Store::open_existing(&cfg.storage.database)?;
+    let (rows, without) = store
+        .call(|c| {
+            let rows = crate::store::deadlines::list(c, &crate::store::deadlines::Filter::default())?;
+            let without: i64 = c.query_row(
+                "SELECT count(*) FROM communications m WHERE m.state IN ('archived', 'handled')
+                 AND NOT EXISTS (SELECT 1 FROM deadlines d WHERE d.communication_id = m.id)",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok((rows, without))
+        })
+        .await?;
+    let mut out = String::from(
+        "\nDeadlines the communications start (proposals with their reasoning; a person checks each,\ndockets it, and confirms with `mailroom deadlines ack ID`):\n",
+    );
+    if rows.is_empty() {
+        out.push_str("  none\n");
+    }
+    for r in &rows {
+        out.push_str(&format!(
+            "  #{} {} · {} · source: {}\n    {}\n",
+            r.id,
+            r.application_number,
+            r.title,
+            r.source,
+            r.line()
+        ));
+        for step in &r.steps {
+            out.push_str(&format!("      - {step}\n"));
+        }
+        for note in r.notes.iter().skip(1) {
+            out.push_str(&format!("      * {note}\n"));
+        }
+    }
+    if without > 0 {
+        out.push_str(&format!(
+            "  {without} other communication(s) start no period mailroom knows from the form or the letter: their alerts say so, and a person reads them.\n"
+        ));
+    }
+    Ok(out)
 }
 
 /// Who the demo tells what: mail as `.eml` files in `DIR/mail`, no server needed.

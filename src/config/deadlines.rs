@@ -6,6 +6,7 @@
 //! horizon_days = 30                 # the digest lists deadlines due within this many days
 //! remind_days = [30, 14, 7, 3, 1]   # a reminder as each rung is reached, until acknowledged
 //! register_grace_days = 7           # a Register time limit with no communication is reported after this
+//! register_since = 2026-01-01       # check Register time limits from this day (default: since the mailbox was first listed)
 //! rules_file = "/etc/mailroom/periods.toml"   # the firm's own rows, read before the shipped table
 //! closed = [{ date = "2027-05-20", reason = "Rule 134(2) EPC: general dislocation of delivery" }]
 //! ```
@@ -32,6 +33,8 @@ pub(super) struct RawDeadlines {
     remind_days: Vec<u32>,
     #[serde(default = "seven")]
     register_grace_days: u32,
+    #[serde(default)]
+    register_since: Option<toml::value::Datetime>,
     #[serde(default)]
     rules_file: Option<RelativePathBuf>,
     #[serde(default)]
@@ -65,6 +68,7 @@ impl Default for RawDeadlines {
             horizon_days: thirty(),
             remind_days: ladder(),
             register_grace_days: seven(),
+            register_since: None,
             rules_file: None,
             closed: Vec::new(),
         }
@@ -95,14 +99,18 @@ impl RawDeadlines {
             None => Vec::new(),
         };
         rules.extend(shipped);
+        let to_date = |key: &str, v: &toml::value::Datetime| {
+            v.date
+                .and_then(|d| NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day)))
+                .ok_or_else(|| bad(key, format!("{v} is not a date")))
+        };
+        let register_since = self
+            .register_since
+            .as_ref()
+            .map(|v| to_date("deadlines.register_since", v))
+            .transpose()?;
         for c in &self.closed {
-            let day = c
-                .date
-                .date
-                .and_then(|d| {
-                    NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))
-                })
-                .ok_or_else(|| bad("deadlines.closed", format!("{} is not a date", c.date)))?;
+            let day = to_date("deadlines.closed", &c.date)?;
             if c.reason.trim().is_empty() {
                 return Err(bad("deadlines.closed", format!("{day} has no reason")));
             }
@@ -121,6 +129,7 @@ impl RawDeadlines {
             remind_days,
             horizon_days: in_range("deadlines.horizon_days", self.horizon_days, 0, 3650)?,
             register_grace_days: in_range("deadlines.register_grace_days", self.register_grace_days, 0, 365)?,
+            register_since,
             zone,
         })
     }

@@ -146,6 +146,10 @@ pub struct Policy {
     pub horizon_days: u32,
     /// A Register time limit with no communication of its date is reported after this many days.
     pub register_grace_days: u32,
+    /// Register time limits dated before this day are not checked against the mailbox
+    /// (`None`: from the day mailroom first listed the mailbox, before which it vouches for
+    /// nothing).
+    pub register_since: Option<NaiveDate>,
     /// The firm's zone (`[schedule] time_zone`): what "today" is for reminders and the digest.
     pub zone: chrono_tz::Tz,
 }
@@ -167,6 +171,7 @@ impl Default for Policy {
             remind_days: vec![30, 14, 7, 3, 1],
             horizon_days: 30,
             register_grace_days: 7,
+            register_since: None,
             zone: chrono_tz::UTC,
         }
     }

@@ -455,7 +455,7 @@ pub fn cross_check(
     if !policy.enabled {
         return Ok(events);
     }
-    let Some(since) = watching_since(tx)? else {
+    let Some(since) = policy.register_since.or(watching_since(tx)?) else {
         return Ok(events);
     };
     for limit in register::limits_of(steps)

@@ -163,6 +163,15 @@ impl fmt::Display for PrefixEra {
     }
 }
 
+/// What a test chooses of a procedural step it adds (`advance` with `kind: step`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StepChoice<'a> {
+    /// `YYYY-MM-DD`; default the virtual today.
+    pub date: Option<&'a str>,
+    /// Default 4.
+    pub months: Option<u32>,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("unknown OPS prefix era {0:?}: use 2025 (ns2/ns3) or 2022 (ops/reg)")]
 pub struct UnknownEra(String);
@@ -355,17 +364,32 @@ impl State {
 
     /// `POST /_sandbox/cases/ep/{number}/advance`: `kind` is `status` (the next status of the
     /// progression with its dossier event), `event` or `step`; without a kind, the next status,
-    /// or an event once the case is at 7. Dates are the virtual today.
+    /// or an event once the case is at 7. Dates are the virtual today, except a step's when
+    /// `step` names one.
     pub fn advance(
         &self,
         number: &str,
         kind: Option<&str>,
+        step: StepChoice<'_>,
         clock: &Clock,
     ) -> Result<serde_json::Value, ScenarioError> {
         let today = clock.now().format("%Y%m%d").to_string();
+        let date = match step.date {
+            Some(d) => chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
+                .map_err(|_| ScenarioError::bad_request(format!("date {d:?} is not YYYY-MM-DD")))?
+                .format("%Y%m%d")
+                .to_string(),
+            None => today.clone(),
+        };
+        let months = step.months.unwrap_or(4);
+        if !(1..=24).contains(&months) {
+            return Err(ScenarioError::bad_request(format!(
+                "time_limit_months {months} is outside 1..=24"
+            )));
+        }
         let (case, added) = self
             .registry()
-            .advance(number, kind, &today)
+            .advance(number, kind, &today, &date, months)
             .map_err(|e| match e {
                 RegisterError::NoCase(_) => ScenarioError::not_found(e.to_string()),
                 RegisterError::LastStatus(_) => ScenarioError(StatusCode::CONFLICT, e.to_string()),

@@ -895,6 +895,8 @@ impl Registry {
         number: &str,
         kind: Option<&str>,
         today: &str,
+        step_date: &str,
+        step_months: u32,
     ) -> Result<(Case, Advance), RegisterError> {
         let i = self
             .index_of(number)
@@ -950,8 +952,8 @@ impl Registry {
                     code: "EXRE".to_owned(),
                     text: "Communication from the examining division".to_owned(),
                     phase: "examination".to_owned(),
-                    dispatch_date: today.to_owned(),
-                    time_limit_months: "04".to_owned(),
+                    dispatch_date: step_date.to_owned(),
+                    time_limit_months: format!("{step_months:02}"),
                 },
             },
             other => return Err(RegisterError::UnknownKind(other.to_owned())),
@@ -1145,7 +1147,7 @@ mod tests {
         assert_eq!(made[1].application.as_deref(), Some("EP90000002"));
         assert_eq!(made[1].publication, "EP9000002");
         assert_eq!(made[0].status().code, "14");
-        let (case, adv) = r.advance("EP9000001", None, "20260101").unwrap();
+        let (case, adv) = r.advance("EP9000001", None, "20260101", "20260101", 4).unwrap();
         assert!(matches!(&adv, Advance::Status { status, .. } if status.code == "12"));
         assert_eq!(case.status().text, "Grant of patent is intended");
         let doc = case.document(Parts {
@@ -1165,21 +1167,21 @@ mod tests {
         assert!(!b.text().contains("B1"));
         assert_eq!(doc.children_named(R, "events-data").count(), 11 + 1);
         // A case at 7 gets an event by default and refuses a status.
-        let (_, adv) = r.advance("EP2400812", None, "20260102").unwrap();
+        let (_, adv) = r.advance("EP2400812", None, "20260102", "20260102", 4).unwrap();
         assert!(matches!(adv, Advance::Event { .. }));
         assert!(matches!(
-            r.advance("EP10167109", Some("status"), "20260102"),
+            r.advance("EP10167109", Some("status"), "20260102", "20260102", 4),
             Err(RegisterError::LastStatus(_))
         ));
-        let (case, adv) = r.advance("EP3000000", Some("step"), "20260103").unwrap();
+        let (case, adv) = r.advance("EP3000000", Some("step"), "20260103", "20260103", 4).unwrap();
         assert!(matches!(adv, Advance::Step { .. }));
         assert_eq!(case.step_count(), 1);
         assert!(matches!(
-            r.advance("EP3000000", Some("x"), "d"),
+            r.advance("EP3000000", Some("x"), "d", "d", 4),
             Err(RegisterError::UnknownKind(_))
         ));
         assert!(matches!(
-            r.advance("EP7777777", None, "d"),
+            r.advance("EP7777777", None, "d", "d", 4),
             Err(RegisterError::NoCase(_))
         ));
 

@@ -15,6 +15,7 @@ pub mod lock;
 pub mod logging;
 pub mod notify;
 pub mod offices;
+pub mod pdf_text;
 pub mod signals;
 pub mod store;
 pub mod sync;

@@ -6,6 +6,7 @@ pub mod deadline;
 pub mod durability;
 pub mod family;
 pub mod jpo_quota;
+pub mod letter;
 pub mod mailbox;
 pub mod notify;
 pub mod schedule;

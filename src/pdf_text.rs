@@ -26,9 +26,11 @@
 //!
 //! **Limits.** Any limit exceeded refuses the whole file with [`PdfTextError::TooLarge`]: a
 //! text cut short could hide a second, different period and so give a wrong answer where a
-//! refusal gives none. A damaged Flate stream gives what inflated before the damage, and an
-//! object that does not parse is skipped, so a truncated file yields the text of what is
-//! there.
+//! refusal gives none. A damaged Flate stream gives what inflated before the damage, a token
+//! inside a dictionary or array that is not a value is passed over (a structural keyword such
+//! as `endobj` ends the object instead), and an object that still does not parse is skipped,
+//! so a truncated or damaged file yields the text of what is there. A candidate that runs to
+//! the end of the file without parsing (an unterminated string) hides the objects after it.
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry as Slot;
@@ -56,8 +58,9 @@ pub const MAX_DEPTH: usize = 32;
 pub const MAX_OBJECTS: usize = 200_000;
 
 /// Parsed values (numbers, names, strings, containers, CMap entries) kept for the objects
-/// and fonts of the file: the memory bound for what is not a stream.
-pub const MAX_VALUES: usize = 2_000_000;
+/// and fonts of the file: the memory bound for what is not a stream (some 40 MB at worst;
+/// a letter of a hundred pages has tens of thousands).
+pub const MAX_VALUES: usize = 500_000;
 
 /// Content-stream operators interpreted over all pages.
 pub const MAX_OPERATORS: usize = 2_000_000;
@@ -519,7 +522,11 @@ fn parse_from(tok: Tok, lx: &mut Lexer<'_>, depth: usize, values: &mut usize) ->
             loop {
                 match lx.next().ok_or(Fail::Syntax)? {
                     Tok::ArrClose => break,
-                    t => v.push(parse_from(t, lx, depth + 1, values)?),
+                    t => match stray(&t, lx) {
+                        Some(true) => return Err(Fail::Syntax),
+                        Some(false) => {}
+                        None => v.push(parse_from(t, lx, depth + 1, values)?),
+                    },
                 }
             }
             Obj::Array(v)
@@ -534,12 +541,24 @@ fn parse_from(tok: Tok, lx: &mut Lexer<'_>, depth: usize, values: &mut usize) ->
                     Tok::DictClose => break,
                     Tok::Name(k) => match lx.next().ok_or(Fail::Syntax)? {
                         Tok::DictClose => break,
-                        t => {
-                            let v = parse_from(t, lx, depth + 1, values)?;
-                            d.insert(k, v);
-                        }
+                        t => match stray(&t, lx) {
+                            Some(true) => return Err(Fail::Syntax),
+                            Some(false) => {}
+                            None => {
+                                let v = parse_from(t, lx, depth + 1, values)?;
+                                d.insert(k, v);
+                            }
+                        },
                     },
-                    _ => return Err(Fail::Syntax),
+                    // A key that is not a name: its value, if it has one, is dropped with it.
+                    t @ (Tok::ArrOpen | Tok::DictOpen) => {
+                        parse_from(t, lx, depth + 1, values)?;
+                    }
+                    t => {
+                        if stray(&t, lx) == Some(true) {
+                            return Err(Fail::Syntax);
+                        }
+                    }
                 }
             }
             Obj::Dict(d)
@@ -552,6 +571,23 @@ fn parse_from(tok: Tok, lx: &mut Lexer<'_>, depth: usize, values: &mut usize) ->
         },
         Tok::ArrClose | Tok::DictClose => return Err(Fail::Syntax),
     })
+}
+
+/// A token inside an array or dictionary that is not a value: `Some(true)` for a keyword of
+/// the file's structure (`obj`, `endobj`, `stream` …), which ends the object so that a
+/// container with a damaged end does not swallow the next object; `Some(false)` for anything
+/// else that is not a value (a damaged byte, the `r` of `2 0 r`, a stray `>>`), which is
+/// passed over; `None` for a value.
+fn stray(tok: &Tok, lx: &Lexer<'_>) -> Option<bool> {
+    match tok {
+        Tok::Word(w) => match lx.word(w) {
+            b"true" | b"false" | b"null" => None,
+            b"obj" | b"endobj" | b"stream" | b"endstream" | b"xref" | b"trailer" | b"startxref" => Some(true),
+            _ => Some(false),
+        },
+        Tok::ArrClose | Tok::DictClose => Some(false),
+        _ => None,
+    }
 }
 
 /// The object number of the `N G obj` whose `obj` starts at `at`, if it is one.
@@ -1166,7 +1202,7 @@ fn code_at(bytes: &[u8], i: usize, n: usize) -> (u32, usize) {
         .unwrap_or_default()
         .iter()
         .fold(0u32, |acc, &b| acc << 8 | u32::from(b));
-    (code, (end - i).max(1))
+    (code, end.saturating_sub(i).max(1))
 }
 
 /// The character of a one-byte code; `None` for a control code or an undefined one.
@@ -1641,6 +1677,28 @@ pub(crate) mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn a_damaged_token_inside_a_dictionary_is_passed_over() {
+        let doc = pdf(&[
+            (1, b"<< /Type /Catalog /Pages 2 0 R >>".to_vec()),
+            (2, b"<< /Type /Pages /Kids [3 0 R \x12] /Count 1 >>".to_vec()),
+            (
+                3,
+                b"<< /Type /Page /Parent 2 0 r /MediaBox [0 0 59\x15 842] 7 [1] /Contents 5 0 R >>".to_vec(),
+            ),
+            (5, stream("", b"BT (read) Tj ET")),
+        ]);
+        assert_eq!(extract_text(&doc).expect("text"), "read");
+        // A dictionary whose end is lost stops at the next object, which is still read.
+        let doc = pdf(&[
+            (1, b"<< /Type /Catalog /Pages 2 0 R >>".to_vec()),
+            (2, b"<< /Type /Pages /Kids [3 0 R] /Count 1 ".to_vec()),
+            (3, b"<< /Type /Page /Contents 5 0 R >>".to_vec()),
+            (5, stream("", b"BT (loose page) Tj ET")),
+        ]);
+        assert_eq!(extract_text(&doc).expect("text"), "loose page");
     }
 
     #[test]

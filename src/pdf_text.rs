@@ -1460,14 +1460,14 @@ impl Text {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use std::io::Write;
 
     use super::*;
 
     /// A PDF of the given objects (number, body between `obj` and `endobj`), without a
     /// cross-reference table: the reader scans for objects anyway.
-    pub(crate) fn pdf(objects: &[(u32, Vec<u8>)]) -> Vec<u8> {
+    fn pdf(objects: &[(u32, Vec<u8>)]) -> Vec<u8> {
         let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
         for (n, body) in objects {
             out.extend_from_slice(format!("{n} 0 obj\n").as_bytes());
@@ -1478,14 +1478,14 @@ pub(crate) mod tests {
         out
     }
 
-    pub(crate) fn stream(dict: &str, data: &[u8]) -> Vec<u8> {
+    fn stream(dict: &str, data: &[u8]) -> Vec<u8> {
         let mut out = format!("<< {dict} /Length {} >>\nstream\n", data.len()).into_bytes();
         out.extend_from_slice(data);
         out.extend_from_slice(b"\nendstream");
         out
     }
 
-    pub(crate) fn deflate(data: &[u8]) -> Vec<u8> {
+    fn deflate(data: &[u8]) -> Vec<u8> {
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(data).expect("in memory");
         z.finish().expect("in memory")
@@ -1493,7 +1493,7 @@ pub(crate) mod tests {
 
     /// One page whose content is object 5 (`content`), font /F1 Helvetica (object 4), and
     /// `extra` objects.
-    pub(crate) fn one_page(content: Vec<u8>, font: &str, extra: Vec<(u32, Vec<u8>)>) -> Vec<u8> {
+    fn one_page(content: Vec<u8>, font: &str, extra: Vec<(u32, Vec<u8>)>) -> Vec<u8> {
         let mut objects = vec![
             (1, b"<< /Type /Catalog /Pages 2 0 R >>".to_vec()),
             (2, b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec()),

@@ -70,6 +70,7 @@ use tokio::net::TcpListener;
 pub use faults::{FaultKind, FaultSpec, Office};
 pub use jpo::JpoCaps;
 pub use myepo::Profile as MyepoProfile;
+pub use myepo::render_pdf as myepo_pdf;
 pub use ops::PrefixEra as OpsPrefixEra;
 
 use clock::Clock;

@@ -1190,6 +1190,9 @@ async fn injected_communications_carry_the_requested_fields() {
         json!({"dispatch_date": "29.02.2024"}),
         json!({"size": 5_000_000_000u64}),
         json!({"application_number": " "}),
+        json!({"letter": []}),
+        json!({"letter": vec!["line"; 61]}),
+        json!({"letter": ["x".repeat(101)]}),
     ] {
         let resp = env
             .post_scenario("/_sandbox/myepo/communications", bad.clone())
@@ -1199,6 +1202,45 @@ async fn injected_communications_carry_the_requested_fields() {
         assert!(v["error"].is_string());
     }
     assert_eq!(env.mailbox().await.len(), 5);
+}
+
+#[tokio::test]
+async fn an_injected_letter_is_the_body_of_every_page() {
+    let env = Env::empty().await;
+    let token = env.token().await;
+    let line = "You are invited to reply within a period of two months.";
+    let ids = env
+        .inject(json!({
+            "document_code": "2001",
+            "letter": [line, "Zweite Zeile (\u{e4})", "y".repeat(100)],
+        }))
+        .await;
+    let (_, pdf) = env.download(&token, &ids[0]).await;
+    assert_valid_pdf(&pdf);
+    let text = String::from_utf8_lossy(&pdf);
+    assert!(text.contains(&format!("({line}) Tj")), "the chosen line");
+    assert!(
+        text.contains("(Zweite Zeile \\(\\344\\)) Tj"),
+        "escaped as WinAnsi"
+    );
+    assert!(
+        text.contains(&format!("({}) Tj", "y".repeat(100))),
+        "100 characters fit"
+    );
+    assert!(!text.contains("four months"), "the form's own text is replaced");
+    assert_eq!(env.mailbox().await[0]["letter"][0], line);
+
+    // Without one, the form's text in the case's language (EP14735465 is German).
+    let ids = env
+        .inject(json!({"document_code": "2001", "application_number": "EP14735465.8"}))
+        .await;
+    let (_, pdf) = env.download(&token, &ids[0]).await;
+    let text = String::from_utf8_lossy(&pdf);
+    assert!(
+        text.contains("innerhalb einer Frist von vier Monaten"),
+        "German body"
+    );
+    assert!(env.mailbox().await[1].get("letter").is_none(), "no letter listed");
 }
 
 #[tokio::test]

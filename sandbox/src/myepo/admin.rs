@@ -2,7 +2,7 @@
 //!
 //! | endpoint | |
 //! |---|---|
-//! | `POST /_sandbox/myepo/communications` | inject communications → `201 {"ids":[…]}` |
+//! | `POST /_sandbox/myepo/communications` | inject communications → `201 {"ids":[…]}`; `"letter": ["line", …]` (1 to 60 lines of at most 100 characters) is the body of their PDFs instead of the form's text |
 //! | `GET /_sandbox/myepo/communications` | the whole mailbox with its flags |
 //! | `POST /_sandbox/myepo/handled` | `{"ids":[…]}`: a person marks them handled in the web Mailbox |
 //! | `POST /_sandbox/myepo/unhandled` | `{"ids":[…]}`: a person takes the handled flag off again |
@@ -40,6 +40,13 @@ const MAX_FILE_SIZE: u64 = 4 << 30;
 /// Most documents one communication carries.
 const MAX_DOCUMENTS: usize = 10;
 
+/// Most lines of an injected letter: what fits on the one A4 page at 16 pt leading.
+const MAX_LETTER_LINES: usize = 60;
+
+/// Longest line of an injected letter, the width the PDF writes (it would cut longer ones,
+/// and a test would not read what it sent).
+const MAX_LETTER_LINE_CHARS: usize = 100;
+
 /// Longest token lifetime: 24 h, Okta's maximum for access tokens.
 const MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
 
@@ -51,8 +58,10 @@ fn body<T: DeserializeOwned + Default>(bytes: &Bytes, what: &str) -> Result<T, S
     serde_json::from_slice(bytes).map_err(|e| ScenarioError::bad_request(format!("{what}: {e}")))
 }
 
-/// `POST /_sandbox/myepo/communications`. Besides the documented fields, `documents` and
-/// `read` are accepted. `documents` is either a number (1 to 10 files per communication, each
+/// `POST /_sandbox/myepo/communications`. Besides the documented fields, `documents`,
+/// `read` and `letter` are accepted. `letter` is the body of the letter every document's page
+/// carries under its header, instead of the form's text in the case's language (1 to 60 lines
+/// of at most 100 characters). `documents` is either a number (1 to 10 files per communication, each
 /// of `size`) or a list of 1 to 10 `{"id", "size", "href"}` objects, every field optional:
 /// ids may repeat or sanitise alike, and an `href` is listed as given.
 #[derive(Debug, Default, Deserialize)]
@@ -66,6 +75,7 @@ pub struct InjectRequest {
     title: Option<String>,
     documents: Option<Documents>,
     read: Option<bool>,
+    letter: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,6 +146,22 @@ pub async fn inject(
             ScenarioError::bad_request(format!("dispatch_date must be YYYY-MM-DD, not {d:?}"))
         })?),
     };
+    if let Some(letter) = &req.letter {
+        if !(1..=MAX_LETTER_LINES).contains(&letter.len()) {
+            return Err(ScenarioError::bad_request(format!(
+                "letter must have from 1 to {MAX_LETTER_LINES} lines"
+            )));
+        }
+        if let Some(n) = letter
+            .iter()
+            .position(|l| l.chars().count() > MAX_LETTER_LINE_CHARS)
+        {
+            return Err(ScenarioError::bad_request(format!(
+                "letter line {} is longer than {MAX_LETTER_LINE_CHARS} characters",
+                n + 1
+            )));
+        }
+    }
     let new = NewCommunication {
         application_number: non_empty("application_number", req.application_number)?,
         document_code: non_empty("document_code", req.document_code)?,
@@ -145,6 +171,7 @@ pub async fn inject(
         documents,
         document_specs: specs,
         read: req.read.unwrap_or(false),
+        letter: req.letter,
     };
     let now = sh.clock.now();
     let ids: Vec<String> = {

@@ -51,6 +51,10 @@ pub struct Communication {
     pub handled: bool,
     /// At least one. The flat profile exposes the first only.
     pub documents: Vec<Document>,
+    /// The letter's body a test chose, written on every document's page instead of the
+    /// form's own text (absent in state saved before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub letter: Option<Vec<String>>,
 }
 
 impl Communication {
@@ -63,8 +67,10 @@ impl Communication {
         }
     }
 
+    /// The page's text: a header naming the communication, then the letter's body (the one
+    /// a test chose, or the form's text in the case's language).
     fn pdf_lines(&self, index: usize, file_name: &str) -> Vec<String> {
-        vec![
+        let mut lines = vec![
             "European Patent Office - MyEPO Mailbox (sandbox copy, not an official document)".to_owned(),
             format!("Communication {}", self.id),
             format!("EPO Form {}: {}", self.document_code, self.document_title),
@@ -72,7 +78,16 @@ impl Communication {
             format!("Dispatch date: {}", self.dispatch_date),
             format!("Recipient: {}", self.recipient_name),
             format!("Document {} of {}: {file_name}", index + 1, self.documents.len()),
-        ]
+        ];
+        match &self.letter {
+            Some(letter) => lines.extend(letter.iter().cloned()),
+            None => lines.extend(
+                letter_body(&self.document_code, language_of(&self.application_number))
+                    .iter()
+                    .map(|l| (*l).to_owned()),
+            ),
+        }
+        lines
     }
 
     /// The PDF of document `index` (which must exist).
@@ -181,6 +196,36 @@ pub fn ep_check_digit(number: &str) -> u32 {
     (10 - sum % 10) % 10
 }
 
+/// The language of a case's proceedings, which its letters are written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    En,
+    De,
+    Fr,
+}
+
+/// The language of the letters for `application_number`: its seeded case's, else English.
+fn language_of(application_number: &str) -> Language {
+    let bare = application_number.split('.').next().unwrap_or_default();
+    CASES
+        .iter()
+        .find(|c| c.number == bare)
+        .map_or(Language::En, |c| c.language)
+}
+
+/// The default body of a letter of form `code` in `language`; empty for a code the sandbox
+/// does not know.
+pub fn letter_body(code: &str, language: Language) -> &'static [&'static str] {
+    FORMS
+        .iter()
+        .find(|f| f.code == code)
+        .map_or(&[], |f| match language {
+            Language::En => f.en,
+            Language::De => f.de,
+            Language::Fr => f.fr,
+        })
+}
+
 /// A case the seeded mailbox refers to.
 struct Case {
     /// EP without the check digit, or a PCT number.
@@ -189,6 +234,7 @@ struct Case {
     recipient_name: &'static str,
     recipient_id: &'static str,
     user_reference: Option<&'static str>,
+    language: Language,
 }
 
 /// EP10167109 is EP2400812; EP14735465 is EP3000000, a Euro-PCT application from
@@ -201,6 +247,7 @@ const CASES: [Case; 4] = [
         recipient_name: "Dr. A. Example",
         recipient_id: "123456",
         user_reference: Some("MR-0812-EP"),
+        language: Language::En,
     },
     Case {
         number: "EP14735465",
@@ -208,6 +255,7 @@ const CASES: [Case; 4] = [
         recipient_name: "Example & Partners Patentanw\u{e4}lte mbB",
         recipient_id: "A-789",
         user_reference: Some("MR-3000-EP"),
+        language: Language::De,
     },
     Case {
         number: "PCT/EP2024/071234",
@@ -215,6 +263,7 @@ const CASES: [Case; 4] = [
         recipient_name: "Example & Partners Patentanw\u{e4}lte mbB",
         recipient_id: "A-789",
         user_reference: Some("MR-0915-WO"),
+        language: Language::En,
     },
     Case {
         number: "EP23184567",
@@ -222,22 +271,227 @@ const CASES: [Case; 4] = [
         recipient_name: "Dr. A. Example",
         recipient_id: "123456",
         user_reference: None,
+        language: Language::Fr,
     },
 ];
 
-/// EPO Form codes and their titles.
-const FORMS: [(&str, &str); 8] = [
-    ("1133", "Information on forthcoming publication"),
-    ("1176", "Notice drawing attention to Article 86(2) EPC"),
-    ("2001", "Communication from the Examining Division"),
-    ("2004", "Communication under Rule 71(3) EPC"),
-    ("2006A", "Decision to grant a European patent"),
-    ("2907", "Refund of fees"),
-    (
-        "PCT/ISA/220",
-        "Notification of transmittal of the international search report and the written opinion",
-    ),
-    ("1507N", "Extended European search report"),
+/// An EPO form the sandbox knows: its code, its title, and the body of its letter in the
+/// three languages of proceedings, worded as the EPO words it (a few lines, each at most 100
+/// characters, the width of the page).
+struct Form {
+    code: &'static str,
+    title: &'static str,
+    en: &'static [&'static str],
+    de: &'static [&'static str],
+    fr: &'static [&'static str],
+}
+
+/// EPO Form codes, their titles and letters. Only Art. 94(3) (2001), Rule 71(3) (2004) and
+/// Rules 161(1)/162 (1226AA) state a period for the reply; the others state none that runs
+/// from their notification: 1176 names the Rule 51(2) six months from the renewal fee's due
+/// date without a period phrase, and PCT/ISA/220 the Article 19 time limit ("normally two
+/// months from the date of transmittal", which also depends on the priority date). 1226AA is
+/// last so that the indices of [`SEED_PLAN`] keep their forms.
+const FORMS: [Form; 9] = [
+    Form {
+        code: "1133",
+        title: "Information on forthcoming publication",
+        en: &[
+            "Information on forthcoming publication",
+            "The European patent application identified above will be published on the date indicated",
+            "in the register. The publication will comprise the description, the claims and any drawings.",
+        ],
+        de: &[
+            "Mitteilung über die bevorstehende Veröffentlichung",
+            "Die oben genannte europäische Patentanmeldung wird an dem im Register angegebenen Tag",
+            "veröffentlicht. Die Veröffentlichung umfasst die Beschreibung, die Ansprüche und die Zeichnungen.",
+        ],
+        fr: &[
+            "Information relative à la publication prochaine",
+            "La demande de brevet européen mentionnée ci-dessus sera publiée à la date indiquée dans le",
+            "registre. La publication comprendra la description, les revendications et les dessins.",
+        ],
+    },
+    Form {
+        code: "1176",
+        title: "Notice drawing attention to Article 86(2) EPC",
+        en: &[
+            "Notice drawing attention to the payment of the renewal fee and additional fee",
+            "The renewal fee for the application identified above was not paid by the due date. It may",
+            "still be validly paid up to the last day of the sixth month after the due date, provided",
+            "that the additional fee is paid at the same time (Article 86(1) and Rule 51(2) EPC).",
+        ],
+        de: &[
+            "Hinweis auf die Zahlung der Jahresgebühr und der Zuschlagsgebühr",
+            "Die Jahresgebühr für die oben genannte Anmeldung wurde nicht bis zum Fälligkeitstag entrichtet.",
+            "Sie kann noch bis zum letzten Tag des sechsten Monats nach Fälligkeit wirksam entrichtet",
+            "werden, sofern zugleich die Zuschlagsgebühr entrichtet wird (Artikel 86(1), Regel 51(2) EPÜ).",
+        ],
+        fr: &[
+            "Notification attirant l'attention sur le paiement de la taxe annuelle et de la surtaxe",
+            "La taxe annuelle pour la demande susmentionnée n'a pas été acquittée à l'échéance. Elle peut",
+            "encore être valablement acquittée jusqu'au dernier jour du sixième mois suivant l'échéance,",
+            "sous réserve du paiement simultané de la surtaxe (article 86(1) et règle 51(2) CBE).",
+        ],
+    },
+    Form {
+        code: "2001",
+        title: "Communication from the Examining Division",
+        en: &[
+            "Communication pursuant to Article 94(3) EPC",
+            "The examination of the above-identified application has revealed that it does not meet the",
+            "requirements of the European Patent Convention for the reasons set out in the annex.",
+            "You are invited to file your observations and, insofar as the deficiencies are such as to be",
+            "rectifiable, to correct the indicated deficiencies within a period of four months from the",
+            "notification of this communication. If you fail to reply in due time, the application will",
+            "be deemed to be withdrawn (Article 94(4) EPC).",
+        ],
+        de: &[
+            "Bescheid gemäß Artikel 94(3) EPÜ",
+            "Die Prüfung der oben genannten Anmeldung hat ergeben, dass sie den Erfordernissen des",
+            "Europäischen Patentübereinkommens aus den in der Anlage genannten Gründen nicht genügt.",
+            "Sie werden aufgefordert, innerhalb einer Frist von vier Monaten nach Zustellung dieses",
+            "Bescheids Ihre Stellungnahme einzureichen und die festgestellten Mängel zu beseitigen.",
+            "Wird die Frist versäumt, so gilt die Anmeldung als zurückgenommen (Artikel 94(4) EPÜ).",
+        ],
+        fr: &[
+            "Notification établie conformément à l'article 94(3) CBE",
+            "L'examen de la demande susmentionnée a révélé qu'elle ne satisfait pas aux exigences de la",
+            "Convention sur le brevet européen, pour les motifs exposés dans l'annexe.",
+            "Vous êtes invité à présenter vos observations et à corriger les irrégularités constatées dans",
+            "un délai de quatre mois à compter de la signification de la présente notification.",
+            "À défaut, la demande est réputée retirée (article 94(4) CBE).",
+        ],
+    },
+    Form {
+        code: "2004",
+        title: "Communication under Rule 71(3) EPC",
+        en: &[
+            "Communication under Rule 71(3) EPC",
+            "The Examining Division intends to grant a European patent on the basis of the text and",
+            "drawings indicated in the annex. You are requested within a period of four months from",
+            "notification of this communication to pay the fee for grant and publication and to file a",
+            "translation of the claims in the two official languages of the EPO other than the language",
+            "of the proceedings.",
+        ],
+        de: &[
+            "Mitteilung gemäß Regel 71(3) EPÜ",
+            "Die Prüfungsabteilung beabsichtigt, ein europäisches Patent auf der Grundlage der in der",
+            "Anlage angegebenen Fassung zu erteilen. Sie werden aufgefordert, innerhalb einer Frist von",
+            "vier Monaten nach Zustellung dieser Mitteilung die Erteilungs- und Veröffentlichungsgebühr",
+            "zu entrichten und eine Übersetzung der Patentansprüche in den beiden anderen Amtssprachen",
+            "einzureichen.",
+        ],
+        fr: &[
+            "Notification au titre de la règle 71(3) CBE",
+            "La division d'examen envisage de délivrer un brevet européen sur la base du texte indiqué en",
+            "annexe. Vous êtes invité, dans un délai de quatre mois à compter de la signification de la",
+            "présente notification, à acquitter la taxe de délivrance et de publication et à produire une",
+            "traduction des revendications dans les deux autres langues officielles de l'OEB.",
+        ],
+    },
+    Form {
+        code: "2006A",
+        title: "Decision to grant a European patent",
+        en: &[
+            "Decision to grant a European patent pursuant to Article 97(1) EPC",
+            "Following the examination of the application, a European patent is granted for the",
+            "designated Contracting States. The mention of the grant will be published in the European",
+            "Patent Bulletin.",
+        ],
+        de: &[
+            "Entscheidung über die Erteilung eines europäischen Patents gemäß Artikel 97(1) EPÜ",
+            "Nach Prüfung der Anmeldung wird ein europäisches Patent für die benannten Vertragsstaaten",
+            "erteilt. Der Hinweis auf die Erteilung wird im Europäischen Patentblatt bekannt gemacht.",
+        ],
+        fr: &[
+            "Décision de délivrance d'un brevet européen conformément à l'article 97(1) CBE",
+            "À l'issue de l'examen de la demande, un brevet européen est délivré pour les États",
+            "contractants désignés. La mention de la délivrance sera publiée au Bulletin européen des",
+            "brevets.",
+        ],
+    },
+    Form {
+        code: "2907",
+        title: "Refund of fees",
+        en: &[
+            "Refund of fees",
+            "The fees listed below will be refunded to the deposit account or bank account indicated.",
+        ],
+        de: &[
+            "Rückerstattung von Gebühren",
+            "Die nachstehend aufgeführten Gebühren werden auf das angegebene laufende Konto zurückgezahlt.",
+        ],
+        fr: &[
+            "Remboursement de taxes",
+            "Les taxes énumérées ci-dessous seront remboursées sur le compte courant indiqué.",
+        ],
+    },
+    Form {
+        code: "PCT/ISA/220",
+        title: "Notification of transmittal of the international search report and the written opinion",
+        en: &[
+            "Notification of transmittal of the international search report and the written opinion",
+            "The applicant is hereby notified that the international search report and the written",
+            "opinion of the International Searching Authority have been established and are transmitted",
+            "herewith. Amendments under Article 19: the time limit for filing them is normally two months",
+            "from the date of transmittal of the international search report (Rule 46.1 PCT).",
+        ],
+        de: &[
+            "Übermittlung des internationalen Recherchenberichts und des schriftlichen Bescheids",
+            "Dem Anmelder wird mitgeteilt, dass der internationale Recherchenbericht und der schriftliche",
+            "Bescheid der Internationalen Recherchenbehörde erstellt wurden und hiermit übermittelt werden.",
+        ],
+        fr: &[
+            "Notification de la transmission du rapport de recherche internationale et de l'opinion écrite",
+            "Le déposant est informé que le rapport de recherche internationale et l'opinion écrite de",
+            "l'administration chargée de la recherche internationale ont été établis et sont transmis.",
+        ],
+    },
+    Form {
+        code: "1507N",
+        title: "Extended European search report",
+        en: &[
+            "Extended European search report",
+            "The extended European search report, consisting of the search report and the search",
+            "opinion, is enclosed. Copies of the documents cited are attached.",
+        ],
+        de: &[
+            "Erweiterter europäischer Recherchenbericht",
+            "Der erweiterte europäische Recherchenbericht, bestehend aus dem Recherchenbericht und der",
+            "Stellungnahme zur Recherche, ist beigefügt. Kopien der genannten Druckschriften liegen bei.",
+        ],
+        fr: &[
+            "Rapport de recherche européenne élargi",
+            "Le rapport de recherche européenne élargi, comprenant le rapport de recherche et l'opinion",
+            "sur la recherche, est joint. Des copies des documents cités sont annexées.",
+        ],
+    },
+    Form {
+        code: "1226AA",
+        title: "Communication pursuant to Rules 161(1) and 162 EPC",
+        en: &[
+            "Communication pursuant to Rules 161(1) and 162 EPC",
+            "The applicant is invited to correct any deficiencies noted in the written opinion of the",
+            "International Searching Authority and to amend the application within a period of six",
+            "months after notification of this communication (Rule 161(1) EPC). Claims fees for claims",
+            "in excess of fifteen must be paid within the same period (Rule 162(2) EPC).",
+        ],
+        de: &[
+            "Mitteilung gemäß den Regeln 161(1) und 162 EPÜ",
+            "Der Anmelder wird aufgefordert, innerhalb einer Frist von sechs Monaten nach Zustellung",
+            "dieser Mitteilung die im schriftlichen Bescheid der Internationalen Recherchenbehörde",
+            "festgestellten Mängel zu beseitigen (Regel 161(1) EPÜ). Anspruchsgebühren für mehr als",
+            "fünfzehn Patentansprüche sind innerhalb derselben Frist zu entrichten (Regel 162(2) EPÜ).",
+        ],
+        fr: &[
+            "Notification conformément aux règles 161(1) et 162 CBE",
+            "Le demandeur est invité à corriger les irrégularités relevées dans l'opinion écrite de",
+            "l'administration chargée de la recherche internationale dans un délai de six mois à compter",
+            "de la signification de la présente notification (règle 161(1) CBE). Les taxes de",
+            "revendication doivent être acquittées dans le même délai (règle 162(2) CBE).",
+        ],
+    },
 ];
 
 /// The seeded mailbox, oldest first: (form index, case index, number of documents). A
@@ -277,6 +531,9 @@ pub struct NewCommunication {
     /// alike: the sandbox serves the first document of a repeated id).
     pub document_specs: Vec<NewDocument>,
     pub read: bool,
+    /// Default: the form's text in the case's language. Lines longer than the page holds
+    /// are cut by the PDF.
+    pub letter: Option<Vec<String>>,
 }
 
 /// One document of a [`NewCommunication`]; `None` fields get the defaults.
@@ -324,7 +581,7 @@ impl Mailbox {
             m.create(
                 NewCommunication {
                     application_number: Some(with_check_digit(CASES[case].number)),
-                    document_code: Some(FORMS[form].0.to_owned()),
+                    document_code: Some(FORMS[form].code.to_owned()),
                     dispatch_date: Some(today.checked_sub_days(Days::new(days_ago)).unwrap_or(today)),
                     documents: Some(docs),
                     read: i % 3 == 1,
@@ -387,12 +644,14 @@ impl Mailbox {
             .map_or((CASES[0].recipient_name, CASES[0].recipient_id), |c| {
                 (c.recipient_name, c.recipient_id)
             });
-        let document_code = new.document_code.unwrap_or_else(|| FORMS[plan_form].0.to_owned());
+        let document_code = new
+            .document_code
+            .unwrap_or_else(|| FORMS[plan_form].code.to_owned());
         let document_title = new.title.unwrap_or_else(|| {
             FORMS
                 .iter()
-                .find(|(code, _)| *code == document_code)
-                .map_or_else(|| format!("EPO Form {document_code}"), |(_, t)| (*t).to_owned())
+                .find(|f| f.code == document_code)
+                .map_or_else(|| format!("EPO Form {document_code}"), |f| f.title.to_owned())
         });
         let jitter = keyed(self.seed, &id, 6);
         let (dispatch_date, delivery_date_time) = match new.dispatch_date {
@@ -449,6 +708,7 @@ impl Mailbox {
             read: new.read,
             handled: false,
             documents,
+            letter: new.letter,
         };
         // Raise sizes below the PDF minimum now, so `fileSize` is always the real size.
         for i in 0..c.documents.len() {
@@ -656,6 +916,63 @@ mod tests {
         let pdf = c.pdf(1, 0);
         assert_eq!(pdf.len(), c.documents[0].file_size);
         assert!(c.documents[0].file_size > 10);
+    }
+
+    #[test]
+    fn every_form_has_a_letter_in_each_language_that_fits_the_page() {
+        for f in &FORMS {
+            for body in [f.en, f.de, f.fr] {
+                assert!(!body.is_empty(), "{}", f.code);
+                for line in body {
+                    assert!(line.chars().count() <= 100, "{}: {line}", f.code);
+                }
+            }
+        }
+        assert_eq!(
+            FORMS.last().map(|f| (f.code, f.title)),
+            Some(("1226AA", "Communication pursuant to Rules 161(1) and 162 EPC"))
+        );
+    }
+
+    #[test]
+    fn a_letter_is_in_the_cases_language_unless_a_test_chose_one() {
+        let m = Mailbox::seeded(7, 12, now());
+        let page = |c: &Communication| c.pdf_lines(0, "f.pdf").join("\n");
+        // Seed plan: 2001 for EP14735465 (German), 2004 for EP10167109 (English), 2001 for
+        // EP23184567 (French).
+        assert!(page(&m.communications[0]).contains("innerhalb einer Frist von vier Monaten"));
+        assert!(page(&m.communications[3]).contains("within a period of four months"));
+        assert!(page(&m.communications[8]).contains("dans\nun d\u{e9}lai de quatre mois"));
+
+        let mut m = Mailbox::empty(1);
+        let chosen = vec!["Reply within two months.".to_owned()];
+        let c = m
+            .create(
+                NewCommunication {
+                    document_code: Some("2001".to_owned()),
+                    letter: Some(chosen.clone()),
+                    ..NewCommunication::default()
+                },
+                now(),
+            )
+            .clone();
+        let lines = c.pdf_lines(0, "f.pdf");
+        assert_eq!(lines.last(), chosen.last());
+        assert!(!lines.join(" ").contains("four months"));
+        assert_eq!(
+            c.pdf(1, 0).len(),
+            c.documents[0].file_size,
+            "the size was raised for the chosen letter"
+        );
+
+        // State saved before letters existed still loads, and a default letter is not saved.
+        let mut saved = serde_json::to_value(&m.communications[0]).expect("json");
+        saved.as_object_mut().expect("object").remove("letter");
+        let old: Communication = serde_json::from_value(saved).expect("old state loads");
+        assert_eq!(old.letter, None);
+        let plain = Mailbox::seeded(1, 1, now());
+        let json = serde_json::to_value(&plain.communications[0]).expect("json");
+        assert!(json.get("letter").is_none());
     }
 
     #[test]

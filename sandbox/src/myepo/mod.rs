@@ -61,6 +61,15 @@ pub use profile::{Profile, ProfileParseError};
 use hash::{SplitMix, splitmix64};
 use mailbox::Mailbox;
 
+/// The bytes of a Mailbox PDF with `lines` on its page, `size` bytes long or the minimum for
+/// the text: what E2 serves, for tests that read the text layer (mailroom's `pdf_text`).
+pub fn render_pdf(seed: u64, key: &str, lines: &[String], size: u64) -> Vec<u8> {
+    pdf::Pdf::new(seed, key, lines, size)
+        .chunks()
+        .flat_map(|c| c.to_vec())
+        .collect()
+}
+
 /// Okta's default access-token lifetime.
 pub const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3600;
 

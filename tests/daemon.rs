@@ -268,6 +268,7 @@ async fn the_daemon_polls_on_schedule_is_watched_and_stops_cleanly() {
         "cases.csv",
         "changes.csv",
         "communications.csv",
+        "deadlines.csv",
         "mailroom.json",
         "mailroom.ics",
     ] {

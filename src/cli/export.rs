@@ -1,6 +1,6 @@
 //! `mailroom export`: what the docketing system needs, on stdout.
 //!
-//! * `--format json` (default): `{"communications":[…],"cases":[…],"changes":[…]}`.
+//! * `--format json` (default): `{"communications":[…],"cases":[…],"changes":[…],"deadlines":[…]}`.
 //!   A communication: `id, application_number, document_code, title, dispatch_date, path,
 //!   sha256, size, state, handled_at, documents` (`path`, `sha256` and `size` describe the
 //!   first document; paths are relative to the archive directory, `/`-separated). A case:
@@ -8,12 +8,17 @@
 //!   checked_at, source, family_id, linked_to` (`linked_to`: for an EP case its JP
 //!   counterparts, for a JP counterpart the EP or PCT cases it belongs to; a space-separated
 //!   list in CSV). A change: `case, detected_at, kind, summary, old, new` (+ `office_date`).
-//! * `--format csv --table cases|changes|communications`: one table, a header row, RFC 4180
-//!   quoting.
+//!   A deadline: every row in every state, as `mailroom deadlines --all --json` prints it.
+//! * `--format csv --table cases|changes|communications|deadlines`: one table, a header row,
+//!   RFC 4180 quoting. In the deadlines table a list (steps, warnings) is one cell, its items
+//!   separated by ` | `, so each deadline stays one line for a spreadsheet.
 //! * `--format ics`: an iCalendar (RFC 5545) of dated office events, all-day: communication
-//!   dispatch dates, status-change dates, and the time limits the EP Register gives
-//!   (procedural steps with a due date). UIDs are stable, so a calendar re-importing the file
-//!   updates events instead of duplicating them.
+//!   dispatch dates, status-change dates, the time limits the EP Register gives (procedural
+//!   steps with a due date), and each open or acknowledged deadline on its due date with one
+//!   display alarm per rung of `[deadlines] remind_days` (a deadline done or withdrawn drops
+//!   out, so a re-import removes it from a calendar that syncs the file). UIDs are stable
+//!   (`deadline-<id>@mailroom`, …), so a calendar re-importing the file updates events instead
+//!   of duplicating them.
 
 use std::collections::HashMap;
 
@@ -23,6 +28,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::core::status::CaseStatus;
 use crate::store::cases::{self as cases_db, CaseRow, ChangeRow};
+use crate::store::deadlines::{self, State};
 use crate::store::family::{self, FamilyColumn};
 use crate::store::{Store, communications};
 
@@ -48,6 +54,7 @@ enum Table {
     Cases,
     Changes,
     Communications,
+    Deadlines,
 }
 
 #[derive(Serialize)]
@@ -55,6 +62,7 @@ struct Export<'a> {
     communications: &'a [Row],
     cases: Vec<CaseOut>,
     changes: Vec<ChangeOut>,
+    deadlines: &'a [deadlines::Row],
 }
 
 #[derive(Serialize)]
@@ -137,6 +145,7 @@ struct Data {
     changes: Vec<ChangeRow>,
     snapshots: Vec<(CaseRow, CaseStatus)>,
     families: HashMap<i64, FamilyColumn>,
+    deadlines: Vec<deadlines::Row>,
 }
 
 async fn data(cfg: &Config) -> anyhow::Result<Data> {
@@ -149,6 +158,13 @@ async fn data(cfg: &Config) -> anyhow::Result<Data> {
                 changes: cases_db::changes(c, None, None)?,
                 snapshots: cases_db::latest_snapshots(c)?,
                 families: family::family_columns(c)?,
+                deadlines: deadlines::list(
+                    c,
+                    &deadlines::Filter {
+                        all: true,
+                        ..deadlines::Filter::default()
+                    },
+                )?,
             })
         })
         .await?)
@@ -159,6 +175,7 @@ fn json(d: &Data) -> anyhow::Result<String> {
         cases: d.cases.iter().map(|c| CaseOut::new(c, &d.families)).collect(),
         changes: d.changes.iter().map(ChangeOut::from).collect(),
         communications: &d.communications,
+        deadlines: &d.deadlines,
     };
     Ok(serde_json::to_string_pretty(&e)? + "\n")
 }
@@ -168,13 +185,13 @@ pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
     let text = match args.format {
         Format::Json => json(&d)?,
         Format::Csv => csv_table(args.table, &d)?,
-        Format::Ics => ics(&d, Utc::now()),
+        Format::Ics => ics(&d, &cfg.deadlines.remind_days, Utc::now()),
     };
     super::print_stdout(&text)
 }
 
 /// The nightly export (`mailroom run`, `[export] dir`): `cases.csv`, `changes.csv`,
-/// `communications.csv`, `mailroom.json` and `mailroom.ics`, each replaced atomically
+/// `communications.csv`, `deadlines.csv`, `mailroom.json` and `mailroom.ics`, each replaced atomically
 /// (written beside its name, fsynced, renamed, the directory fsynced), so the docketing
 /// system never reads half a file. Returns the files written.
 pub async fn write_dir(cfg: &Config, dir: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
@@ -184,8 +201,9 @@ pub async fn write_dir(cfg: &Config, dir: &std::path::Path) -> anyhow::Result<Ve
         ("cases.csv", csv_table(Table::Cases, &d)?),
         ("changes.csv", csv_table(Table::Changes, &d)?),
         ("communications.csv", csv_table(Table::Communications, &d)?),
+        ("deadlines.csv", csv_table(Table::Deadlines, &d)?),
         ("mailroom.json", json(&d)?),
-        ("mailroom.ics", ics(&d, Utc::now())),
+        ("mailroom.ics", ics(&d, &cfg.deadlines.remind_days, Utc::now())),
     ];
     let dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
@@ -315,6 +333,66 @@ fn csv_table(table: Table, d: &Data) -> anyhow::Result<String> {
                 ])?;
             }
         }
+        Table::Deadlines => {
+            w.write_record([
+                "id",
+                "state",
+                "due",
+                "case",
+                "client_reference",
+                "office",
+                "application_number",
+                "title",
+                "document_date",
+                "received_date",
+                "period",
+                "basis",
+                "source",
+                "register",
+                "register_detail",
+                "headline",
+                "steps",
+                "warnings",
+                "remedy",
+                "unextended",
+                "previous_due",
+                "acknowledged_by",
+                "acknowledged_at",
+                "done_at",
+                "note",
+                "communication_id",
+            ])?;
+            for r in &d.deadlines {
+                w.write_record([
+                    r.id.to_string(),
+                    r.state.as_str().to_owned(),
+                    r.due.clone(),
+                    o(&r.case_number),
+                    o(&r.client_reference),
+                    r.office.clone(),
+                    r.application_number.clone(),
+                    r.title.clone(),
+                    r.document_date.clone(),
+                    o(&r.received_date),
+                    r.period.clone(),
+                    r.basis.clone(),
+                    r.source.clone(),
+                    r.register.clone(),
+                    o(&r.register_detail),
+                    r.line(),
+                    r.steps.join(" | "),
+                    r.warnings.join(" | "),
+                    o(&r.remedy),
+                    r.unextended.clone(),
+                    o(&r.previous_due),
+                    o(&r.acknowledged_by),
+                    o(&r.acknowledged_at),
+                    o(&r.done_at),
+                    o(&r.note),
+                    r.communication_id.clone(),
+                ])?;
+            }
+        }
     }
     Ok(String::from_utf8(w.into_inner()?)?)
 }
@@ -325,9 +403,41 @@ struct Event {
     date: String,
     summary: String,
     description: String,
+    /// Display alarms, days before the start (deadlines: the reminder ladder).
+    alarms: Vec<u32>,
 }
 
-fn ics(d: &Data, now: chrono::DateTime<Utc>) -> String {
+/// The calendar entry of an open or acknowledged deadline: what a person needs to recognise
+/// it in a calendar (the headline carries the Register's verdict) and how it was reached.
+fn deadline_event(r: &deadlines::Row, remind_days: &[u32]) -> Event {
+    let case = r.case_number.as_deref().unwrap_or(&r.application_number);
+    let summary = match r.client_reference.as_deref() {
+        Some(client) => format!("Deadline: {case} {client} – {}", r.title),
+        None => format!("Deadline: {case} – {}", r.title),
+    };
+    let register = match r.register_detail.as_deref() {
+        Some(detail) => format!("{} ({detail})", r.register),
+        None => r.register.clone(),
+    };
+    let mut lines = vec![
+        r.line(),
+        format!("Basis: {}", r.basis),
+        format!("Source: {}", r.source),
+        format!("EP Register: {register}"),
+        format!("State: {} (mailroom deadline {})", r.state.as_str(), r.id),
+    ];
+    lines.extend(r.steps.iter().enumerate().map(|(i, s)| format!("{}. {s}", i + 1)));
+    lines.extend(r.warnings.iter().map(|w| format!("Warning: {w}")));
+    Event {
+        uid: format!("deadline-{}", r.id),
+        date: r.due.clone(),
+        summary,
+        description: lines.join("\n"),
+        alarms: remind_days.to_vec(),
+    }
+}
+
+fn ics(d: &Data, remind_days: &[u32], now: chrono::DateTime<Utc>) -> String {
     let mut events = Vec::new();
     for c in &d.communications {
         events.push(Event {
@@ -338,6 +448,7 @@ fn ics(d: &Data, now: chrono::DateTime<Utc>) -> String {
                 c.application_number, c.document_code
             ),
             description: c.title.clone(),
+            alarms: Vec::new(),
         });
     }
     for c in &d.changes {
@@ -346,6 +457,7 @@ fn ics(d: &Data, now: chrono::DateTime<Utc>) -> String {
             date: c.office_date.clone(),
             summary: c.summary.clone(),
             description: format!("{} change detected by mailroom at {}", c.kind, c.detected_at),
+            alarms: Vec::new(),
         });
     }
     for (case, status) in &d.snapshots {
@@ -362,7 +474,13 @@ fn ics(d: &Data, now: chrono::DateTime<Utc>) -> String {
                     "{} {} set by the EPO ({} {}); procedural step {}",
                     step.code, step.description, limit.value, limit.unit, step.id
                 ),
+                alarms: Vec::new(),
             });
+        }
+    }
+    for r in &d.deadlines {
+        if matches!(r.state, State::Open | State::Acknowledged) {
+            events.push(deadline_event(r, remind_days));
         }
     }
     let stamp = now.format("%Y%m%dT%H%M%SZ").to_string();
@@ -381,6 +499,13 @@ fn ics(d: &Data, now: chrono::DateTime<Utc>) -> String {
         line(&format!("SUMMARY:{}", escape(&e.summary)));
         line(&format!("DESCRIPTION:{}", escape(&e.description)));
         line("TRANSP:TRANSPARENT");
+        for days in &e.alarms {
+            line("BEGIN:VALARM");
+            line("ACTION:DISPLAY");
+            line(&format!("DESCRIPTION:{}", escape(&e.summary)));
+            line(&format!("TRIGGER:-P{days}D"));
+            line("END:VALARM");
+        }
         line("END:VEVENT");
     }
     line("END:VCALENDAR");

@@ -18,6 +18,7 @@ mod check;
 mod communications;
 mod config_cmd;
 mod deadline;
+mod deadlines;
 mod demo;
 mod desktop;
 mod export;
@@ -102,6 +103,8 @@ enum Command {
     Status(status_cmd::Args),
     /// Compute a deadline by the EPC or the Japanese Patent Act, with each step of the reasoning
     Deadline(deadline::Args),
+    /// The deadlines proposed for archived communications: list, show, acknowledge (docketed), done
+    Deadlines(deadlines::Args),
     /// Install, remove, start or stop the Windows service (Windows only)
     #[command(subcommand)]
     Service(service::Command),
@@ -209,6 +212,10 @@ fn try_main(cli: Cli) -> Result<(), Failure> {
             Command::Service(cmd) => service::run(cmd, &source, wait).await,
             Command::Generate(cmd) => Ok(generate::run(cmd)?),
             Command::Deadline(args) => Ok(deadline::run(&args)?),
+            Command::Deadlines(args) => {
+                let (cfg, _lock) = prepare(&source, args.writes(), wait).await?;
+                deadlines::run(args, &cfg).await
+            }
         }
     })
 }

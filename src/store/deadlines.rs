@@ -852,3 +852,17 @@ pub fn unexplained(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
+
+/// What reading deadline `id`'s letter gave, as recorded with it (`None`: no such deadline).
+/// Kept out of [`Row`] because only `mailroom deadlines show` needs it.
+pub fn letter_of(conn: &Connection, id: i64) -> Result<Option<LetterReading>, StoreError> {
+    let json: Option<String> = conn
+        .query_row("SELECT letter_json FROM deadlines WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    json.map(|j| {
+        serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(format!("deadline {id} letter: {e}")))
+    })
+    .transpose()
+}

@@ -667,8 +667,12 @@ async fn deadlines_reach_the_alerts_and_the_register_checks_them() {
         )
         .ok()
     };
-    let (source, period, due, _) = deadline(&grant).expect("a deadline for the Rule 71(3) letter");
-    assert_eq!((source.as_str(), period.as_str(), due.as_str()), ("letter", "4m", "2027-03-01"));
+    let (source, period, due, notes) = deadline(&grant).expect("a deadline for the Rule 71(3) letter");
+    assert_eq!(
+        (source.as_str(), period.as_str(), due.as_str()),
+        ("letter", "4m", "2027-03-01"),
+        "{notes}"
+    );
     let (source, period, _, notes) = deadline(&short).expect("a deadline for the short letter");
     assert_eq!((source.as_str(), period.as_str()), ("letter", "2m"));
     assert!(notes.contains("the rules table gives 4 months"), "{notes}");
@@ -692,16 +696,30 @@ async fn deadlines_reach_the_alerts_and_the_register_checks_them() {
         "{text}"
     );
     assert!(text.contains("mailroom deadlines ack"), "{text}");
-    assert!(alert(&grant).html.contains("Rule 131 EPC"), "the HTML part shows the steps");
+    assert!(
+        alert(&grant).html.contains("Rule 131 EPC"),
+        "the HTML part shows the steps"
+    );
     assert!(flat(&alert(&short).text).contains("the letter's period is used"));
     assert!(flat(&alert(&none).text).contains("Deadline not known"));
-    let reminders: Vec<&Received> = messages.iter().filter(|m| m.subject.contains("deadline in")).collect();
+    let reminders: Vec<&Received> = messages
+        .iter()
+        .filter(|m| m.subject.contains("deadline in"))
+        .collect();
     assert_eq!(reminders.len(), 1, "one reminder for the deadline within 14 days");
-    assert!(reminders[0].subject.contains("EP10167109"), "{}", reminders[0].subject);
+    assert!(
+        reminders[0].subject.contains("EP10167109"),
+        "{}",
+        reminders[0].subject
+    );
 
     // The Register: a matching step for EP10167109 (confirmed), a six-month step where we
     // read four for EP14735465 (flagged), and a step of a date no communication has.
-    for (number, date, months) in [("EP10167109", day(21), 1), ("EP14735465", day(10), 6), ("EP10167109", day(5), 4)] {
+    for (number, date, months) in [
+        ("EP10167109", day(21), 1),
+        ("EP14735465", day(10), 6),
+        ("EP10167109", day(5), 4),
+    ] {
         env.post(
             &format!("/_sandbox/cases/ep/{number}/advance"),
             json!({"kind": "step", "date": date, "time_limit_months": months}),
@@ -714,8 +732,12 @@ async fn deadlines_reach_the_alerts_and_the_register_checks_them() {
         assert!(out.status.success(), "{}", explain(&out));
     }
     let register = |id: &str| -> String {
-        db.query_row("SELECT register FROM deadlines WHERE communication_id = ?1", [id], |r| r.get(0))
-            .expect("register verdict")
+        db.query_row(
+            "SELECT register FROM deadlines WHERE communication_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .expect("register verdict")
     };
     assert_eq!(register(&confirmed), "confirmed");
     assert_eq!(register(&flagged), "disagrees");
@@ -726,21 +748,31 @@ async fn deadlines_reach_the_alerts_and_the_register_checks_them() {
         .filter(|m| m.to == format!("it@{DOMAIN}"))
         .collect();
     let subjects: Vec<&str> = admin.iter().map(|m| m.subject.as_str()).collect();
-    assert_eq!(admin.len(), 2, "one admin alert per finding, not one per sync: {subjects:?}");
-    assert!(
-        subjects.iter().any(|s| s.contains("Register check") && s.contains("EP14735465") && s.contains("6 months")),
-        "{subjects:?}"
+    assert_eq!(
+        admin.len(),
+        2,
+        "one admin alert per finding, not one per sync: {subjects:?}"
     );
     assert!(
         subjects
             .iter()
-            .any(|s| s.contains("EP10167109") && s.contains(&day(5)) && s.contains("no communication of that date")),
+            .any(|s| s.contains("Register check") && s.contains("EP14735465") && s.contains("6 months")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects.iter().any(|s| s.contains("EP10167109")
+            && s.contains(&day(5))
+            && s.contains("no communication of that date")),
         "{subjects:?}"
     );
 
     // The mailbox cycle again: the reminder rung is not sent twice.
     let out = env.sync().await;
     assert!(out.status.success(), "{}", explain(&out));
-    let reminders = mail.messages().iter().filter(|m| m.subject.contains("deadline in")).count();
+    let reminders = mail
+        .messages()
+        .iter()
+        .filter(|m| m.subject.contains("deadline in"))
+        .count();
     assert_eq!(reminders, 1);
 }

@@ -179,14 +179,44 @@ async fn list(args: ListArgs, cfg: &Config) -> anyhow::Result<()> {
         all: args.all,
     };
     let f = filter.clone();
-    let rows = store.call(move |c| deadlines::list(c, &f)).await?;
+    let (rows, lost) = store
+        .call(move |c| Ok((deadlines::list(c, &f)?, deadlines::unexplained(c)?)))
+        .await?;
     if args.json {
         return super::print_stdout(&(serde_json::to_string_pretty(&rows)? + "\n"));
     }
-    if rows.is_empty() {
-        return super::print_stdout(&(nothing(&filter) + "\n"));
+    let mut out = if rows.is_empty() {
+        nothing(&filter) + "\n"
+    } else {
+        table(&rows, today)
+    };
+    out.push_str(&unexplained_lines(&lost));
+    super::print_stdout(&out)
+}
+
+/// The Register's time limits no communication explains: how a lost communication shows.
+fn unexplained_lines(lost: &[deadlines::Unexplained]) -> String {
+    if lost.is_empty() {
+        return String::new();
     }
-    super::print_stdout(&table(&rows, today))
+    let mut out = format!(
+        "\nThe EP Register shows {} time limit(s) for which no communication was received:\n",
+        lost.len()
+    );
+    for u in lost {
+        out.push_str(&format!(
+            "  {} dated {}: {} ({}){}\n",
+            u.case,
+            u.dispatch_date,
+            period_words(&u.period),
+            u.step_id,
+            match &u.reported_at {
+                Some(at) => format!(", reported to the admins {at}"),
+                None => ", within the grace period (register_grace_days)".to_owned(),
+            }
+        ));
+    }
+    out
 }
 
 /// The one line an empty listing prints, saying what was looked for.

@@ -101,7 +101,9 @@ impl RawDeadlines {
         rules.extend(shipped);
         let to_date = |key: &str, v: &toml::value::Datetime| {
             v.date
-                .and_then(|d| NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day)))
+                .and_then(|d| {
+                    NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))
+                })
                 .ok_or_else(|| bad(key, format!("{v} is not a date")))
         };
         let register_since = self

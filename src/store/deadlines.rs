@@ -837,17 +837,33 @@ pub fn done(tx: &Transaction<'_>, id: i64, note: Option<&str>, now: &str) -> Res
     get(tx, id)?.ok_or(ChangeError::NoSuch(id))
 }
 
+/// A Register time limit no communication explains.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unexplained {
+    pub case: String,
+    pub step_id: String,
+    pub dispatch_date: String,
+    /// `4m`
+    pub period: String,
+    /// When it was reported to the admins, once the grace period had passed.
+    pub reported_at: Option<String>,
+}
+
 /// The Register's time limits that no communication explains, reported or not yet.
-pub fn unexplained(
-    conn: &Connection,
-) -> Result<Vec<(String, String, String, String, Option<String>)>, StoreError> {
+pub fn unexplained(conn: &Connection) -> Result<Vec<Unexplained>, StoreError> {
     let mut st = conn.prepare(
         "SELECT c.number, r.step_id, r.dispatch_date, r.period, r.reported_at FROM register_limits r
          JOIN cases c ON c.id = r.case_id WHERE r.deadline_id IS NULL ORDER BY r.dispatch_date, c.number",
     )?;
     let rows = st
         .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok(Unexplained {
+                case: r.get(0)?,
+                step_id: r.get(1)?,
+                dispatch_date: r.get(2)?,
+                period: r.get(3)?,
+                reported_at: r.get(4)?,
+            })
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)

@@ -133,8 +133,9 @@ struct Archived {
     id: String,
     docs: Vec<ArchivedDoc>,
     first_path: PathBuf,
-    /// What the first document (the letter; later ones are annexes) says of its period.
-    letter: LetterReading,
+    /// The first document (the letter; later ones are annexes): read for its period once
+    /// the batch's files are durable under their names.
+    letter: Option<ArchivedDoc>,
     /// `(document path, sidecar JSON)`, written with the batch.
     sidecars: Vec<(PathBuf, Vec<u8>)>,
 }
@@ -591,10 +592,19 @@ impl Mailbox<'_> {
             .await
             .map_err(SyncError::Archive)?;
         self.archive.sync().await.map_err(SyncError::Archive)?;
-        let records: Vec<(String, Vec<ArchivedDoc>, LetterReading)> = done
-            .iter()
-            .map(|a| (a.id.clone(), a.docs.clone(), a.letter.clone()))
-            .collect();
+        let mut records: Vec<(String, Vec<ArchivedDoc>, LetterReading)> = Vec::with_capacity(done.len());
+        for a in &done {
+            let letter = match &a.letter {
+                Some(d) => {
+                    let path = self.archive.root().join(d.path.split('/').collect::<PathBuf>());
+                    super::letter::read(path, d.media_type.clone()).await
+                }
+                None => LetterReading::NotRead {
+                    why: "the office listed no document".into(),
+                },
+            };
+            records.push((a.id.clone(), a.docs.clone(), letter));
+        }
         let at = timestamp(Utc::now());
         let routing = self.store.routing();
         let policy = self.store.deadlines();
@@ -747,15 +757,7 @@ impl Mailbox<'_> {
                 path: rel_to_string(&stored.rel_path),
             });
         }
-        let letter = match docs.first() {
-            Some(d) => {
-                let path = self.archive.root().join(d.path.split('/').collect::<PathBuf>());
-                super::letter::read(path, d.media_type.clone()).await
-            }
-            None => LetterReading::NotRead {
-                why: "the office listed no document".into(),
-            },
-        };
+        let letter = docs.first().cloned();
         Ok(Archived {
             id: item.id,
             docs,

@@ -1173,7 +1173,9 @@ mod tests {
             r.advance("EP10167109", Some("status"), "20260102", "20260102", 4),
             Err(RegisterError::LastStatus(_))
         ));
-        let (case, adv) = r.advance("EP3000000", Some("step"), "20260103", "20260103", 4).unwrap();
+        let (case, adv) = r
+            .advance("EP3000000", Some("step"), "20260103", "20260103", 4)
+            .unwrap();
         assert!(matches!(adv, Advance::Step { .. }));
         assert_eq!(case.step_count(), 1);
         assert!(matches!(

@@ -49,7 +49,8 @@ mod tests {
         let ladder = [30, 14, 7, 3, 1];
         let due_on = d("2027-03-01");
         // (today, already sent, expected rung, expected marks)
-        let cases: &[(&str, &[u32], Option<(u32, &[u32])>)] = &[
+        type Case<'a> = (&'a str, &'a [u32], Option<(u32, &'a [u32])>);
+        let cases: &[Case<'_>] = &[
             ("2027-01-01", &[], None),
             ("2027-01-30", &[], Some((30, &[30]))),
             ("2027-02-01", &[30], None),

@@ -161,7 +161,7 @@ async fn the_sandbox_configuration_is_all_green_and_the_check_changes_nothing() 
     assert!(sync.status.success(), "{}", explain(&sync));
     let (o, lines, _) = check(&env, &[]).await;
     assert!(o.status.success(), "{}", explain(&o));
-    assert!(lines[5].2.contains("schema 6, takes a write"), "{}", lines[5].2);
+    assert!(lines[5].2.contains("schema 7, takes a write"), "{}", lines[5].2);
     let db = env.db();
     let probe: i64 = db
         .query_row(

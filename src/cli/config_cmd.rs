@@ -178,6 +178,35 @@ fn render(cfg: &Config) -> String {
         "max_per_cycle",
         u64::try_from(c.max_per_cycle).unwrap_or(u64::MAX),
     );
+
+    let mut s = section("deadlines", origins, &mut out);
+    let d = &cfg.deadlines;
+    s.flag("enabled", d.enabled);
+    s.int("horizon_days", d.horizon_days);
+    s.key(
+        "remind_days",
+        toml::Value::Array(
+            d.remind_days
+                .iter()
+                .map(|n| toml::Value::Integer(i64::from(*n)))
+                .collect(),
+        ),
+    );
+    s.int("register_grace_days", d.register_grace_days);
+    match d.register_since {
+        Some(day) => match day.to_string().parse::<toml::value::Datetime>() {
+            Ok(date) => s.key("register_since", toml::Value::Datetime(date)),
+            Err(_) => s.text("register_since", day),
+        },
+        None => s
+            .out
+            .push_str("# register_since is not set (default): from the day the mailbox was first listed\n"),
+    }
+    s.out.push_str(&format!(
+        "# {} rules-table row(s) in force (the firm's rules_file first, then the shipped table); {} EPO closing day(s) known\n",
+        d.rules.len(),
+        d.calendar.days.len()
+    ));
     out
 }
 

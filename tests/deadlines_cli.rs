@@ -451,6 +451,37 @@ fn done_closes_a_deadline_and_every_refusal_is_one_line() {
     );
     bad_usage(&f.run(&["deadlines", "--open", "--all"]), "--open");
 
+    // Withdrawn: why is required, kept with it, listed only with --all, closed for ack.
+    let other = f.id("C-R71");
+    let no_reason = f.run(&["deadlines", "withdraw", &other.to_string()]);
+    bad_usage(&no_reason, "required arguments were not provided");
+    assert!(
+        stderr(&no_reason).contains("--note <TEXT>"),
+        "{}",
+        explain(&no_reason)
+    );
+    let out = f.ok(&[
+        "deadlines",
+        "withdraw",
+        &other.to_string(),
+        "--note",
+        "superseded by a new Rule 71(3) communication",
+    ]);
+    assert!(
+        out.starts_with(&format!("deadline {other} withdrawn: due ")),
+        "{out}"
+    );
+    let row = f.row(other);
+    assert_eq!(row["state"], "withdrawn");
+    assert_eq!(row["note"], "superseded by a new Rule 71(3) communication");
+    assert!(row["withdrawn_at"].is_string(), "{row:#}");
+    assert!(!ids_of(&f.json(&["deadlines", "--json"])).contains(&other));
+    assert!(ids_of(&f.json(&["deadlines", "--all", "--json"])).contains(&other));
+    refused(
+        &f.run_as(Some("bob"), &["deadlines", "ack", &other.to_string()]),
+        &format!("deadline {other} is withdrawn"),
+    );
+
     // No database yet: the one-line error of every read command, and none is created.
     let empty = tempfile::tempdir().expect("tempdir");
     let config = empty.path().join("mailroom.toml");

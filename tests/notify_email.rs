@@ -692,7 +692,7 @@ async fn deadlines_reach_the_alerts_and_the_register_checks_them() {
     let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let text = &flat(&alert(&grant).text);
     assert!(
-        text.contains("Due 2027-03-01 (Mon) — 4 months from 2026-10-30, Rule 71(3) EPC; Rule 134(1) EPC: 2027-02-28 (Sun) is a Sunday"),
+        text.contains("Due 2027-03-01 (Mon) — 4 months from 2026-10-30, Rule 71(3) EPC (the letter states it); Rule 134(1) EPC: 2027-02-28 (Sun) is a Sunday"),
         "{text}"
     );
     assert!(text.contains("mailroom deadlines ack"), "{text}");

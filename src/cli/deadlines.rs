@@ -11,6 +11,8 @@
 //!   docket and checked it against the reasoning. Reminders stop (the docket's own take over);
 //!   a recomputation that moves the date makes it open again.
 //! * `deadlines done ID [--note TEXT]`: the act it asked for was done.
+//! * `deadlines withdraw ID --note TEXT`: it no longer applies (why is required): kept, no
+//!   longer listed or reminded.
 //!
 //! **Decided:** `--by` defaults to the OS user (`$USER`, `$USERNAME` on Windows) because the
 //! person at the terminal is the one signing off; without either, the command refuses rather
@@ -41,7 +43,10 @@ pub struct Args {
 impl Args {
     /// Whether the command writes (and so takes the state lock).
     pub fn writes(&self) -> bool {
-        matches!(self.command, Some(Sub::Ack { .. } | Sub::Done { .. }))
+        matches!(
+            self.command,
+            Some(Sub::Ack { .. } | Sub::Done { .. } | Sub::Withdraw { .. })
+        )
     }
 }
 
@@ -80,6 +85,16 @@ enum Sub {
         /// A note kept with the deadline
         #[arg(long, value_name = "TEXT", value_parser = non_empty)]
         note: Option<String>,
+    },
+    /// The deadline no longer applies (a superseded communication, a withdrawn application):
+    /// kept with why, no longer listed or reminded
+    Withdraw {
+        /// The deadline id (as `deadlines` lists it)
+        #[arg(value_parser = parse_id)]
+        id: i64,
+        /// Why it no longer applies (required)
+        #[arg(long, value_name = "TEXT", value_parser = non_empty)]
+        note: String,
     },
 }
 
@@ -122,6 +137,7 @@ pub async fn run(args: Args, cfg: &Config) -> Result<(), super::Failure> {
         Some(Sub::Show { id, json }) => Ok(show(id, json, cfg).await?),
         Some(Sub::Ack { id, by, note }) => Ok(ack(id, by, note, cfg).await?),
         Some(Sub::Done { id, note }) => Ok(done(id, note, cfg).await?),
+        Some(Sub::Withdraw { id, note }) => Ok(withdraw(id, note, cfg).await?),
     }
 }
 
@@ -419,7 +435,8 @@ fn describe(s: &Shown, today: NaiveDate) -> String {
         (verdict, None) => register_cell(verdict),
     };
     field(&mut out, "register", &register);
-    let state = match (&r.acknowledged_by, &r.acknowledged_at, &r.done_at) {
+    let closed = r.done_at.as_ref().or(r.withdrawn_at.as_ref());
+    let state = match (&r.acknowledged_by, &r.acknowledged_at, closed) {
         (_, _, Some(at)) => format!("{} at {at}", r.state.as_str()),
         (Some(by), Some(at), None) => format!("{} by {by} at {at}", r.state.as_str()),
         _ => r.state.as_str().to_owned(),
@@ -532,6 +549,22 @@ async fn done(id: i64, note: Option<String>, cfg: &Config) -> anyhow::Result<()>
         out.push_str(&format!("  note: {n}\n"));
     }
     super::print_stdout(&out)
+}
+
+async fn withdraw(id: i64, note: String, cfg: &Config) -> anyhow::Result<()> {
+    let store = Store::open_existing(&cfg.storage.database)?;
+    let now = timestamp(Utc::now());
+    let row = store
+        .write(move |tx| refusal(deadlines::withdraw(tx, id, &note, &now)))
+        .await??;
+    super::print_stdout(&format!(
+        "deadline {id} withdrawn: due {}, {} ({}, {}); kept, no longer listed or reminded\n  why: {}\n",
+        day(&row.due),
+        row.basis,
+        case_of(&row),
+        row.title,
+        row.note.as_deref().unwrap_or_default()
+    ))
 }
 
 #[cfg(test)]

@@ -359,6 +359,7 @@ fn csv_table(table: Table, d: &Data) -> anyhow::Result<String> {
                 "acknowledged_by",
                 "acknowledged_at",
                 "done_at",
+                "withdrawn_at",
                 "note",
                 "communication_id",
             ])?;
@@ -388,6 +389,7 @@ fn csv_table(table: Table, d: &Data) -> anyhow::Result<String> {
                     o(&r.acknowledged_by),
                     o(&r.acknowledged_at),
                     o(&r.done_at),
+                    o(&r.withdrawn_at),
                     o(&r.note),
                     r.communication_id.clone(),
                 ])?;

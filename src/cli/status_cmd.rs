@@ -1,6 +1,7 @@
 //! `mailroom status [--json]`: how mailroom is doing, for the admin. Each job's last start,
 //! success and failure and its next scheduled run; communications by state and the
-//! quarantined ones; cases by how fresh their status is; quota use per office; the outbox.
+//! quarantined ones; cases by how fresh their status is; the deadlines and what the Register
+//! says of them; quota use per office; the outbox.
 //! Read-only: it takes no lock and works while the daemon runs.
 
 use chrono::{DateTime, Utc};
@@ -41,6 +42,9 @@ struct Report {
     cases: Vec<(String, i64)>,
     /// JP counterparts followed by how they were found, and JP family members not mapped.
     counterparts: Vec<(String, i64)>,
+    /// Deadlines by what needs a person: open, past, flagged by the Register, and Register
+    /// time limits no communication explains.
+    deadlines: Vec<(String, i64)>,
     quota: Vec<String>,
     outbox_pending: u64,
     outbox_failed: u64,
@@ -51,6 +55,7 @@ fn gather(
     schedule: &Schedule,
     enabled: &[Job],
     now: DateTime<Utc>,
+    today: chrono::NaiveDate,
 ) -> Result<Report, crate::store::StoreError> {
     let mut jobs = Vec::new();
     for job in Job::ALL {
@@ -119,6 +124,41 @@ fn gather(
             )?,
         ),
     ];
+    let today = today.format("%Y-%m-%d").to_string();
+    let deadline_count = |sql: &str, p: &[&str]| -> Result<i64, rusqlite::Error> {
+        c.query_row(
+            &format!("SELECT count(*) FROM deadlines WHERE {sql}"),
+            rusqlite::params_from_iter(p),
+            |r| r.get(0),
+        )
+    };
+    let deadlines =
+        vec![
+        (
+            "not yet acknowledged".to_owned(),
+            deadline_count("state = 'open'", &[])?,
+        ),
+        (
+            "acknowledged, to come".to_owned(),
+            deadline_count("state = 'acknowledged' AND due >= ?1", &[&today])?,
+        ),
+        (
+            "past and neither done nor withdrawn".to_owned(),
+            deadline_count("state IN ('open', 'acknowledged') AND due < ?1", &[&today])?,
+        ),
+        (
+            "the Register disagrees with".to_owned(),
+            deadline_count("state IN ('open', 'acknowledged') AND register = 'disagrees'", &[])?,
+        ),
+        (
+            "Register time limit(s) with no communication".to_owned(),
+            c.query_row(
+                "SELECT count(*) FROM register_limits WHERE deadline_id IS NULL AND reported_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?,
+        ),
+    ];
     let (outbox_pending, outbox_failed) = outbox::counts(c)?;
     Ok(Report {
         at: timestamp(now),
@@ -128,6 +168,7 @@ fn gather(
         quarantined: communications::quarantined(c)?,
         cases,
         counterparts,
+        deadlines,
         quota: crate::notify::digest::quota_lines(c, now)?,
         outbox_pending,
         outbox_failed,
@@ -178,6 +219,13 @@ fn text(r: &Report) -> String {
     for (label, n) in &r.counterparts {
         out.push_str(&format!(" {n} {label};"));
     }
+    out.push_str("\ndeadlines:");
+    for (label, n) in &r.deadlines {
+        out.push_str(&format!(" {n} {label};"));
+    }
+    if r.deadlines.iter().any(|(_, n)| *n > 0) {
+        out.push_str(" (`mailroom deadlines`)");
+    }
     out.push_str("\nquota:\n");
     for q in &r.quota {
         out.push_str(&format!("  {q}\n"));
@@ -199,8 +247,10 @@ pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
     let store = Store::open_existing(&cfg.storage.database)?;
     let schedule = cfg.schedule.clone();
     let enabled = super::run::enabled(cfg);
+    let now = Utc::now();
+    let today = cfg.deadlines.today(now);
     let report = store
-        .call(move |conn| gather(conn, &schedule, &enabled, Utc::now()))
+        .call(move |conn| gather(conn, &schedule, &enabled, now, today))
         .await?;
     if args.json {
         return super::print_stdout(&(serde_json::to_string_pretty(&report)? + "\n"));

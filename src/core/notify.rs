@@ -123,9 +123,9 @@ pub struct Communication {
     pub delivered_at: Option<String>,
     pub archived_at: String,
     pub documents: Vec<Document>,
-    /// The deadline it starts, as proposed when it was archived (absent in events written
-    /// before issue 13).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The deadline it starts, as proposed when it was archived (`null` with deadlines
+    /// disabled, and in events written before issue 13).
+    #[serde(default)]
     pub deadline: Option<DeadlineInfo>,
 }
 
@@ -159,6 +159,8 @@ pub struct DeadlineReminder {
     pub case: Option<String>,
     pub client_reference: Option<String>,
     pub title: String,
+    /// The communication's form number: a reminder follows the routing of its communication.
+    pub document_code: String,
     pub document_date: String,
     pub due: String,
     pub days_left: u32,
@@ -454,6 +456,7 @@ impl Event {
         match self {
             Event::Communication(c) => vec![c.document_code.as_str()],
             Event::Quarantine(q) => vec![q.document_code.as_str()],
+            Event::Deadline(d) => vec![d.document_code.as_str()],
             Event::Change(c) => c.changes.iter().map(|l| l.kind.as_str()).collect(),
             _ => Vec::new(),
         }

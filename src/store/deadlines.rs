@@ -59,6 +59,8 @@ pub struct Row {
     pub case_number: Option<String>,
     pub client_reference: Option<String>,
     pub title: String,
+    /// The communication's EPO form number, so a reminder follows the communication's routing.
+    pub document_code: String,
     pub document_date: String,
     pub received_date: Option<String>,
     pub source: String,
@@ -77,6 +79,7 @@ pub struct Row {
     pub acknowledged_by: Option<String>,
     pub acknowledged_at: Option<String>,
     pub done_at: Option<String>,
+    pub withdrawn_at: Option<String>,
     pub note: Option<String>,
     pub created_at: String,
     pub computed_at: String,
@@ -119,7 +122,8 @@ const COLUMNS: &str = "d.id, d.communication_id, d.office, d.application_number,
     d.steps_json, d.notes_json, d.warnings_json, d.remedy, d.register, d.register_detail, d.state,
     d.acknowledged_by, d.acknowledged_at, d.done_at, d.note, d.created_at, d.computed_at,
     (SELECT c.client_reference FROM cases c WHERE c.office = d.office AND c.number = d.case_number),
-    (SELECT m.user_reference FROM communications m WHERE m.id = d.communication_id)";
+    (SELECT m.user_reference FROM communications m WHERE m.id = d.communication_id), d.withdrawn_at,
+    (SELECT m.document_code FROM communications m WHERE m.id = d.communication_id)";
 
 fn json_list(s: &str, what: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("deadline {what}: {e}")))
@@ -137,6 +141,7 @@ fn decode(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Row, [String; 3], String)>
             case_number: r.get(4)?,
             client_reference: case_ref.or(user_ref).filter(|s| !s.trim().is_empty()),
             title: r.get(5)?,
+            document_code: r.get::<_, Option<String>>(30)?.unwrap_or_default(),
             document_date: r.get(6)?,
             received_date: r.get(7)?,
             source: r.get(8)?,
@@ -155,6 +160,7 @@ fn decode(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Row, [String; 3], String)>
             acknowledged_by: r.get(21)?,
             acknowledged_at: r.get(22)?,
             done_at: r.get(23)?,
+            withdrawn_at: r.get(29)?,
             note: r.get(24)?,
             created_at: r.get(25)?,
             computed_at: r.get(26)?,
@@ -766,6 +772,7 @@ pub fn reminders(
             case,
             client_reference: row.client_reference.clone(),
             title: row.title.clone(),
+            document_code: row.document_code.clone(),
             document_date: row.document_date.clone(),
             due: row.due.clone(),
             days_left: d.days_left,
@@ -837,6 +844,17 @@ pub fn done(tx: &Transaction<'_>, id: i64, note: Option<&str>, now: &str) -> Res
     get(tx, id)?.ok_or(ChangeError::NoSuch(id))
 }
 
+/// A person says the deadline no longer applies (the communication was superseded, the
+/// application withdrawn): kept, with why, and no longer listed or reminded.
+pub fn withdraw(tx: &Transaction<'_>, id: i64, note: &str, now: &str) -> Result<Row, ChangeError> {
+    changeable(tx, id, "withdrawn")?;
+    tx.execute(
+        "UPDATE deadlines SET state = 'withdrawn', withdrawn_at = ?2, note = ?3 WHERE id = ?1",
+        params![id, now, note],
+    )?;
+    get(tx, id)?.ok_or(ChangeError::NoSuch(id))
+}
+
 /// A Register time limit no communication explains.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Unexplained {
@@ -881,4 +899,304 @@ pub fn letter_of(conn: &Connection, id: i64) -> Result<Option<LetterReading>, St
         serde_json::from_str(&j).map_err(|e| StoreError::Corrupt(format!("deadline {id} letter: {e}")))
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::deadline::{Calendar, PeriodRule};
+    use crate::core::status::{CaseStatus, EpStatus, TimeLimit};
+    use crate::store::cases::{self as cases_db, NewCase, Source};
+    use crate::store::communications::{ArchivedDoc, Listed, record_archived, record_seen};
+
+    const NOW: &str = "2026-11-20T08:00:00Z";
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("in-memory database");
+        super::super::migrate(&mut conn, std::path::Path::new(":memory:")).expect("migrations");
+        conn
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            rules: vec![PeriodRule {
+                titles: vec!["Rule 71(3)".into()],
+                period: "4m".parse().unwrap(),
+                basis: "Rule 71(3) EPC".into(),
+                extendable: false,
+                remedy: None,
+                source: "https://www.epo.org/en/legal/epc/2020/r71.html".into(),
+            }],
+            register_grace_days: 7,
+            register_since: NaiveDate::from_ymd_opt(2026, 1, 1),
+            ..Policy::default()
+        }
+    }
+
+    /// Records communication `id` of `app` dated `dated` as archived and proposes its deadline.
+    fn archived(tx: &Transaction<'_>, p: &Policy, id: &str, app: &str, title: &str, dated: &str) -> Proposed {
+        let listed = Listed {
+            id: id.into(),
+            office: "EP".into(),
+            application_number: app.into(),
+            document_code: "2004".into(),
+            title: title.into(),
+            dispatch_date: dated.into(),
+            delivered_at: None,
+            user_reference: None,
+            metadata_json: "{}".into(),
+            handled_at_office: false,
+        };
+        record_seen(tx, &[listed], NOW).unwrap();
+        let doc = ArchivedDoc {
+            key: String::new(),
+            file_name: None,
+            media_type: Some("application/pdf".into()),
+            size: 1,
+            sha256: "00".into(),
+            path: format!("{id}.pdf"),
+        };
+        assert!(record_archived(tx, id, &[doc], NOW).unwrap());
+        propose_for(tx, p, id, &LetterReading::NoPeriod, NOW).unwrap()
+    }
+
+    fn step(id: &str, dispatched: &str, months: &str) -> ProceduralStep {
+        ProceduralStep {
+            id: id.into(),
+            code: "EXRE".into(),
+            phase: "examination".into(),
+            description: "Communication from the examining division".into(),
+            dates: vec![("DATE_OF_DISPATCH".into(), dispatched.into())],
+            time_limit: Some(TimeLimit {
+                value: months.into(),
+                unit: "months".into(),
+                due: String::new(),
+            }),
+        }
+    }
+
+    fn followed(tx: &Transaction<'_>, number: &str, steps: Vec<ProceduralStep>) -> i64 {
+        let key = parse_case(number, Some(Office::Ep), None).unwrap();
+        cases_db::add(tx, &NewCase::new(&key, number, None, Source::Mailbox), false, NOW).unwrap();
+        let id = cases_db::find(tx, &key).unwrap().unwrap().id;
+        let status = CaseStatus::Ep(EpStatus {
+            steps,
+            ..EpStatus::default()
+        });
+        let current = crate::core::status::current(&status);
+        cases_db::record_check(tx, id, &status, "fp", &current, &[], NOW).unwrap();
+        id
+    }
+
+    #[test]
+    fn proposing_is_idempotent_and_unknown_periods_say_why() {
+        let mut conn = db();
+        let tx = conn.transaction().unwrap();
+        let p = policy();
+        let first = archived(
+            &tx,
+            &p,
+            "c1",
+            "EP23184567.2",
+            "Communication under Rule 71(3) EPC",
+            "2026-10-30",
+        );
+        let info = first.info.unwrap();
+        assert_eq!(info.due.as_deref(), Some("2027-03-01"));
+        assert!(
+            info.line
+                .starts_with("Due 2027-03-01 (Mon) — 4 months from 2026-10-30"),
+            "{}",
+            info.line
+        );
+        let again = propose_for(&tx, &p, "c1", &LetterReading::NoPeriod, NOW).unwrap();
+        assert_eq!(again.info.unwrap().id, info.id);
+        let count: i64 = tx
+            .query_row("SELECT count(*) FROM deadlines", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 1);
+        let unknown = archived(&tx, &p, "c2", "EP23184567.2", "Brief communication", "2026-10-30");
+        let info = unknown.info.unwrap();
+        assert_eq!(info.id, None);
+        assert!(
+            info.line.contains("period not known from the form"),
+            "{}",
+            info.line
+        );
+        let off = Policy {
+            enabled: false,
+            ..policy()
+        };
+        let none = archived(
+            &tx,
+            &off,
+            "c3",
+            "EP23184567.2",
+            "Communication under Rule 71(3) EPC",
+            "2026-10-30",
+        );
+        assert!(none.info.is_none() && none.events.is_empty());
+    }
+
+    #[test]
+    fn a_calendar_update_moves_a_deadline_and_reopens_an_acknowledged_one() {
+        let mut conn = db();
+        let tx = conn.transaction().unwrap();
+        let p = policy();
+        let id = archived(
+            &tx,
+            &p,
+            "c1",
+            "EP23184567.2",
+            "Communication under Rule 71(3) EPC",
+            "2026-10-30",
+        )
+        .info
+        .unwrap()
+        .id
+        .unwrap();
+        acknowledge(&tx, id, "anna", Some("in the docket"), NOW).unwrap();
+        assert!(
+            recompute(&tx, &p, NOW).unwrap().is_empty(),
+            "nothing changed, nothing moves"
+        );
+        let mut calendar = Calendar::default();
+        calendar.days.insert(
+            NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),
+            "a closing day".into(),
+        );
+        let updated = Policy { calendar, ..policy() };
+        let moved = recompute(&tx, &updated, "2026-11-21T08:00:00Z").unwrap();
+        assert_eq!(
+            moved,
+            vec![(id, "2027-03-01".to_owned(), "2027-03-02".to_owned())]
+        );
+        let row = get(&tx, id).unwrap().unwrap();
+        assert_eq!(row.state, State::Open);
+        assert_eq!(row.previous_due.as_deref(), Some("2027-03-01"));
+        assert_eq!(
+            (row.acknowledged_by, row.note.as_deref()),
+            (None, Some("in the docket"))
+        );
+        assert!(
+            row.notes.iter().any(|n| n.contains("open again")),
+            "{:?}",
+            row.notes
+        );
+        assert!(
+            recompute(&tx, &updated, NOW).unwrap().is_empty(),
+            "a second run is a no-op"
+        );
+    }
+
+    #[test]
+    fn reminders_follow_the_ladder_once_and_stop_at_acknowledgement() {
+        let mut conn = db();
+        let tx = conn.transaction().unwrap();
+        let p = policy();
+        let id = archived(
+            &tx,
+            &p,
+            "c1",
+            "EP23184567.2",
+            "Communication under Rule 71(3) EPC",
+            "2026-10-30",
+        )
+        .info
+        .unwrap()
+        .id
+        .unwrap();
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert!(reminders(&tx, &p, day("2027-01-01"), NOW).unwrap().is_empty());
+        let first = reminders(&tx, &p, day("2027-01-30"), NOW).unwrap();
+        assert!(matches!(first.as_slice(), [Event::Deadline(r)] if r.rung == 30 && r.deadline_id == id));
+        assert!(
+            reminders(&tx, &p, day("2027-01-30"), NOW).unwrap().is_empty(),
+            "once per rung"
+        );
+        acknowledge(&tx, id, "anna", None, NOW).unwrap();
+        assert!(
+            reminders(&tx, &p, day("2027-02-27"), NOW).unwrap().is_empty(),
+            "acknowledged: no more"
+        );
+    }
+
+    #[test]
+    fn the_register_confirms_flags_fills_in_and_reports_once() {
+        let mut conn = db();
+        let tx = conn.transaction().unwrap();
+        let p = policy();
+        let r713 = "Communication under Rule 71(3) EPC";
+        archived(&tx, &p, "agree", "EP23184567.2", r713, "2026-10-30");
+        archived(&tx, &p, "differ", "EP23184567.2", r713, "2026-11-02");
+        archived(
+            &tx,
+            &p,
+            "silent",
+            "EP23184567.2",
+            "Communication pursuant to Article 94(3) EPC",
+            "2026-11-03",
+        );
+        let steps = vec![
+            step("S1", "2026-10-30", "04"),
+            step("S2", "2026-11-02", "06"),
+            step("S3", "2026-11-03", "02"),
+            step("S4", "2026-11-10", "04"),
+            step("OLD", "2025-06-01", "04"),
+        ];
+        let case = followed(&tx, "EP23184567", steps.clone());
+        let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        let events = cross_check(&tx, &p, case, "EP23184567", &steps, today, NOW).unwrap();
+        let verdict = |id: &str| {
+            of_communication(&tx, id)
+                .unwrap()
+                .map(|r| (r.source, r.period, r.register))
+        };
+        assert_eq!(
+            verdict("agree"),
+            Some(("rule".into(), "4m".into(), "confirmed".into()))
+        );
+        assert_eq!(
+            verdict("differ"),
+            Some(("rule".into(), "4m".into(), "disagrees".into()))
+        );
+        assert_eq!(
+            verdict("silent"),
+            Some(("register".into(), "2m".into(), "confirmed".into()))
+        );
+        let kinds: Vec<(CheckKind, String)> = events
+            .iter()
+            .map(|e| match e {
+                Event::DeadlineCheck(c) => (c.kind, c.step_id.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (CheckKind::Disagrees, "S2".into()),
+                (CheckKind::NoCommunication, "S4".into())
+            ],
+            "OLD is before register_since"
+        );
+        assert!(
+            cross_check(&tx, &p, case, "EP23184567", &steps, today, NOW)
+                .unwrap()
+                .is_empty(),
+            "each finding is reported once"
+        );
+        let lost = unexplained(&tx).unwrap();
+        assert_eq!(lost.len(), 1);
+        assert_eq!(
+            (lost[0].step_id.as_str(), lost[0].reported_at.is_some()),
+            ("S4", true)
+        );
+        // Within the grace period nothing is reported yet.
+        let fresh = vec![step("S5", "2026-11-18", "04")];
+        assert!(
+            cross_check(&tx, &p, case, "EP23184567", &fresh, today, NOW)
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

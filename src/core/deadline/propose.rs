@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::{Calendar, Deadline, DeadlineError, Period, PeriodRule, Request, compute, rule_for};
 use crate::core::cases::Office;
 
+/// The basis of a period only the letter gives.
+const LETTER_BASIS: &str = "the period the letter states";
+
 /// Where a deadline's period came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -73,7 +76,7 @@ pub struct Communication<'a> {
 pub struct Proposal {
     pub source: SourceKind,
     pub period: Period,
-    /// The legal basis (`Rule 71(3) EPC`, or `period stated in the letter`).
+    /// The legal basis (`Rule 71(3) EPC`, or `the period the letter states`).
     pub basis: String,
     pub deadline: Deadline,
     /// How the period was chosen, one sentence each.
@@ -115,7 +118,7 @@ pub fn propose(
             Some((
                 SourceKind::Letter,
                 *period,
-                rule.map_or_else(|| "period stated in the letter".to_owned(), |r| r.basis.clone()),
+                rule.map_or_else(|| LETTER_BASIS.to_owned(), |r| r.basis.clone()),
             ))
         }
         (LetterReading::Several { periods }, rule) => {
@@ -197,7 +200,8 @@ pub fn from_register(
 }
 
 /// The one line a person reads first: `Due 2027-03-01 (Mon) — 4 months from 2026-10-30,
-/// Rule 71(3) EPC; Rule 134(1) EPC: 2027-02-28 (Sun) is a Sunday`, then any warning.
+/// Rule 71(3) EPC; Rule 134(1) EPC: 2027-02-28 (Sun) is a Sunday`, then any warning in
+/// brackets. A period the letter states says so after its basis.
 pub fn headline(p: &Proposal, dated: NaiveDate) -> String {
     let mut line = format!(
         "Due {} — {} from {}, {}",
@@ -206,18 +210,19 @@ pub fn headline(p: &Proposal, dated: NaiveDate) -> String {
         dated.format("%Y-%m-%d"),
         p.basis
     );
-    let moved = p.deadline.steps.iter().find(|s| {
-        s.starts_with("Rule 134(1) EPC:")
-            || s.starts_with("Patent Act Art. 3(2):")
-            || s.contains("seven-day safeguard")
-    });
-    if let Some(step) = moved {
-        let short = step.split(" → ").next().unwrap_or(step);
-        line.push_str("; ");
-        line.push_str(short.split(": the period ends").next().unwrap_or(short));
+    if p.source == SourceKind::Letter && p.basis != LETTER_BASIS {
+        line.push_str(" (the letter states it)");
     }
-    if p.source == SourceKind::Letter {
-        line.push_str(" (period read from the letter)");
+    for step in &p.deadline.steps {
+        if step.contains("seven-day safeguard") {
+            let received = step.split(": the period ends").next().unwrap_or(step);
+            line.push_str("; seven-day safeguard (Rule 126(2) EPC): ");
+            line.push_str(received);
+        } else if step.starts_with("Rule 134(1) EPC:") || step.starts_with("Patent Act Art. 3(2):") {
+            line.push_str("; ");
+            line.push_str(step.split(" → ").next().unwrap_or(step));
+            break;
+        }
     }
     for w in &p.deadline.warnings {
         line.push_str(" [");
@@ -373,8 +378,38 @@ mod tests {
         let Outcome::Proposed(p) = run("Communication pursuant to Article 94(3) EPC", one(4)) else {
             panic!()
         };
-        assert_eq!(p.basis, "period stated in the letter");
+        assert_eq!(p.basis, "the period the letter states");
         assert_eq!(p.remedy, None);
+    }
+
+    #[test]
+    fn the_headline_says_when_the_letter_gave_the_period_and_a_late_delivery() {
+        let Outcome::Proposed(p) = run("Communication under Rule 71(3) EPC", one(2)) else {
+            panic!()
+        };
+        assert_eq!(
+            headline(&p, d("2026-10-30")),
+            "Due 2026-12-30 (Wed) — 2 months from 2026-10-30, Rule 71(3) EPC (the letter states it) \
+             [calendar missing for 2026]"
+        );
+        let letter = LetterReading::NoPeriod;
+        let late = Communication {
+            office: Office::Ep,
+            title: "Communication under Rule 71(3) EPC",
+            dated: d("2026-10-30"),
+            received: Some(d("2026-11-12")),
+            letter: &letter,
+        };
+        let Outcome::Proposed(p) = propose(&late, &rules(), &Calendar::default()).unwrap() else {
+            panic!()
+        };
+        let line = headline(&p, d("2026-10-30"));
+        assert!(
+            line.starts_with(
+                "Due 2027-03-08 (Mon) — 4 months from 2026-10-30, Rule 71(3) EPC; seven-day safeguard (Rule 126(2) EPC): received 2026-11-12 (Thu), 13 days after its date; Rule 134(1) EPC: 2027-03-06 (Sat) is a Saturday"
+            ),
+            "{line}"
+        );
     }
 
     #[test]

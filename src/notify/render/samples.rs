@@ -62,7 +62,7 @@ pub fn communication() -> Communication {
 pub fn deadline() -> DeadlineInfo {
     DeadlineInfo {
         id: Some(17),
-        line: "Due 2026-07-14 (Tue) — 4 months from 2026-03-14, Rule 71(3) EPC (period read from the letter)".into(),
+        line: "Due 2026-07-14 (Tue) — 4 months from 2026-03-14, Rule 71(3) EPC (the letter states it)".into(),
         due: Some("2026-07-14".into()),
         basis: Some("Rule 71(3) EPC".into()),
         source: Some("letter".into()),
@@ -71,7 +71,7 @@ pub fn deadline() -> DeadlineInfo {
             "4 months from 2026-03-14 (Sat) (Rule 131 EPC): 2026-07-14 (Tue)".into(),
         ],
         notes: vec![
-            "Due 2026-07-14 (Tue) — 4 months from 2026-03-14, Rule 71(3) EPC (period read from the letter)".into(),
+            "Due 2026-07-14 (Tue) — 4 months from 2026-03-14, Rule 71(3) EPC (the letter states it)".into(),
             "the letter states 4 months: \"within a period of four months\"".into(),
             "the rules table gives the same for Rule 71(3) EPC".into(),
         ],
@@ -90,6 +90,7 @@ pub fn reminder() -> DeadlineReminder {
         case: Some("EP23184567".into()),
         client_reference: Some("ACME-P-0042-EP".into()),
         title: "Communication under Rule 71(3) EPC".into(),
+        document_code: "2004".into(),
         document_date: "2026-03-14".into(),
         due: "2026-07-14".into(),
         days_left: 7,
@@ -152,7 +153,7 @@ fn digest_deadlines() -> Vec<DigestDeadline> {
             due: "2026-03-30".into(),
             days_left: 16,
             state: "acknowledged".into(),
-            line: "Due 2026-03-30 (Mon) — 4 months from 2025-11-28, period stated in the letter — confirmed by the Register".into(),
+            line: "Due 2026-03-30 (Mon) — 4 months from 2025-11-28, the period the letter states — confirmed by the Register".into(),
         },
     ]
 }

@@ -31,6 +31,7 @@ CREATE TABLE deadlines (
     acknowledged_by     TEXT,
     acknowledged_at     TEXT,
     done_at             TEXT,
+    withdrawn_at        TEXT,                       -- a person said it no longer applies (the note says why)
     note                TEXT,
     created_at          TEXT NOT NULL,
     computed_at         TEXT NOT NULL,

@@ -13,10 +13,11 @@
 use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
-use crate::core::deadline::{Calendar, Period, PeriodRule};
+use crate::core::deadline::{Calendar, JpRule, Period, PeriodRule};
 
 const EPO: &str = include_str!("data/epo-closing-days.toml");
 const EPO_PERIODS: &str = include_str!("data/epo-periods.toml");
+const JPO_PERIODS: &str = include_str!("data/jpo-periods.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum CalendarError {
@@ -76,6 +77,65 @@ pub fn rules(text: &str, file: &str) -> Result<Vec<PeriodRule>, CalendarError> {
                 basis: r.basis,
                 extendable: r.extendable,
                 remedy: r.remedy,
+                source: r.source,
+            })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JpRulesFile {
+    rule: Vec<RawJpRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJpRule {
+    right: String,
+    codes: Vec<String>,
+    description: String,
+    domestic: String,
+    abroad: String,
+    basis: String,
+    source: String,
+}
+
+/// The JPO rules table: which period a JPO document starts (`jpo-periods.toml`).
+pub fn jpo_period_rules() -> Result<Vec<JpRule>, CalendarError> {
+    let file = "jpo-periods.toml";
+    let bad = |reason: String| CalendarError::Rules {
+        file: file.to_owned(),
+        reason,
+    };
+    let parsed: JpRulesFile = toml::from_str(JPO_PERIODS).map_err(|e| bad(e.message().to_owned()))?;
+    parsed
+        .rule
+        .into_iter()
+        .map(|r| {
+            if r.codes.iter().all(|c| c.trim().is_empty()) || r.source.trim().is_empty() {
+                return Err(bad(format!(
+                    "the row for {} needs a document code and a source",
+                    r.description
+                )));
+            }
+            if !matches!(r.right.as_str(), "patent" | "design" | "trademark") {
+                return Err(bad(format!(
+                    "{:?} is not a right (patent, design, trademark)",
+                    r.right
+                )));
+            }
+            let period = |s: &str| {
+                s.parse::<Period>()
+                    .map_err(|e: crate::core::deadline::BadPeriod| bad(e.to_string()))
+            };
+            Ok(JpRule {
+                right: r.right,
+                codes: r.codes,
+                description: r.description,
+                domestic: period(&r.domestic)?,
+                abroad: period(&r.abroad)?,
+                basis: r.basis,
                 source: r.source,
             })
         })
@@ -159,6 +219,26 @@ mod tests {
         let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         assert!(cal.days.contains_key(&d("2025-12-24")) && cal.days.contains_key(&d("2026-01-01")));
         assert_eq!(cal.days.len(), 9);
+    }
+
+    #[test]
+    fn the_shipped_jpo_table_reads_with_both_periods_and_a_source() {
+        let rules = jpo_period_rules().unwrap();
+        assert_eq!(rules.len(), 1);
+        let r = &rules[0];
+        assert_eq!(
+            (r.right.as_str(), r.codes.as_slice()),
+            ("patent", &["A131".to_owned()][..])
+        );
+        assert_eq!(
+            (r.domestic.to_string(), r.abroad.to_string()),
+            ("60 days".into(), "3 months".into())
+        );
+        assert!(
+            r.source.contains("方式審査便覧") && r.source.contains("https://"),
+            "{}",
+            r.source
+        );
     }
 
     #[test]

@@ -165,6 +165,7 @@ fn digest() -> Digest {
             status: Some("The patent has been granted".into()),
             detected_at: "2026-03-15T02:00:11Z".into(),
             counterpart_of: Vec::new(),
+            deadlines: Vec::new(),
             changes: vec![ChangeLine {
                 kind: "status".into(),
                 date: "2019-10-25".into(),

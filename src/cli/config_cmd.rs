@@ -202,9 +202,15 @@ fn render(cfg: &Config) -> String {
             .out
             .push_str("# register_since is not set (default): from the day the mailbox was first listed\n"),
     }
+    match d.jp_applicant_abroad {
+        Some(abroad) => s.flag("jp_applicant_abroad", abroad),
+        None => s
+            .out
+            .push_str("# jp_applicant_abroad is not set (default): JP deadlines take the shorter period\n"),
+    }
     s.out.push_str(&format!(
-        "# {} rules-table row(s) in force (the firm's rules_file first, then the shipped table); {} EPO closing day(s) known\n",
-        d.rules.len(),
+        "# {} rules-table row(s) in force (the firm's rules_file first, then the shipped EPO and JPO tables); {} EPO closing day(s) known\n",
+        d.rules.len() + d.jp_rules.len(),
         d.calendar.days.len()
     ));
     out

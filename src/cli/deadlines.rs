@@ -348,7 +348,10 @@ async fn show(id: i64, json: bool, cfg: &Config) -> anyhow::Result<()> {
                 return Ok(None);
             };
             let letter = deadlines::letter_of(c, id)?;
-            let docs = communications::documents_of(c, &row.communication_id)?;
+            let docs = match &row.communication_id {
+                Some(m) => communications::documents_of(c, m)?,
+                None => Vec::new(),
+            };
             Ok(Some((row, letter, docs)))
         })
         .await?;
@@ -452,14 +455,21 @@ fn describe(s: &Shown, today: NaiveDate) -> String {
         .received_date
         .as_deref()
         .map_or_else(String::new, |d| format!(", received {d}"));
-    field(
-        &mut out,
-        "communication",
-        &format!(
-            "{} \"{}\", dated {}{received}",
-            r.communication_id, r.title, r.document_date
+    match (&r.communication_id, &r.jp_document) {
+        (Some(m), _) => field(
+            &mut out,
+            "communication",
+            &format!("{m} \"{}\", dated {}{received}", r.title, r.document_date),
         ),
-    );
+        (None, _) => field(
+            &mut out,
+            "JPO document",
+            &format!(
+                "{} {} of JP {}, dispatched {} (in the JPO's progress data of the case)",
+                r.document_code, r.title, r.application_number, r.document_date
+            ),
+        ),
+    }
     for f in &s.files {
         field(&mut out, "file", &f.archive_path.display().to_string());
     }

@@ -362,6 +362,7 @@ fn csv_table(table: Table, d: &Data) -> anyhow::Result<String> {
                 "withdrawn_at",
                 "note",
                 "communication_id",
+                "jp_document",
             ])?;
             for r in &d.deadlines {
                 w.write_record([
@@ -391,7 +392,8 @@ fn csv_table(table: Table, d: &Data) -> anyhow::Result<String> {
                     o(&r.done_at),
                     o(&r.withdrawn_at),
                     o(&r.note),
-                    r.communication_id.clone(),
+                    o(&r.communication_id),
+                    o(&r.jp_document),
                 ])?;
             }
         }

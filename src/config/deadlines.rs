@@ -7,6 +7,7 @@
 //! remind_days = [30, 14, 7, 3, 1]   # a reminder as each rung is reached, until acknowledged
 //! register_grace_days = 7           # a Register time limit with no communication is reported after this
 //! register_since = 2026-01-01       # check Register time limits from this day (default: since the mailbox was first listed)
+//! jp_applicant_abroad = true        # JP periods for applicants abroad (3 months, not 60 days, for a refusal notice)
 //! rules_file = "/etc/mailroom/periods.toml"   # the firm's own rows, read before the shipped table
 //! closed = [{ date = "2027-05-20", reason = "Rule 134(2) EPC: general dislocation of delivery" }]
 //! ```
@@ -35,6 +36,8 @@ pub(super) struct RawDeadlines {
     register_grace_days: u32,
     #[serde(default)]
     register_since: Option<toml::value::Datetime>,
+    #[serde(default)]
+    jp_applicant_abroad: Option<bool>,
     #[serde(default)]
     rules_file: Option<RelativePathBuf>,
     #[serde(default)]
@@ -69,6 +72,7 @@ impl Default for RawDeadlines {
             remind_days: ladder(),
             register_grace_days: seven(),
             register_since: None,
+            jp_applicant_abroad: None,
             rules_file: None,
             closed: Vec::new(),
         }
@@ -82,6 +86,7 @@ impl RawDeadlines {
             reason,
         };
         let shipped = crate::legal_data::epo_period_rules().map_err(|e| bad("deadlines", e.to_string()))?;
+        let jp_rules = crate::legal_data::jpo_period_rules().map_err(|e| bad("deadlines", e.to_string()))?;
         let mut calendar =
             crate::legal_data::epo_closing_days().map_err(|e| bad("deadlines", e.to_string()))?;
         let mut rules = match &self.rules_file {
@@ -127,6 +132,8 @@ impl RawDeadlines {
         Ok(Policy {
             enabled: self.enabled,
             rules,
+            jp_rules,
+            jp_applicant_abroad: self.jp_applicant_abroad,
             calendar,
             remind_days,
             horizon_days: in_range("deadlines.horizon_days", self.horizon_days, 0, 3650)?,
@@ -134,5 +141,72 @@ impl RawDeadlines {
             register_since,
             zone,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigSource};
+
+    fn load_in(dir: &std::path::Path, text: &str) -> Result<Config, crate::config::ConfigError> {
+        let file = dir.join("config.toml");
+        std::fs::write(&file, text).unwrap();
+        Config::load_with_env(&ConfigSource::Named(file), &[])
+    }
+
+    #[test]
+    fn defaults_values_and_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = load_in(dir.path(), "").unwrap().deadlines;
+        assert!(d.enabled && d.jp_applicant_abroad.is_none() && d.register_since.is_none());
+        assert_eq!((d.horizon_days, d.register_grace_days), (30, 7));
+        assert_eq!(d.remind_days, [30, 14, 7, 3, 1]);
+        assert!(!d.rules.is_empty() && !d.jp_rules.is_empty());
+        std::fs::write(
+            dir.path().join("periods.toml"),
+            "[[rule]]\ntitles = [\"Rule 70(2)\"]\nperiod = \"6m\"\nbasis = \"Rule 70(2) EPC (firm)\"\n\
+             extendable = false\nsource = \"the firm's own practice note\"\n",
+        )
+        .unwrap();
+        let d = load_in(
+            dir.path(),
+            "[deadlines]\nremind_days = [1, 7, 7, 30]\nregister_since = 2026-01-01\njp_applicant_abroad = true\n\
+             rules_file = \"periods.toml\"\nclosed = [{ date = 2027-05-20, reason = \"Rule 134(2) EPC dislocation\" }]\n",
+        )
+        .unwrap()
+        .deadlines;
+        assert_eq!(d.remind_days, [30, 7, 1], "sorted, largest first, once each");
+        assert_eq!(
+            d.register_since.map(|x| x.to_string()).as_deref(),
+            Some("2026-01-01")
+        );
+        assert_eq!(d.jp_applicant_abroad, Some(true));
+        assert_eq!(
+            d.rules[0].basis, "Rule 70(2) EPC (firm)",
+            "the firm's rows come first"
+        );
+        let day = chrono::NaiveDate::from_ymd_opt(2027, 5, 20).unwrap();
+        assert_eq!(
+            d.calendar.days.get(&day).map(String::as_str),
+            Some("Rule 134(2) EPC dislocation")
+        );
+        for (text, key) in [
+            ("[deadlines]\nremind_days = [400]\n", "deadlines.remind_days"),
+            ("[deadlines]\nhorizon_days = 5000\n", "deadlines.horizon_days"),
+            ("[deadlines]\nregister_since = \"soon\"\n", "register_since"),
+            (
+                "[deadlines]\nclosed = [{ date = 2027-05-20, reason = \" \" }]\n",
+                "deadlines.closed",
+            ),
+            (
+                "[deadlines]\nrules_file = \"missing.toml\"\n",
+                "deadlines.rules_file",
+            ),
+            ("[deadlines]\nremind = [1]\n", "remind"),
+        ] {
+            let e = load_in(dir.path(), text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
     }
 }

@@ -121,6 +121,21 @@ pub struct PeriodRule {
     pub source: String,
 }
 
+/// Which period a JPO document starts (a row of `src/data/jpo-periods.toml`): by its document
+/// code for one kind of right, with the periods for applicants in Japan and abroad.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct JpRule {
+    /// `patent`, `design` or `trademark`.
+    pub right: String,
+    /// The JPO document codes (`A131`).
+    pub codes: Vec<String>,
+    pub description: String,
+    pub domestic: Period,
+    pub abroad: Period,
+    pub basis: String,
+    pub source: String,
+}
+
 /// The first row whose title pattern occurs in `title`, if any ("period not known from the
 /// form" otherwise).
 pub fn rule_for<'a>(rules: &'a [PeriodRule], title: &str) -> Option<&'a PeriodRule> {
@@ -138,6 +153,11 @@ pub struct Policy {
     pub enabled: bool,
     /// The firm's rows first, then the shipped table.
     pub rules: Vec<PeriodRule>,
+    /// The JPO rules table.
+    pub jp_rules: Vec<JpRule>,
+    /// Whether the firm's JP applicants reside abroad (`[deadlines] jp_applicant_abroad`);
+    /// `None`: not said, and the shorter period is proposed.
+    pub jp_applicant_abroad: Option<bool>,
     /// The EPO closing days, with any Rule 134(2) days the firm entered.
     pub calendar: Calendar,
     /// Reminder rungs, days before the due date, largest first.
@@ -167,6 +187,8 @@ impl Default for Policy {
         Policy {
             enabled: true,
             rules: Vec::new(),
+            jp_rules: Vec::new(),
+            jp_applicant_abroad: None,
             calendar: Calendar::default(),
             remind_days: vec![30, 14, 7, 3, 1],
             horizon_days: 30,

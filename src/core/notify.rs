@@ -230,6 +230,9 @@ pub struct CaseChanged {
     /// otherwise, and in events written before counterparts existed.
     #[serde(default)]
     pub counterpart_of: Vec<CounterpartOf>,
+    /// The deadlines the new JPO documents of this check start (`store::deadlines::propose_jp`).
+    #[serde(default)]
+    pub deadlines: Vec<DeadlineInfo>,
 }
 
 /// The EP or PCT case a JP counterpart belongs to, as its alerts name it.
@@ -804,6 +807,7 @@ mod tests {
             status: None,
             detected_at: "2026-03-15T02:00:00Z".into(),
             counterpart_of: Vec::new(),
+            deadlines: Vec::new(),
             changes: vec![ChangeLine {
                 kind: "status".into(),
                 date: "2026-03-14".into(),

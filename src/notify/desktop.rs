@@ -252,6 +252,7 @@ mod tests {
             status: Some("Examination requested".into()),
             detected_at: "2026-03-15T02:00:00Z".into(),
             counterpart_of: Vec::new(),
+            deadlines: Vec::new(),
             changes: (0..8)
                 .map(|i| ChangeLine {
                     kind: "document".into(),

@@ -82,30 +82,25 @@ fn deadline_lines(
     horizon_days: u32,
 ) -> Result<Vec<DigestDeadline>, StoreError> {
     let today = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap_or_else(|_| now.date_naive());
-    Ok(deadlines::for_digest(conn, today, horizon_days)?
+    deadlines::for_digest(conn, today, horizon_days)?
         .into_iter()
         .map(|r| {
             let days_left = chrono::NaiveDate::parse_from_str(&r.due, "%Y-%m-%d")
                 .map(|d| (d - today).num_days())
                 .unwrap_or(0);
-            DigestDeadline {
+            let case = deadlines::case_label(conn, &r)?;
+            Ok(DigestDeadline {
                 id: r.id,
-                case: crate::core::cases::parse_case(
-                    &r.application_number,
-                    Some(crate::core::cases::Office::Ep),
-                    None,
-                )
-                .map(|k| k.label())
-                .unwrap_or_else(|_| r.application_number.clone()),
+                case: case.unwrap_or_else(|| r.application_number.clone()),
                 client_reference: r.client_reference.clone(),
                 title: r.title.clone(),
                 due: r.due.clone(),
                 days_left,
                 state: r.state.as_str().to_owned(),
                 line: r.line(),
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// One line per office: the OPS weekly bytes last reported, the JPO's calls today (JST).
@@ -221,6 +216,7 @@ mod tests {
             status: None,
             detected_at: "2026-12-01T02:00:00Z".into(),
             counterpart_of: Vec::new(),
+            deadlines: Vec::new(),
             changes: Vec::new(),
         });
         outbox::enqueue(&tx, &Routing::default(), &change, None, "2026-12-01T02:00:00Z").unwrap();

@@ -789,6 +789,9 @@ mod tests {
                     "拒絶理由通知書",
                     "J-PlatPat",
                     "search for JP 2020-123456",
+                    "Due 2026-05-11 (Mon) — 60 days from 2026-03-10, Patent Act Art. 50",
+                    "jp_applicant_abroad is not set",
+                    "mailroom deadlines ack 18 --by NAME",
                 ],
             ),
             (

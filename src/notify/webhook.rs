@@ -788,6 +788,7 @@ mod tests {
             status: Some("Grant of patent is intended".into()),
             detected_at: "2026-03-15T02:00:00Z".into(),
             counterpart_of: Vec::new(),
+            deadlines: Vec::new(),
             changes: (0..lines)
                 .map(|i| ChangeLine {
                     kind: "event".into(),

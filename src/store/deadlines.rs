@@ -53,13 +53,16 @@ impl State {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Row {
     pub id: i64,
-    pub communication_id: String,
+    /// The mailbox communication it runs from, or `None` for a JPO document (`jp_document`).
+    pub communication_id: Option<String>,
+    /// `<case id>:<document number>` of the JPO document it runs from.
+    pub jp_document: Option<String>,
     pub office: String,
     pub application_number: String,
     pub case_number: Option<String>,
     pub client_reference: Option<String>,
     pub title: String,
-    /// The communication's EPO form number, so a reminder follows the communication's routing.
+    /// The EPO form or JPO document code, so a reminder follows the communication's routing.
     pub document_code: String,
     pub document_date: String,
     pub received_date: Option<String>,
@@ -123,7 +126,7 @@ const COLUMNS: &str = "d.id, d.communication_id, d.office, d.application_number,
     d.acknowledged_by, d.acknowledged_at, d.done_at, d.note, d.created_at, d.computed_at,
     (SELECT c.client_reference FROM cases c WHERE c.office = d.office AND c.number = d.case_number),
     (SELECT m.user_reference FROM communications m WHERE m.id = d.communication_id), d.withdrawn_at,
-    (SELECT m.document_code FROM communications m WHERE m.id = d.communication_id)";
+    d.document_code, d.jp_document";
 
 fn json_list(s: &str, what: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("deadline {what}: {e}")))
@@ -141,7 +144,8 @@ fn decode(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Row, [String; 3], String)>
             case_number: r.get(4)?,
             client_reference: case_ref.or(user_ref).filter(|s| !s.trim().is_empty()),
             title: r.get(5)?,
-            document_code: r.get::<_, Option<String>>(30)?.unwrap_or_default(),
+            document_code: r.get(30)?,
+            jp_document: r.get(31)?,
             document_date: r.get(6)?,
             received_date: r.get(7)?,
             source: r.get(8)?,
@@ -272,16 +276,19 @@ struct Comm {
     office: Office,
     application_number: String,
     title: String,
+    code: String,
     dated: NaiveDate,
     received: Option<NaiveDate>,
 }
 
 fn communication(tx: &Connection, id: &str) -> Result<Comm, StoreError> {
-    let (office, app, title, dispatch, delivered): (String, String, String, String, Option<String>) = tx
+    type Fields = (String, String, String, String, String, Option<String>);
+    let (office, app, title, code, dispatch, delivered): Fields = tx
         .query_row(
-            "SELECT office, application_number, title, dispatch_date, delivered_at FROM communications WHERE id = ?1",
+            "SELECT office, application_number, title, document_code, dispatch_date, delivered_at
+             FROM communications WHERE id = ?1",
             [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
         )
         .optional()?
         .ok_or_else(|| StoreError::Corrupt(format!("no communication {id} to propose a deadline for")))?;
@@ -290,6 +297,7 @@ fn communication(tx: &Connection, id: &str) -> Result<Comm, StoreError> {
         office: if office == "JP" { Office::Jp } else { Office::Ep },
         application_number: app,
         title,
+        code,
         dated,
         // A delivery time before the document's date is the office's clock, not a late
         // delivery: it is ignored rather than refused.
@@ -346,7 +354,7 @@ pub fn propose_for(
     };
     let unknown = match outcome {
         Outcome::Proposed(p) => {
-            insert(tx, id, &c, &p, letter, now)?;
+            insert(tx, Origin::Communication(id), &c, &p, letter, now)?;
             None
         }
         Outcome::Unknown { why } => Some(why),
@@ -368,28 +376,44 @@ pub fn propose_for(
     Ok(Proposed { info, events })
 }
 
+/// What a deadline runs from.
+#[derive(Clone, Copy, Debug)]
+enum Origin<'a> {
+    /// A mailbox communication, by id.
+    Communication(&'a str),
+    /// A JPO document: `<case id>:<document number>`.
+    JpDocument(&'a str),
+}
+
+/// Inserts a proposed deadline; `None` when the origin has one already (nothing changes).
 fn insert(
     tx: &Transaction<'_>,
-    id: &str,
+    origin: Origin<'_>,
     c: &Comm,
     p: &Proposal,
     letter: &LetterReading,
     now: &str,
-) -> Result<i64, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     let mut notes = vec![propose::headline(p, c.dated)];
     notes.extend(p.notes.iter().cloned());
-    tx.execute(
-        "INSERT INTO deadlines (communication_id, office, application_number, case_number, title, document_date,
-             received_date, source, basis, period, due, unextended, steps_json, notes_json, warnings_json,
-             letter_json, remedy, created_at, computed_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18)
-         ON CONFLICT (communication_id) DO NOTHING",
+    let (communication, jp_document, number) = match origin {
+        Origin::Communication(id) => (Some(id), None, case_number(&c.application_number)),
+        Origin::JpDocument(key) => (None, Some(key), Some(c.application_number.clone())),
+    };
+    let inserted = tx.execute(
+        "INSERT INTO deadlines (communication_id, jp_document, office, application_number, case_number, title,
+             document_code, document_date, received_date, source, basis, period, due, unextended, steps_json,
+             notes_json, warnings_json, letter_json, remedy, created_at, computed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?20)
+         ON CONFLICT DO NOTHING",
         params![
-            id,
+            communication,
+            jp_document,
             c.office.as_str(),
             c.application_number,
-            case_number(&c.application_number),
+            number,
             c.title,
+            c.code,
             c.dated.format("%Y-%m-%d").to_string(),
             c.received.map(|d| d.format("%Y-%m-%d").to_string()),
             p.source.as_str(),
@@ -405,7 +429,85 @@ fn insert(
             now,
         ],
     )?;
-    Ok(tx.last_insert_rowid())
+    Ok((inserted > 0).then(|| tx.last_insert_rowid()))
+}
+
+/// The JPO documents whose answer ends the period they start: a refusal notice is answered
+/// by a written opinion (A53, 意見書) or an amendment (A523, 手続補正書).
+const JP_ANSWERS: [&str; 2] = ["A53", "A523"];
+
+/// Proposes the deadlines the JPO documents of a followed JP case start (the rules table,
+/// `src/data/jpo-periods.toml`), in the transaction that records the case's snapshot.
+/// Idempotent by document. A document already answered (a later opinion or amendment in the
+/// same data) or whose deadline has passed by `today` gets none: it is history, not a
+/// docket entry. What the change alert shows for each new one is returned.
+pub fn propose_jp(
+    tx: &Transaction<'_>,
+    policy: &Policy,
+    case_id: i64,
+    number: &str,
+    status: &crate::core::status::JpStatus,
+    today: NaiveDate,
+    now: &str,
+) -> Result<Vec<DeadlineInfo>, StoreError> {
+    let mut infos = Vec::new();
+    if !policy.enabled || policy.jp_rules.is_empty() {
+        return Ok(infos);
+    }
+    for doc in &status.documents {
+        let Ok(dated) = NaiveDate::parse_from_str(&doc.legal_date, "%Y-%m-%d") else {
+            continue;
+        };
+        let answered = status.documents.iter().any(|d| {
+            JP_ANSWERS.contains(&d.code.as_str())
+                && NaiveDate::parse_from_str(&d.legal_date, "%Y-%m-%d").is_ok_and(|a| a >= dated)
+        });
+        if answered {
+            continue;
+        }
+        let input = propose::JpDocument {
+            right: &status.kind,
+            code: &doc.code,
+            dated,
+        };
+        let Ok(Some(p)) = propose::propose_jp(
+            &input,
+            &policy.jp_rules,
+            policy.jp_applicant_abroad,
+            &policy.calendar,
+        ) else {
+            continue;
+        };
+        if p.deadline.due < today {
+            continue;
+        }
+        let key = format!(
+            "{case_id}:{}",
+            doc.document_number
+                .clone()
+                .unwrap_or_else(|| format!("{}@{}", doc.code, doc.legal_date))
+        );
+        let c = Comm {
+            office: Office::Jp,
+            application_number: number.to_owned(),
+            title: doc.description.clone(),
+            code: doc.code.clone(),
+            dated,
+            received: None,
+        };
+        if let Some(id) = insert(
+            tx,
+            Origin::JpDocument(&key),
+            &c,
+            &p,
+            &LetterReading::NoPeriod,
+            now,
+        )? && let Some(row) = get(tx, id)?
+        {
+            infos.push(row.info());
+        }
+    }
+    Ok(infos)
 }
 
 /// Checks the deadlines of `case_number` against the latest snapshot of its followed case,
@@ -492,8 +594,16 @@ pub fn cross_check(
                 received: c.received,
                 letter: &LetterReading::NoPeriod,
             };
-            if let Ok(p) = propose::from_register(&input, limit.period, &limit.step_id, &policy.calendar) {
-                let id = insert(tx, &comm, &c, &p, &LetterReading::NoPeriod, now)?;
+            if let Ok(p) = propose::from_register(&input, limit.period, &limit.step_id, &policy.calendar)
+                && let Some(id) = insert(
+                    tx,
+                    Origin::Communication(&comm),
+                    &c,
+                    &p,
+                    &LetterReading::NoPeriod,
+                    now,
+                )?
+            {
                 tx.execute(
                     "UPDATE deadlines SET register = 'confirmed', register_detail = ?2 WHERE id = ?1",
                     params![
@@ -679,13 +789,16 @@ pub fn recompute(tx: &Transaction<'_>, policy: &Policy, now: &str) -> Result<Vec
         };
         let source = SourceKind::parse(&row.source)
             .ok_or_else(|| StoreError::Corrupt(format!("deadline source {:?}", row.source)))?;
-        let fresh = match source {
-            SourceKind::Register => {
-                propose::from_register(&input, period_of(&row.period)?, "", &policy.calendar).ok()
-            }
-            _ => match propose::propose(&input, &policy.rules, &policy.calendar) {
-                Ok(Outcome::Proposed(p)) => Some(p),
-                _ => None,
+        let fresh = match (source, &row.jp_document) {
+            (_, Some(key)) => jp_again(tx, policy, key, &row, dated)?,
+            (source, None) => match source {
+                SourceKind::Register => {
+                    propose::from_register(&input, period_of(&row.period)?, "", &policy.calendar).ok()
+                }
+                _ => match propose::propose(&input, &policy.rules, &policy.calendar) {
+                    Ok(Outcome::Proposed(p)) => Some(p),
+                    _ => None,
+                },
             },
         };
         let Some(p) = fresh else { continue };
@@ -730,6 +843,37 @@ pub fn recompute(tx: &Transaction<'_>, policy: &Policy, now: &str) -> Result<Vec
     Ok(moved)
 }
 
+/// A JPO document's deadline computed again (the kind of right is its case's).
+fn jp_again(
+    tx: &Connection,
+    policy: &Policy,
+    key: &str,
+    row: &Row,
+    dated: NaiveDate,
+) -> Result<Option<Proposal>, StoreError> {
+    let case_id: Option<i64> = key.split(':').next().and_then(|c| c.parse().ok());
+    let right: Option<String> = match case_id {
+        Some(id) => tx
+            .query_row("SELECT kind FROM cases WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?,
+        None => None,
+    };
+    let Some(right) = right else { return Ok(None) };
+    let doc = propose::JpDocument {
+        right: &right,
+        code: &row.document_code,
+        dated,
+    };
+    Ok(propose::propose_jp(
+        &doc,
+        &policy.jp_rules,
+        policy.jp_applicant_abroad,
+        &policy.calendar,
+    )
+    .ok()
+    .flatten())
+}
+
 /// The reminders due `today`, recorded as sent. Only `open` deadlines get them: an
 /// acknowledged one is in the firm's docket, whose own reminders take over.
 pub fn reminders(
@@ -758,9 +902,7 @@ pub fn reminders(
                 params![row.id, rung, now],
             )?;
         }
-        let case = parse_case(&row.application_number, Some(Office::Ep), None)
-            .ok()
-            .map(|k| k.label());
+        let case = case_label(tx, &row)?;
         events.push(Event::Deadline(DeadlineReminder {
             deadline_id: row.id,
             office: if row.office == "JP" {
@@ -781,6 +923,31 @@ pub fn reminders(
         }));
     }
     Ok(events)
+}
+
+/// The followed case a deadline belongs to, as people read it (`EP23184567`, `JP 2025-123456`).
+pub fn case_label(conn: &Connection, row: &Row) -> Result<Option<String>, StoreError> {
+    use crate::core::cases::Kind;
+    if row.office != "JP" {
+        return Ok(parse_case(&row.application_number, Some(Office::Ep), None)
+            .ok()
+            .map(|k| k.label()));
+    }
+    let kind: Option<String> = conn
+        .query_row(
+            "SELECT kind FROM cases WHERE office = 'JP' AND number = ?1",
+            [row.case_number.as_deref().unwrap_or(&row.application_number)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let kind = match kind.as_deref() {
+        Some("design") => Kind::Design,
+        Some("trademark") => Kind::Trademark,
+        _ => Kind::Patent,
+    };
+    Ok(parse_case(&row.application_number, Some(Office::Jp), Some(kind))
+        .ok()
+        .map(|k| k.label()))
 }
 
 /// Why an acknowledgement or a completion was refused.
@@ -1118,6 +1285,93 @@ mod tests {
         assert!(
             reminders(&tx, &p, day("2027-02-27"), NOW).unwrap().is_empty(),
             "acknowledged: no more"
+        );
+    }
+
+    fn jp_doc(code: &str, date: &str, number: &str) -> crate::core::status::JpDocument {
+        crate::core::status::JpDocument {
+            number_type: "01".into(),
+            number: "2025123456".into(),
+            legal_date: date.into(),
+            code: code.into(),
+            description: if code == "A131" {
+                "拒絶理由通知書"
+            } else {
+                "意見書"
+            }
+            .into(),
+            document_number: Some(number.into()),
+            separator: "K".into(),
+            version: "0001".into(),
+        }
+    }
+
+    #[test]
+    fn a_jpo_refusal_notice_gets_a_deadline_once_unless_answered_or_past() {
+        let mut conn = db();
+        let tx = conn.transaction().unwrap();
+        let p = Policy {
+            jp_rules: crate::legal_data::jpo_period_rules().unwrap(),
+            ..policy()
+        };
+        let key = parse_case("特願2025-123456", Some(Office::Jp), None).unwrap();
+        cases_db::add(
+            &tx,
+            &NewCase::new(&key, "2025-123456", Some("MR-JP-1"), Source::Manual),
+            false,
+            NOW,
+        )
+        .unwrap();
+        let case = cases_db::find(&tx, &key).unwrap().unwrap().id;
+        let status = |docs: Vec<crate::core::status::JpDocument>| crate::core::status::JpStatus {
+            application_number: "2025123456".into(),
+            kind: "patent".into(),
+            documents: docs,
+            ..Default::default()
+        };
+        let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+        let old = jp_doc("A131", "2026-03-10", "06100000001");
+        let answered = jp_doc("A131", "2026-10-01", "06100000002");
+        let reply = jp_doc("A53", "2026-10-20", "52400000003");
+        let fresh = jp_doc("A131", "2026-11-16", "06100000004");
+        let s = status(vec![old, answered, reply, fresh]);
+        let infos = propose_jp(&tx, &p, case, &key.number, &s, today, NOW).unwrap();
+        assert_eq!(
+            infos.len(),
+            1,
+            "only the unanswered, still running one: {infos:?}"
+        );
+        // 60 days from 2026-11-16 (the first day not counted): 2027-01-15 (Fri).
+        assert_eq!(infos[0].due.as_deref(), Some("2027-01-15"));
+        let row = get(&tx, infos[0].id.unwrap()).unwrap().unwrap();
+        assert_eq!(
+            (
+                row.office.as_str(),
+                row.document_code.as_str(),
+                row.client_reference.as_deref()
+            ),
+            ("JP", "A131", Some("MR-JP-1"))
+        );
+        assert_eq!(row.communication_id, None);
+        assert!(
+            propose_jp(&tx, &p, case, &key.number, &s, today, NOW)
+                .unwrap()
+                .is_empty(),
+            "once"
+        );
+        let abroad = Policy {
+            jp_applicant_abroad: Some(true),
+            ..p.clone()
+        };
+        let moved = recompute(&tx, &abroad, NOW).unwrap();
+        assert_eq!(
+            moved,
+            vec![(row.id, "2027-01-15".to_owned(), "2027-02-16".to_owned())]
+        );
+        let reminders = reminders(&tx, &abroad, NaiveDate::from_ymd_opt(2027, 2, 2).unwrap(), NOW).unwrap();
+        assert!(
+            matches!(reminders.as_slice(), [Event::Deadline(r)] if r.office == Office::Jp && r.case.as_deref() == Some("JP 2025-123456")),
+            "{reminders:?}"
         );
     }
 

@@ -230,6 +230,7 @@ pub fn change_event(
                 client_reference: l.client_reference,
             })
             .collect(),
+        deadlines: Vec::new(),
         changes: changes
             .iter()
             .map(|c| ChangeLine {
@@ -645,6 +646,7 @@ mod tests {
             status: None,
             detected_at: now.into(),
             counterpart_of: Vec::new(),
+            deadlines: Vec::new(),
             changes: Vec::new(),
         });
         assert!(enqueue(&tx, &routing(), &e, None, now).unwrap().is_some());

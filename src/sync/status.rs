@@ -637,8 +637,16 @@ impl StatusSync<'_> {
                 };
                 let fp = status::fingerprint(&new);
                 let current = status::current(&new);
+                // The deadlines new JPO documents start, told with the change that shows them.
+                let jp_deadlines = match &new {
+                    CaseStatus::Jp(jp) => deadlines::propose_jp(tx, &policy, id, &number, jp, today, &stamp)?,
+                    CaseStatus::Ep(_) => Vec::new(),
+                };
                 if cases_db::record_check(tx, id, &new, &fp, &current, &changes, &stamp)? > 0 {
-                    let event = outbox::change_event(tx, id, &changes, &stamp)?;
+                    let mut event = outbox::change_event(tx, id, &changes, &stamp)?;
+                    if let Event::Change(c) = &mut event {
+                        c.deadlines = jp_deadlines;
+                    }
                     outbox::enqueue(tx, &routing, &event, Some(run_id), &stamp)?;
                 }
                 // The Register as a second source for the deadlines of the same case.

@@ -11,7 +11,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{Calendar, Deadline, DeadlineError, Period, PeriodRule, Request, compute, rule_for};
+use super::{Calendar, Deadline, DeadlineError, JpRule, Period, PeriodRule, Request, compute, rule_for};
 use crate::core::cases::Office;
 
 /// The basis of a period only the letter gives.
@@ -199,6 +199,81 @@ pub fn from_register(
     })
 }
 
+/// A JPO document as the JPO's progress data lists it.
+#[derive(Clone, Debug)]
+pub struct JpDocument<'a> {
+    /// `patent`, `design`, `trademark`.
+    pub right: &'a str,
+    /// `A131`
+    pub code: &'a str,
+    /// Its dispatch date (発送日), the JPO's legal date for an office document.
+    pub dated: NaiveDate,
+}
+
+/// The deadline a JPO document starts, if the JPO rules table has a row for it. Whether the
+/// applicant resides abroad picks the period; `None` proposes the shorter one and says so,
+/// since a deadline docketed early harms less than one docketed late.
+pub fn propose_jp(
+    doc: &JpDocument<'_>,
+    rules: &[JpRule],
+    abroad: Option<bool>,
+    calendar: &Calendar,
+) -> Result<Option<Proposal>, DeadlineError> {
+    let Some(rule) = rules
+        .iter()
+        .find(|r| r.right == doc.right && r.codes.iter().any(|c| c.eq_ignore_ascii_case(doc.code)))
+    else {
+        return Ok(None);
+    };
+    let shorter = |a: Period, b: Period| {
+        let days = |p: Period| match p.unit {
+            super::Unit::Days => p.count,
+            super::Unit::Weeks => p.count * 7,
+            super::Unit::Months => p.count * 30,
+            super::Unit::Years => p.count * 365,
+        };
+        if days(a) <= days(b) { a } else { b }
+    };
+    let (period, note) = match abroad {
+        Some(true) => (
+            rule.abroad,
+            format!("the applicant resides abroad: {} ({})", rule.abroad, rule.source),
+        ),
+        Some(false) => (
+            rule.domestic,
+            format!(
+                "the applicant resides in Japan: {} ({})",
+                rule.domestic, rule.source
+            ),
+        ),
+        None => {
+            let p = shorter(rule.domestic, rule.abroad);
+            (
+                p,
+                format!(
+                    "[deadlines] jp_applicant_abroad is not set: the shorter period, {p}, is proposed ({} in Japan, {} abroad; {})",
+                    rule.domestic, rule.abroad, rule.source
+                ),
+            )
+        }
+    };
+    let deadline = compute(&Request {
+        office: Office::Jp,
+        dated: doc.dated,
+        period,
+        received: None,
+        epo_calendar: calendar,
+    })?;
+    Ok(Some(Proposal {
+        source: SourceKind::Rule,
+        period,
+        basis: rule.basis.clone(),
+        deadline,
+        notes: vec![format!("{} {}: {note}", doc.code, rule.description)],
+        remedy: None,
+    }))
+}
+
 /// The one line a person reads first: `Due 2027-03-01 (Mon) — 4 months from 2026-10-30,
 /// Rule 71(3) EPC; Rule 134(1) EPC: 2027-02-28 (Sun) is a Sunday`, then any warning in
 /// brackets. A period the letter states says so after its basis.
@@ -380,6 +455,48 @@ mod tests {
         };
         assert_eq!(p.basis, "the period the letter states");
         assert_eq!(p.remedy, None);
+    }
+
+    #[test]
+    fn a_jpo_refusal_notice_takes_the_period_of_where_the_applicant_resides() {
+        let rules = vec![JpRule {
+            right: "patent".into(),
+            codes: vec!["A131".into()],
+            description: "拒絶理由通知書".into(),
+            domestic: "60d".parse().unwrap(),
+            abroad: "3m".parse().unwrap(),
+            basis: "Patent Act Art. 50".into(),
+            source: "方式審査便覧 04.10".into(),
+        }];
+        let doc = |right: &'static str, code: &'static str| JpDocument {
+            right,
+            code,
+            dated: d("2026-03-10"),
+        };
+        let cal = Calendar::default();
+        // 60 days from 2026-03-10, the first day not counted: 2026-05-09 (Sat) → Mon 11 May.
+        // 3 months: ends 2026-06-10 (Wed).
+        for (abroad, due, note) in [
+            (Some(false), "2026-05-11", "resides in Japan"),
+            (Some(true), "2026-06-10", "resides abroad"),
+            (None, "2026-05-11", "jp_applicant_abroad is not set"),
+        ] {
+            let p = propose_jp(&doc("patent", "A131"), &rules, abroad, &cal)
+                .unwrap()
+                .unwrap();
+            assert_eq!(p.deadline.due, d(due), "{abroad:?}");
+            assert!(p.notes[0].contains(note), "{:?}", p.notes);
+        }
+        assert!(
+            propose_jp(&doc("trademark", "A131"), &rules, None, &cal)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            propose_jp(&doc("patent", "A01"), &rules, None, &cal)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

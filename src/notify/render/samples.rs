@@ -198,6 +198,7 @@ pub fn ep_change() -> CaseChanged {
         status: Some("The patent has been granted".into()),
         detected_at: "2026-03-15T02:00:11Z".into(),
         counterpart_of: Vec::new(),
+        deadlines: Vec::new(),
         changes: vec![
             ChangeLine {
                 kind: "status".into(),
@@ -228,6 +229,26 @@ pub fn jp_change() -> CaseChanged {
         status: None,
         detected_at: "2026-03-15T02:00:12Z".into(),
         counterpart_of: Vec::new(),
+        deadlines: vec![DeadlineInfo {
+            id: Some(18),
+            line: "Due 2026-05-11 (Mon) — 60 days from 2026-03-10, Patent Act Art. 50; Patent Act Art. 3(2): 2026-05-09 (Sat) is a Saturday".into(),
+            due: Some("2026-05-11".into()),
+            basis: Some("Patent Act Art. 50".into()),
+            source: Some("rule".into()),
+            steps: vec![
+                "dispatched 2026-03-10 (Tue): the period starts the next day, 2026-03-11 (Wed) (Patent Act Art. 3(1)(i): the first day is not counted)".into(),
+                "60 days: it ends 2026-05-09 (Sat) (Patent Act Art. 3(1))".into(),
+                "Patent Act Art. 3(2): 2026-05-09 (Sat) is a Saturday → 2026-05-10 (Sun)".into(),
+                "Patent Act Art. 3(2): 2026-05-10 (Sun) is a Sunday → 2026-05-11 (Mon)".into(),
+            ],
+            notes: vec![
+                "Due 2026-05-11 (Mon) — 60 days from 2026-03-10, Patent Act Art. 50; Patent Act Art. 3(2): 2026-05-09 (Sat) is a Saturday".into(),
+                "A131 拒絶理由通知書: [deadlines] jp_applicant_abroad is not set: the shorter period, 60 days, is proposed (60 days in Japan, 3 months abroad; 方式審査便覧 04.10)".into(),
+            ],
+            warnings: Vec::new(),
+            register: Some("unchecked".into()),
+            remedy: None,
+        }],
         changes: vec![ChangeLine {
             kind: "document".into(),
             date: "2026-03-10".into(),

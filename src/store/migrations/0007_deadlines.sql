@@ -1,15 +1,17 @@
--- Deadlines (issue 13): the time limit each communication starts, proposed with its
+-- Deadlines (issue 13): the time limit each communication (or JPO document) starts, proposed with its
 -- reasoning, checked against the EP Register, and confirmed by a person. Rows are never
 -- deleted: a deadline that no longer applies is 'withdrawn', and a recomputation keeps the
 -- date it replaced in previous_due.
 
 CREATE TABLE deadlines (
     id                  INTEGER PRIMARY KEY,
-    communication_id    TEXT NOT NULL UNIQUE REFERENCES communications (id),
+    communication_id    TEXT UNIQUE REFERENCES communications (id),  -- a mailbox communication, or
+    jp_document         TEXT UNIQUE,                -- a JPO document: '<case id>:<document number or code@date>'
     office              TEXT NOT NULL CHECK (office IN ('EP', 'JP')),
     application_number  TEXT NOT NULL,              -- as the office wrote it
     case_number         TEXT,                       -- normalised (EP10167109), to meet the Register; NULL if unparsable
     title               TEXT NOT NULL,
+    document_code       TEXT NOT NULL,              -- EPO form or JPO document code: reminders route by it
     document_date       TEXT NOT NULL,              -- YYYY-MM-DD the period runs from
     received_date       TEXT,                       -- the Mailbox delivery's local date
     source              TEXT NOT NULL CHECK (source IN ('rule', 'letter', 'register')),
@@ -35,7 +37,8 @@ CREATE TABLE deadlines (
     note                TEXT,
     created_at          TEXT NOT NULL,
     computed_at         TEXT NOT NULL,
-    CHECK (state <> 'acknowledged' OR acknowledged_at IS NOT NULL)
+    CHECK (state <> 'acknowledged' OR acknowledged_at IS NOT NULL),
+    CHECK ((communication_id IS NULL) <> (jp_document IS NULL))
 ) STRICT;
 
 CREATE INDEX deadlines_due ON deadlines (state, due);

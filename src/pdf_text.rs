@@ -885,9 +885,9 @@ impl<'a> Doc<'a> {
         }
     }
 
-    /// The pages in order: the catalog's page tree when there is one, else every page object.
-    fn pages(&self) -> Result<Vec<Page>, Limit> {
-        let mut catalogs: Vec<u32> = self
+    /// The numbers of the objects whose `/Type` is `name`, ascending.
+    fn numbers_of_type(&self, name: &[u8]) -> Vec<u32> {
+        let mut found: Vec<u32> = self
             .objects
             .iter()
             .filter(|(_, e)| {
@@ -895,11 +895,17 @@ impl<'a> Doc<'a> {
                     .as_dict()
                     .and_then(|d| d.get(&b"Type"[..]))
                     .and_then(Obj::as_name)
-                    == Some(b"Catalog")
+                    == Some(name)
             })
             .map(|(&n, _)| n)
             .collect();
-        catalogs.sort_unstable();
+        found.sort_unstable();
+        found
+    }
+
+    /// The pages in order: the catalog's page tree when there is one, else every page object.
+    fn pages(&self) -> Result<Vec<Page>, Limit> {
+        let catalogs = self.numbers_of_type(b"Catalog");
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         for cat in catalogs.iter().rev() {
@@ -915,19 +921,7 @@ impl<'a> Doc<'a> {
                 return Ok(out);
             }
         }
-        let mut loose: Vec<u32> = self
-            .objects
-            .iter()
-            .filter(|(_, e)| {
-                e.value
-                    .as_dict()
-                    .and_then(|d| d.get(&b"Type"[..]))
-                    .and_then(Obj::as_name)
-                    == Some(b"Page")
-            })
-            .map(|(&n, _)| n)
-            .collect();
-        loose.sort_unstable();
+        let loose = self.numbers_of_type(b"Page");
         Ok(loose
             .into_iter()
             .map(|num| Page {

@@ -1127,6 +1127,19 @@ mod tests {
         propose_for(tx, p, id, &LetterReading::NoPeriod, NOW).unwrap()
     }
 
+    /// A Rule 71(3) communication of 2026-10-30 (due 2027-03-01): its deadline's id.
+    fn rule_71_3(tx: &Transaction<'_>, p: &Policy) -> i64 {
+        let made = archived(
+            tx,
+            p,
+            "c1",
+            "EP23184567.2",
+            "Communication under Rule 71(3) EPC",
+            "2026-10-30",
+        );
+        made.info.and_then(|i| i.id).expect("a deadline")
+    }
+
     fn step(id: &str, dispatched: &str, months: &str) -> ProceduralStep {
         ProceduralStep {
             id: id.into(),
@@ -1210,18 +1223,7 @@ mod tests {
         let mut conn = db();
         let tx = conn.transaction().unwrap();
         let p = policy();
-        let id = archived(
-            &tx,
-            &p,
-            "c1",
-            "EP23184567.2",
-            "Communication under Rule 71(3) EPC",
-            "2026-10-30",
-        )
-        .info
-        .unwrap()
-        .id
-        .unwrap();
+        let id = rule_71_3(&tx, &p);
         acknowledge(&tx, id, "anna", Some("in the docket"), NOW).unwrap();
         assert!(
             recompute(&tx, &p, NOW).unwrap().is_empty(),
@@ -1261,18 +1263,7 @@ mod tests {
         let mut conn = db();
         let tx = conn.transaction().unwrap();
         let p = policy();
-        let id = archived(
-            &tx,
-            &p,
-            "c1",
-            "EP23184567.2",
-            "Communication under Rule 71(3) EPC",
-            "2026-10-30",
-        )
-        .info
-        .unwrap()
-        .id
-        .unwrap();
+        let id = rule_71_3(&tx, &p);
         let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         assert!(reminders(&tx, &p, day("2027-01-01"), NOW).unwrap().is_empty());
         let first = reminders(&tx, &p, day("2027-01-30"), NOW).unwrap();

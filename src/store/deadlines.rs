@@ -792,8 +792,14 @@ pub fn recompute(tx: &Transaction<'_>, policy: &Policy, now: &str) -> Result<Vec
         let fresh = match (source, &row.jp_document) {
             (_, Some(key)) => jp_again(tx, policy, key, &row, dated)?,
             (source, None) => match source {
+                // The same period again; the basis (which names the Register's step) is kept.
                 SourceKind::Register => {
-                    propose::from_register(&input, period_of(&row.period)?, "", &policy.calendar).ok()
+                    propose::from_register(&input, period_of(&row.period)?, "", &policy.calendar)
+                        .ok()
+                        .map(|p| Proposal {
+                            basis: row.basis.clone(),
+                            ..p
+                        })
                 }
                 _ => match propose::propose(&input, &policy.rules, &policy.calendar) {
                     Ok(Outcome::Proposed(p)) => Some(p),
@@ -1436,6 +1442,19 @@ mod tests {
             (lost[0].step_id.as_str(), lost[0].reported_at.is_some()),
             ("S4", true)
         );
+        // A register deadline computed again keeps the step its basis names.
+        let mut calendar = Calendar::default();
+        calendar.days.insert(
+            NaiveDate::from_ymd_opt(2027, 1, 4).unwrap(),
+            "a closing day".into(),
+        );
+        let moved = recompute(&tx, &Policy { calendar, ..policy() }, NOW).unwrap();
+        let silent = of_communication(&tx, "silent").unwrap().unwrap();
+        assert!(
+            moved.contains(&(silent.id, "2027-01-04".into(), "2027-01-05".into())),
+            "{moved:?}"
+        );
+        assert!(silent.basis.contains("S3"), "{}", silent.basis);
         // Within the grace period nothing is reported yet.
         let fresh = vec![step("S5", "2026-11-18", "04")];
         assert!(

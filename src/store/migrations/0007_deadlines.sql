@@ -42,6 +42,11 @@ CREATE TABLE deadlines (
 ) STRICT;
 
 CREATE INDEX deadlines_due ON deadlines (state, due);
+-- The Register check looks deadlines up by case and date, and the start of the mailbox
+-- history up by its first sighting, once per case per status cycle: indexed, so a cycle's
+-- cost does not grow with the history.
+CREATE INDEX deadlines_case_date ON deadlines (case_number, document_date);
+CREATE INDEX communications_first_seen ON communications (first_seen_at);
 
 -- The reminder rungs sent (or skipped as reached together with a nearer one), so a restart
 -- never sends one twice.

@@ -764,12 +764,8 @@ pub fn recompute(tx: &Transaction<'_>, policy: &Policy, now: &str) -> Result<Vec
     }
     let rows = query(tx, "WHERE d.state IN ('open', 'acknowledged') ORDER BY d.id", [])?;
     for row in rows {
-        let letter_json: String =
-            tx.query_row("SELECT letter_json FROM deadlines WHERE id = ?1", [row.id], |r| {
-                r.get(0)
-            })?;
-        let letter: LetterReading = serde_json::from_str(&letter_json)
-            .map_err(|e| StoreError::Corrupt(format!("deadline {} letter: {e}", row.id)))?;
+        let letter = letter_of(tx, row.id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("deadline {} vanished", row.id)))?;
         let dated = date(&row.document_date, "document date")?;
         let received = row
             .received_date

@@ -71,6 +71,19 @@ pub struct Communication<'a> {
     pub letter: &'a LetterReading,
 }
 
+impl Communication<'_> {
+    /// The end of `period` counted from this communication.
+    fn deadline(&self, period: Period, calendar: &Calendar) -> Result<Deadline, DeadlineError> {
+        compute(&Request {
+            office: self.office,
+            dated: self.dated,
+            period,
+            received: self.received,
+            epo_calendar: calendar,
+        })
+    }
+}
+
 /// A proposed deadline and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Proposal {
@@ -155,13 +168,7 @@ pub fn propose(
             why: notes.join("; "),
         });
     };
-    let deadline = compute(&Request {
-        office: c.office,
-        dated: c.dated,
-        period,
-        received: c.received,
-        epo_calendar: calendar,
-    })?;
+    let deadline = c.deadline(period, calendar)?;
     Ok(Outcome::Proposed(Proposal {
         source,
         period,
@@ -180,13 +187,7 @@ pub fn from_register(
     step: &str,
     calendar: &Calendar,
 ) -> Result<Proposal, DeadlineError> {
-    let deadline = compute(&Request {
-        office: c.office,
-        dated: c.dated,
-        period,
-        received: c.received,
-        epo_calendar: calendar,
-    })?;
+    let deadline = c.deadline(period, calendar)?;
     Ok(Proposal {
         source: SourceKind::Register,
         period,
